@@ -1,0 +1,91 @@
+"""Prefect flow: dispatch due touches. It reads like the job's outline; the work is in
+nurture.dispatch (claim -> render and send a batch -> record -> schedule next)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+
+from nurture.db import session_scope, utcnow
+from nurture.dispatch.batch import BatchReport, Dispatcher, DispatchFailed, dispatch_batch
+from nurture.dispatch.claim import count_due
+from nurture.dispatch.run import PassReport, build_dispatcher, more_to_do
+from nurture.reporting.dispatch import outcome_rows, summary_markdown
+from nurture.settings import get_settings
+
+
+@task(name="count-due", task_run_name="count-due", cache_policy=NO_CACHE)
+async def count_due_touches(d: Dispatcher, now: datetime) -> int:
+    async with session_scope(d.db_url) as session:
+        return await count_due(session, now)
+
+
+# No retries: a failed batch has already recorded what it sent and left the rest due; the
+# next pass picks that up. Retrying here could only repeat an SMTP outage faster.
+@task(name="send-batch", task_run_name="send-batch-{number}", cache_policy=NO_CACHE, retries=0)
+async def send_batch(d: Dispatcher, now: datetime, number: int) -> BatchReport:
+    report = await dispatch_batch(d, now)
+    get_run_logger().info(
+        "batch %d: claimed %d, sent %d, retrying %d, bounced %d, skipped %d, in doubt %d",
+        number, report.claimed, report.total("sent"), report.total("retrying"),
+        report.total("bounced"), report.total("skipped"), report.total("in_doubt"),
+    )  # fmt: skip
+    return report
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    now = flow_run.parameters.get("now") or utcnow()
+    stamp = now if isinstance(now, str) else now.strftime("%Y-%m-%d %H:%M")
+    return f"dispatch {stamp[:16]}"
+
+
+@flow(name="dispatch-due-touches", flow_run_name=_run_name, log_prints=False)
+async def dispatch_due_touches(now: datetime | None = None, max_batches: int | None = None) -> dict:
+    """Send every touch due at ``now`` (default: the current time), one task run per batch."""
+    log = get_run_logger()
+    at = now or utcnow()
+    d = build_dispatcher(get_settings())
+    total = await count_due_touches(d, at)
+    progress = await create_progress_artifact(
+        0.0, key="dispatch-progress", description=f"{total} touches due at {at:%Y-%m-%d %H:%M}"
+    )
+    report = PassReport()
+    failure: DispatchFailed | None = None
+    try:
+        while max_batches is None or report.batches < max_batches:
+            report.batches += 1
+            try:
+                batch = await send_batch(d, at, report.batches)
+            except DispatchFailed as exc:
+                failure = exc
+                if exc.report:
+                    report.merge(exc.report)
+                break
+            report.merge(batch)
+            done = report.claimed / total * 100 if total else 100.0
+            await update_progress_artifact(progress, min(done, 100.0))
+            if not more_to_do(batch, d):
+                break
+    finally:
+        await d.transport.close()
+    await update_progress_artifact(progress, 100.0)
+    await create_table_artifact(
+        outcome_rows(report), key="dispatch-outcomes",
+        description="Touches per sequence, step and outcome in this pass",
+    )  # fmt: skip
+    await create_markdown_artifact(summary_markdown(report, at, failure), key="dispatch-summary")
+    log.info("pass done: %d batches, %d claimed, %d sent", report.batches, report.claimed,
+             report.total("sent"))  # fmt: skip
+    if failure is not None:
+        raise failure  # the run shows as Failed, with the reason
+    return {"batches": report.batches, "claimed": report.claimed, "sent": report.total("sent")}

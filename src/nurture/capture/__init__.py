@@ -1,0 +1,1 @@
+"""Capture: hosted landing pages and form posts that create leads and enrol them."""

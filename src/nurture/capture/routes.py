@@ -1,0 +1,232 @@
+"""HTTP: GET/POST /f/{form} (landing page and submissions), GET /c/{token} (confirm)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import ValidationError
+
+from nurture.capture.config import HONEYPOT, UTM_FIELDS, FormConfig
+from nurture.capture.confirmation import confirmation_message, send_confirmation
+from nurture.capture.schemas import ErrorsOut, SubmissionIn, SubmissionOut
+from nurture.capture.service import (
+    CaptureResult,
+    ConfirmError,
+    FormErrors,
+    Submission,
+    capture,
+    confirm,
+)
+from nurture.db import session_scope, utcnow
+from nurture.leads.service import find_by_public_id, record_event
+from nurture.rendering.compose import lead_context
+from nurture.tokens import InvalidToken
+from nurture.web.state import AppState, client_ip, get_state
+
+router = APIRouter()
+
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": SubmissionIn.model_json_schema()},
+            "application/x-www-form-urlencoded": {"schema": SubmissionIn.model_json_schema()},
+        },
+    }
+}
+
+
+def _form(state: AppState, form_id: str) -> FormConfig | None:
+    return state.project().forms.get(form_id)
+
+
+def _origin_ok(request: Request, state: AppState, form: FormConfig) -> str | None:
+    """The Origin to echo for CORS, '' for same-origin/no Origin, None when refused."""
+    origin = request.headers.get("origin")
+    if not origin:
+        return ""
+    own = {
+        urlsplit(state.settings.base_url)._replace(path="").geturl().rstrip("/"),
+        f"{request.url.scheme}://{request.url.netloc}",
+    }
+    if origin in own:
+        return ""
+    return origin if origin in form.allowed_origins else None
+
+
+def _page_context(
+    form: FormConfig, request: Request, values: dict[str, Any], errors: dict[str, str]
+) -> dict[str, Any]:
+    query = request.query_params
+    hidden = {k: values.get(k) or query.get(k) or "" for k in UTM_FIELDS}
+    hidden["referrer"] = values.get("referrer") or request.headers.get("referer", "")
+    return {
+        "form": form,
+        "values": values,
+        "errors": errors,
+        "hidden": hidden,
+        "honeypot": HONEYPOT,
+        "action": f"/f/{form.id}",
+    }
+
+
+@router.get("/f/{form_id}", include_in_schema=False)
+async def landing_page(form_id: str, request: Request, state: AppState = Depends(get_state)):
+    form = _form(state, form_id)
+    if form is None:
+        return state.pages.message("Nicht gefunden", "Dieses Formular gibt es nicht.", 404)
+    context = _page_context(form, request, {}, {})
+    return state.pages.render(form.landing_template, **context)
+
+
+@router.options("/f/{form_id}", include_in_schema=False)
+async def preflight(form_id: str, request: Request, state: AppState = Depends(get_state)):
+    form = _form(state, form_id)
+    origin = _origin_ok(request, state, form) if form else None
+    if not origin:
+        return Response(status_code=403 if origin is None else 204)
+    return Response(status_code=204, headers={
+        "Access-Control-Allow-Origin": origin, "Access-Control-Allow-Methods": "POST",
+        "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "600",
+        "Vary": "Origin"})  # fmt: skip
+
+
+def _json_errors(errors: dict[str, str], status: int = 422) -> JSONResponse:
+    body = ErrorsOut(detail=[{"loc": ["body", k], "msg": v} for k, v in errors.items()])
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+async def _read_body(request: Request) -> tuple[bool, dict[str, Any]]:
+    """(is_json, data); raises FormErrors for a body that is not what it claims."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/json":
+        try:
+            payload = json.loads(await request.body() or b"null")
+            model = SubmissionIn.model_validate(payload)
+        except json.JSONDecodeError:
+            raise FormErrors({"body": "not valid JSON"}) from None
+        except ValidationError as exc:
+            raise FormErrors(
+                {".".join(str(p) for p in e["loc"]) or "body": e["msg"] for e in exc.errors()}
+            ) from None
+        return True, model.model_dump(exclude_none=True)
+    if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.form()
+        return False, {k: v for k, v in form.items() if isinstance(v, str)}
+    raise FormErrors({"body": "send application/json or a urlencoded form"})
+
+
+@router.post(
+    "/f/{form_id}",
+    status_code=201,
+    response_model=SubmissionOut,
+    responses={303: {"description": "Browser post: to the thank-you page"},
+               404: {"model": ErrorsOut}, 403: {"model": ErrorsOut}, 422: {"model": ErrorsOut}},
+    openapi_extra=_BODY,
+    summary="Submit a form (JSON for APIs, urlencoded for browsers)",
+)  # fmt: skip
+async def submit(
+    form_id: str,
+    request: Request,
+    background: BackgroundTasks,
+    state: AppState = Depends(get_state),
+) -> Response:
+    form = _form(state, form_id)
+    if form is None:
+        return _json_errors({"form_id": f"no form {form_id!r}"}, 404)
+    origin = _origin_ok(request, state, form)
+    if origin is None:
+        return _json_errors({"origin": "this site may not post this form"}, 403)
+    cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
+    is_json = True
+    try:
+        is_json, data = await _read_body(request)
+        sub = Submission(
+            form.id,
+            data,
+            utcnow(),
+            client_ip(request),
+            request.headers.get("user-agent"),
+            request.headers.get("referer"),
+        )
+        async with session_scope(state.settings.database_url) as session:
+            result = await capture(session, state.project(), sub)
+            lead = await _lead_for_mail(session, result)
+    except FormErrors as exc:
+        if is_json:
+            response = _json_errors(exc.errors)
+            response.headers.update(cors)
+            return response
+        context = _page_context(form, request, dict(data), exc.errors)
+        return state.pages.render(form.landing_template, 422, **context)
+    if result.needs_confirmation and lead is not None:
+        background.add_task(_confirm_mail, state, form, lead, result)
+    if not is_json:
+        target = form.thank_you.redirect_url or f"/f/{form.id}/thanks"
+        return RedirectResponse(target, status_code=303)
+    status = (
+        "received"
+        if result.spam
+        else "pending_confirmation"
+        if result.needs_confirmation
+        else "subscribed"
+    )
+    body = SubmissionOut(lead_id=result.lead_public_id, status=status, enrolled=result.enrolled)
+    return JSONResponse(body.model_dump(), status_code=201, headers=cors)
+
+
+async def _lead_for_mail(session: Any, result: CaptureResult) -> dict[str, Any] | None:
+    if not result.needs_confirmation or result.lead_public_id is None:
+        return None
+    lead = await find_by_public_id(session, result.lead_public_id)
+    return {**lead_context(lead), "id": lead.id} if lead else None
+
+
+async def _confirm_mail(
+    state: AppState, form: FormConfig, lead: dict[str, Any], result: CaptureResult
+) -> None:
+    message = confirmation_message(
+        state.composer, state.project(), form, lead, result.consent_id or 0, utcnow()
+    )
+    sent, reply = await send_confirmation(state.settings.mail_url, message)
+    async with session_scope(state.settings.database_url) as session:
+        await record_event(
+            session,
+            lead["id"],
+            "confirmation_sent" if sent else "confirmation_failed",
+            utcnow(),
+            form=form.id,
+            reply=reply[:200],
+        )
+
+
+@router.get("/f/{form_id}/thanks", include_in_schema=False)
+async def thanks(form_id: str, state: AppState = Depends(get_state)):
+    form = _form(state, form_id)
+    if form is None:
+        return state.pages.message("Nicht gefunden", "Dieses Formular gibt es nicht.", 404)
+    return state.pages.message(form.thank_you.title, form.thank_you.message)
+
+
+@router.get("/c/{token}", include_in_schema=False)
+async def confirm_link(token: str, request: Request, state: AppState = Depends(get_state)):
+    max_age = timedelta(days=state.settings.confirmation_max_age_days)
+    try:
+        consent_id = state.tokens.read("confirm", token)
+        if not isinstance(consent_id, int):
+            raise InvalidToken("confirm")
+        async with session_scope(state.settings.database_url) as session:
+            _, form, _ = await confirm(
+                session, state.project(), consent_id, client_ip(request), utcnow(), max_age
+            )
+    except (InvalidToken, ConfirmError) as exc:
+        message = str(exc) if isinstance(exc, ConfirmError) else "Dieser Link ist ungültig."
+        return state.pages.message("Link ungültig", message, 404)
+    if form.confirmed.redirect_url:
+        return RedirectResponse(form.confirmed.redirect_url, status_code=303)
+    return state.pages.message(form.confirmed.title, form.confirmed.message)

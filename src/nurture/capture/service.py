@@ -1,0 +1,231 @@
+"""Capture a form submission: validate, create or update the lead, record consent, enrol.
+
+Functions take a session and never commit; the HTTP handler owns the transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nurture.capture.config import HONEYPOT, LEAD_COLUMNS, UTM_FIELDS, FormConfig
+from nurture.config.project import Project
+from nurture.leads.models import Consent, Lead
+from nurture.leads.service import (
+    InvalidEmail,
+    normalise_email,
+    record_event,
+    set_stage,
+    upsert_lead,
+)
+from nurture.sequences.enrollment import activate_pending, enrol
+
+_TRUE = {"on", "true", "1", "yes", "ja"}
+_PHONE = re.compile(r"^[0-9+()./ -]{3,40}$")
+
+
+class FormErrors(ValueError):
+    """Per-field messages, shown next to the field or returned as 422."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Submission:
+    form_id: str
+    data: Mapping[str, Any]
+    now: datetime
+    ip: str | None = None
+    user_agent: str | None = None
+    referrer: str | None = None
+
+
+@dataclass
+class CaptureResult:
+    lead_public_id: str | None
+    created: bool = False
+    spam: bool = False
+    needs_confirmation: bool = False
+    consent_id: int | None = None
+    enrolled: list[str] = field(default_factory=list)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return (value or "").strip() or None
+    if isinstance(value, bool | int | float):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    raise TypeError
+
+
+def clean(form: FormConfig, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The submission's values by field name, or FormErrors with a message per field."""
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for f in form.fields:
+        try:
+            value = _text(data.get(f.name))
+        except TypeError:
+            errors[f.name] = "must be text"
+            continue
+        if f.type == "checkbox":
+            values[f.name] = value is not None and value.lower() in _TRUE
+            if f.required and not values[f.name]:
+                errors[f.name] = "please tick this box"
+            continue
+        if value is None:
+            if f.required:
+                errors[f.name] = "this field is required"
+            continue
+        if len(value) > f.max_length:
+            errors[f.name] = f"at most {f.max_length} characters"
+        elif f.type == "email":
+            try:
+                value = normalise_email(value)
+            except InvalidEmail as exc:
+                errors[f.name] = str(exc)
+        elif f.type == "select" and value not in (f.options or []):
+            errors[f.name] = "choose one of the options"
+        elif f.type == "tel" and not _PHONE.match(value):
+            errors[f.name] = "not a phone number"
+        values[f.name] = value
+    consent = _text(data.get("consent")) if not isinstance(data.get("consent"), dict) else None
+    if not consent or consent.lower() not in _TRUE:
+        errors["consent"] = "consent is required to send you emails"
+    if errors:
+        raise FormErrors(errors)
+    return values
+
+
+def _meta(data: Mapping[str, Any], key: str, limit: int) -> str | None:
+    value = data.get(key)
+    return value.strip()[:limit] or None if isinstance(value, str) else None
+
+
+def _zone(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return value
+
+
+def lead_values(form: FormConfig, values: Mapping[str, Any], sub: Submission) -> dict[str, Any]:
+    out: dict[str, Any] = {k: v for k, v in values.items() if k in LEAD_COLUMNS and k != "email"}
+    custom = {k: v for k, v in values.items() if k not in LEAD_COLUMNS}
+    out["custom"] = custom
+    out.setdefault("timezone", _zone(_meta(sub.data, "tz", 64)))
+    if out.get("timezone") and not _zone(out["timezone"]):
+        out["timezone"] = None
+    return out
+
+
+def attribution(sub: Submission) -> dict[str, str | None]:
+    utm = {k: _meta(sub.data, k, 200) for k in UTM_FIELDS}
+    utm["referrer"] = _meta(sub.data, "referrer", 2000) or (sub.referrer or "")[:2000] or None
+    return utm
+
+
+async def _verified_before(session: AsyncSession, lead_id: int) -> bool:
+    found = await session.scalar(
+        select(Consent.id).where(Consent.lead_id == lead_id, Consent.confirmed_at.is_not(None))
+    )
+    return found is not None
+
+
+async def capture(session: AsyncSession, project: Project, sub: Submission) -> CaptureResult:
+    form = project.forms[sub.form_id]
+    if _text(sub.data.get(HONEYPOT)):
+        return CaptureResult(lead_public_id=None, spam=True)  # a bot filled the hidden field
+    values = clean(form, sub.data)
+    email = values["email"]
+    source = attribution(sub)
+    lead, created = await upsert_lead(session, email, lead_values(form, values, sub), sub.now)
+    if created:  # first touch wins: the source that brought the lead in
+        for key, value in source.items():
+            setattr(lead, key, value)
+        lead.source_form = form.id
+    await record_event(
+        session,
+        lead.id,
+        "captured",
+        sub.now,
+        form=form.id,
+        **{k: v for k, v in source.items() if v},
+    )
+    if lead.suppressed_at is not None:
+        # Opting in again through a form, with consent, lifts a suppression.
+        await record_event(
+            session,
+            lead.id,
+            "resubscribed",
+            sub.now,
+            form=form.id,
+            previous=lead.suppression_reason,
+        )
+        lead.suppressed_at = lead.suppression_reason = None
+
+    verified = not form.double_opt_in or await _verified_before(session, lead.id)
+    consent = Consent(
+        lead_id=lead.id, form_id=form.id, text=form.consent.text,
+        text_version=form.consent.version, granted_at=sub.now, ip=sub.ip,
+        user_agent=(sub.user_agent or "")[:500] or None, double_opt_in=form.double_opt_in,
+        confirmed_at=sub.now if form.double_opt_in and verified else None,
+    )  # fmt: skip
+    session.add(consent)
+    await session.flush()
+    result = CaptureResult(
+        lead.public_id, created, consent_id=consent.id, needs_confirmation=not verified
+    )
+    for sequence in project.sequences_for_form(form.id):
+        enrollment = await enrol(
+            session, lead, sequence, project.versions[sequence.id], sub.now, pending=not verified
+        )
+        if enrollment is not None:
+            result.enrolled.append(sequence.id)
+    if verified:
+        await set_stage(session, lead, "lead", sub.now, form=form.id)
+    return result
+
+
+class ConfirmError(ValueError):
+    pass
+
+
+async def confirm(
+    session: AsyncSession,
+    project: Project,
+    consent_id: int,
+    ip: str | None,
+    now: datetime,
+    max_age: timedelta,
+) -> tuple[Lead, FormConfig, list[str]]:
+    """Double opt-in: mark the consent confirmed and start the drips that waited for it.
+    Confirming twice is harmless (the drip starts once)."""
+    consent = await session.get(Consent, consent_id)
+    if consent is None or consent.form_id not in project.forms:
+        raise ConfirmError("unknown confirmation")
+    if consent.confirmed_at is None and now - consent.granted_at > max_age:
+        raise ConfirmError("this confirmation link has expired; please sign up again")
+    lead = await session.get(Lead, consent.lead_id)
+    assert lead is not None
+    form = project.forms[consent.form_id]
+    started: list[str] = []
+    if consent.confirmed_at is None:
+        consent.confirmed_at, consent.confirmed_ip = now, ip
+        await record_event(session, lead.id, "confirmed", now, form=form.id)
+        await set_stage(session, lead, "lead", now, form=form.id)
+    if lead.suppressed_at is None:
+        started = await activate_pending(session, lead, project.sequences_for_form(form.id), now)
+    return lead, form, started

@@ -1,0 +1,146 @@
+"""Commands for marketers: preview every email, see the dates, send a test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from nurture.cli import app, fail, instant, project_or_exit, run
+from nurture.settings import get_settings
+
+
+def _sequence(project: Any, sequence_id: str) -> Any:
+    sequence = project.sequences.get(sequence_id)
+    if sequence is None:
+        raise fail(f"no sequence {sequence_id!r}; there are: {', '.join(project.sequences)}")
+    return sequence
+
+
+def _lead(sample: str, lead_json: Path | None) -> dict[str, Any]:
+    from nurture.rendering.compose import SAMPLE_LEADS, lead_context
+
+    if lead_json is not None:
+        return lead_context(json.loads(lead_json.read_text(encoding="utf-8")))
+    if sample not in SAMPLE_LEADS:
+        raise fail(f"--sample is one of: {', '.join(SAMPLE_LEADS)}")
+    return lead_context(SAMPLE_LEADS[sample])
+
+
+@app.command()
+def preview(
+    sequence_id: str = typer.Argument(..., help="Sequence id (file name in config/sequences)."),
+    out: Path = typer.Option(Path("var/preview"), help="Folder for the preview files."),
+    sample: str = typer.Option("full", help="Sample lead: full or sparse (empty fields)."),
+    lead_json: Path | None = typer.Option(None, help="A JSON file with lead fields instead."),
+) -> None:
+    """Render every email of a sequence to OUT: .html and .txt per step, an .eml as sent, and
+    an index.html to click through."""
+    from nurture.dispatch.run import build_dispatcher
+    from nurture.utcclock import EPOCH
+
+    settings = get_settings()
+    project = project_or_exit(settings)
+    sequence = _sequence(project, sequence_id)
+    composer = build_dispatcher(settings, project).composer
+    lead = _lead(sample, lead_json)
+    folder = out / sequence.id
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for index, step in enumerate(sequence.steps):
+        rendered, _ = composer.render(sequence, index, lead, "preview")
+        message = composer.compose(sequence, index, lead, "preview", EPOCH)
+        stem = f"{index + 1:02d}-{step.id}"
+        (folder / f"{stem}.html").write_text(rendered.html, encoding="utf-8")
+        (folder / f"{stem}.txt").write_text(rendered.text, encoding="utf-8")
+        (folder / f"{stem}.eml").write_bytes(message.data)
+        rows.append((stem, rendered.subject))
+        typer.echo(f"{stem}: {rendered.subject}")
+    from html import escape
+
+    links = "".join(
+        f'<li><a href="{s}.html">{s}</a> – {escape(subj)} (<a href="{s}.txt">text</a>)</li>'
+        for s, subj in rows
+    )
+    (folder / "index.html").write_text(
+        f"<!doctype html><meta charset=utf-8><title>{escape(sequence.name)}</title>"
+        f"<h1>{escape(sequence.name)}</h1><ol>{links}</ol>",
+        encoding="utf-8",
+    )
+    typer.echo(f"open {folder / 'index.html'}")
+
+
+@app.command()
+def schedule(
+    sequence_id: str = typer.Argument(..., help="Sequence id."),
+    start: str | None = typer.Option(None, help="Enrolment time (ISO 8601); default now."),
+    timezone: str | None = typer.Option(None, help="The lead's timezone (IANA name)."),
+) -> None:
+    """Print the date and time each touch would go out for a lead enrolled at START."""
+    from zoneinfo import ZoneInfo
+
+    from nurture.db import utcnow
+    from nurture.sequences.schedule import lead_zone, plan
+
+    project = project_or_exit(get_settings())
+    sequence = _sequence(project, sequence_id)
+    zone = lead_zone(timezone, sequence.send_window)
+    begin = instant(start, zone.key) or utcnow()
+    if timezone and ZoneInfo(zone.key).key != timezone:
+        raise fail(f"unknown timezone {timezone!r}")
+    typer.echo(
+        f"{sequence.name} — enrolled {begin.astimezone(zone):%a %Y-%m-%d %H:%M} ({zone.key})"
+    )
+    for number, (step, due) in enumerate(plan(sequence, begin, zone.key), start=1):
+        local = due.astimezone(zone)
+        typer.echo(f"{number}. {local:%a %Y-%m-%d %H:%M}  {step.id:<14} after {step.delay}")
+
+
+@app.command("test-send")
+def test_send(
+    sequence_id: str = typer.Argument(..., help="Sequence id."),
+    to: str = typer.Option(..., help="Address to send the test to."),
+    step: str | None = typer.Option(None, help="Only this step id (default: every step)."),
+    sample: str = typer.Option("full", help="Sample lead: full or sparse."),
+) -> None:
+    """Send a sequence's emails (rendered for a sample lead) to one address, now, through the
+    configured mail transport. Nothing is recorded for any lead."""
+    from nurture.db import utcnow
+    from nurture.dispatch.run import build_dispatcher
+    from nurture.leads.service import InvalidEmail, normalise_email
+
+    settings = get_settings()
+    project = project_or_exit(settings)
+    sequence = _sequence(project, sequence_id)
+    try:
+        address = normalise_email(to)
+    except InvalidEmail as exc:
+        raise fail(f"--to: {exc}") from None
+    d = build_dispatcher(settings, project)
+    lead = _lead(sample, None)
+    indexes = [i for i, s in enumerate(sequence.steps) if step in (None, s.id)]
+    if not indexes:
+        raise fail(f"no step {step!r} in {sequence.id}")
+    messages = [
+        d.composer.compose(sequence, i, lead, "test", utcnow(), to_addr=address) for i in indexes
+    ]
+
+    async def send() -> list[Any]:
+        try:
+            await d.transport.open()
+            return await d.transport.send(messages)
+        finally:
+            await d.transport.close()
+
+    from nurture.mail.transports import TransportUnavailable
+
+    try:
+        results = run(send())
+    except TransportUnavailable as exc:
+        raise fail(str(exc)) from None
+    for i, result in zip(indexes, results, strict=True):
+        typer.echo(f"{sequence.steps[i].id}: {result.status} {result.code or ''} {result.reply}")
+    if any(r.status != "sent" for r in results):
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""Typed YAML config: errors name the file, the line and the field."""

@@ -1,0 +1,87 @@
+"""Load and cross-check every config file of a project: forms and sequences."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nurture.capture.config import FormConfig
+from nurture.config.yamlfile import ConfigError, Problem, YamlDoc, load_yaml, validate
+from nurture.sequences.config import SequenceConfig
+
+
+@dataclass(frozen=True)
+class Project:
+    forms: dict[str, FormConfig] = field(default_factory=dict)
+    sequences: dict[str, SequenceConfig] = field(default_factory=dict)
+    # Hash of each sequence file: recorded on enrollments as the sequence version.
+    versions: dict[str, str] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def sequences_for_form(self, form_id: str) -> list[SequenceConfig]:
+        """Sequences a form enrols into: named by the form or triggered by it."""
+        form = self.forms[form_id]
+        ids = list(form.sequences)
+        ids += [s.id for s in self.sequences.values() if form_id in s.trigger.forms]
+        return [self.sequences[i] for i in dict.fromkeys(ids)]
+
+
+def _load_kind(folder: Path, model: type, problems: list[Problem]) -> list[tuple[YamlDoc, object]]:
+    out = []
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        try:
+            doc = load_yaml(path)
+            obj = validate(doc, model)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        if obj.id != path.stem:  # type: ignore[attr-defined]
+            problems.append(doc.problem(["id"], f"id must match the file name ({path.stem!r})"))
+            continue
+        out.append((doc, obj))
+    return out
+
+
+def load_project(config_dir: Path) -> Project:
+    """Every form and sequence, or a ConfigError listing every problem with file and line."""
+    problems: list[Problem] = []
+    if not config_dir.is_dir():
+        raise ConfigError([Problem(config_dir, None, "", "config folder not found")])
+    forms = _load_kind(config_dir / "forms", FormConfig, problems)
+    sequences = _load_kind(config_dir / "sequences", SequenceConfig, problems)
+    project = Project(
+        forms={f.id: f for _, f in forms},  # type: ignore[attr-defined]
+        sequences={s.id: s for _, s in sequences},  # type: ignore[attr-defined]
+        versions={
+            s.id: hashlib.sha256(d.path.read_bytes()).hexdigest()[:16]  # type: ignore[attr-defined]
+            for d, s in sequences
+        },
+        files={o.id: d.path for d, o in [*forms, *sequences]},  # type: ignore[attr-defined]
+    )
+    for doc, form in forms:
+        for i, seq in enumerate(form.sequences):  # type: ignore[attr-defined]
+            if seq not in project.sequences:
+                problems.append(doc.problem(["sequences", i], f"no sequence {seq!r} in config"))
+    for doc, seq in sequences:
+        for i, form_id in enumerate(seq.trigger.forms):  # type: ignore[attr-defined]
+            if form_id not in project.forms:
+                problems.append(doc.problem(["trigger", "forms", i], f"no form {form_id!r}"))
+    if problems:
+        raise ConfigError(problems)
+    return project
+
+
+_cache: dict[Path, tuple[tuple[float, ...], Project]] = {}
+
+
+def load_project_cached(config_dir: Path) -> Project:
+    """Reloads when any config file changes, so a running server picks up edits."""
+    files = sorted(config_dir.glob("*/*.y*ml"))
+    stamp = (*tuple(p.stat().st_mtime for p in files), len(files))
+    hit = _cache.get(config_dir)
+    if hit and hit[0] == stamp:
+        return hit[1]
+    project = load_project(config_dir)
+    _cache[config_dir] = (stamp, project)
+    return project

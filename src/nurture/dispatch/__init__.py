@@ -1,0 +1,1 @@
+"""Dispatch: claim due touches, render, send, record. See docs/delivery.md."""

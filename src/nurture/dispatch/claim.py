@@ -1,0 +1,123 @@
+"""Claiming due touches with a lease, safely with many dispatchers at once.
+
+PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets concurrent dispatchers take disjoint rows without
+waiting. SQLite: every transaction starts with ``BEGIN IMMEDIATE`` (see db.py), so claims are
+serialised by the single writer lock. Either way the UPDATE re-checks the state, so a row is
+claimed by exactly one dispatcher.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nurture.dispatch.models import Touch, TouchState
+
+
+async def expire_sending(session: AsyncSession, now: datetime) -> int:
+    """Touches still 'sending' after their lease belong to a dispatcher that died while
+    handing them to SMTP: they may have gone out, so they are in doubt, never resent."""
+    result = await session.execute(
+        update(Touch)
+        .where(Touch.state == TouchState.SENDING, Touch.lease_until < now)
+        .values(
+            state=TouchState.IN_DOUBT,
+            reason="dispatcher lost during SMTP hand-off",
+            updated_at=now,
+        )
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+async def claim_due(
+    session: AsyncSession, worker: str, now: datetime, limit: int, lease_seconds: int
+) -> list[int]:
+    """Claim up to ``limit`` due touches (or claims whose lease ran out); returns their ids."""
+    due = or_(
+        and_(Touch.state.in_(TouchState.CLAIMABLE), Touch.due_at <= now),
+        # Claimed but never marked 'sending': nothing reached SMTP, safe to take over.
+        and_(Touch.state == TouchState.CLAIMED, Touch.lease_until < now),
+    )
+    # A materialized CTE, not ``IN (SELECT ... LIMIT ... SKIP LOCKED)``: PostgreSQL may run
+    # such a subquery once per outer row, each time skipping the rows it just locked, and so
+    # claim far more than ``limit`` rows.
+    candidates = (
+        select(Touch.id)
+        .where(due)
+        .order_by(Touch.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("candidates")
+        .prefix_with("MATERIALIZED")
+    )
+    result = await session.execute(
+        update(Touch)
+        .where(Touch.id.in_(select(candidates.c.id)), due)
+        .values(
+            state=TouchState.CLAIMED,
+            claimed_by=worker,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            updated_at=now,
+        )
+        .returning(Touch.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(result.scalars().all())
+
+
+async def mark_sending(
+    session: AsyncSession, ids: list[int], worker: str, now: datetime, lease_seconds: int
+) -> set[int]:
+    """Record, before SMTP, which touches are about to be handed over; only touches this
+    dispatcher still holds come back (a stalled dispatcher may have lost its claim)."""
+    if not ids:
+        return set()
+    result = await session.execute(
+        update(Touch)
+        .where(Touch.id.in_(ids), Touch.claimed_by == worker, Touch.state == TouchState.CLAIMED)
+        .values(
+            state=TouchState.SENDING,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            updated_at=now,
+        )
+        .returning(Touch.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(result.scalars().all())
+
+
+async def release(session: AsyncSession, ids: list[int], worker: str, now: datetime) -> None:
+    """Give touches back untouched (never handed to SMTP): due again as they were."""
+    if not ids:
+        return
+    for was_retrying in (False, True):
+        await session.execute(
+            update(Touch)
+            .where(
+                Touch.id.in_(ids),
+                Touch.claimed_by == worker,
+                Touch.state.in_((TouchState.CLAIMED, TouchState.SENDING)),
+                (Touch.attempts > 0) if was_retrying else (Touch.attempts == 0),
+            )
+            .values(
+                state=TouchState.RETRYING if was_retrying else TouchState.SCHEDULED,
+                claimed_by=None,
+                lease_until=None,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def count_due(session: AsyncSession, now: datetime) -> int:
+    """How many touches a pass at ``now`` has to work through (for progress)."""
+    return (
+        await session.scalar(
+            select(func.count())
+            .select_from(Touch)
+            .where(Touch.state.in_(TouchState.CLAIMABLE), Touch.due_at <= now)
+        )
+        or 0
+    )

@@ -1,0 +1,53 @@
+"""Table: sends, the ledger. One row per touch (enrollment x step), created when scheduled."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from nurture.db import Base, UTCDateTime, utcnow
+from nurture.leads.models import BigId
+
+
+class TouchState:
+    SCHEDULED = "scheduled"  # waiting for due_at
+    RETRYING = "retrying"  # SMTP said 4xx; due again at due_at
+    CLAIMED = "claimed"  # a dispatcher holds it; nothing handed to SMTP yet
+    SENDING = "sending"  # about to be handed to SMTP: after a crash, in doubt, never resent
+    SENT = "sent"
+    BOUNCED = "bounced"  # 5xx, or 4xx until max attempts
+    SKIPPED = "skipped"  # suppressed, enrollment ended, ... (reason says which)
+    IN_DOUBT = "in_doubt"  # the dispatcher died between SMTP and recording the reply
+
+    CLAIMABLE = (SCHEDULED, RETRYING)
+    FINAL = (SENT, BOUNCED, SKIPPED)
+
+
+class Touch(Base):
+    __tablename__ = "sends"
+    __table_args__ = (
+        UniqueConstraint("enrollment_id", "step_id", name="uq_sends_enrollment_step"),
+        Index("ix_sends_state_due", "state", "due_at"),
+        Index("ix_sends_lead", "lead_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    enrollment_id: Mapped[int] = mapped_column(ForeignKey("enrollments.id", ondelete="CASCADE"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    sequence_id: Mapped[str] = mapped_column(String(64))
+    step_id: Mapped[str] = mapped_column(String(64))
+    step_index: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default=TouchState.SCHEDULED)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    smtp_code: Mapped[int | None] = mapped_column(Integer)
+    smtp_reply: Mapped[str | None] = mapped_column(String(500))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

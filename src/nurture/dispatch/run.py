@@ -1,0 +1,60 @@
+"""A dispatch pass: batches until nothing is due. The Prefect flow (flows/dispatch.py) runs
+the same batches as task runs; this module runs them without Prefect (tests, benchmarks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from nurture.config.project import Project, load_project
+from nurture.dispatch.batch import BatchReport, Dispatcher, dispatch_batch
+from nurture.dispatch.record import Policy
+from nurture.mail.transports import Transport, transport_from_url
+from nurture.rendering.compose import Composer
+from nurture.rendering.render import Renderer
+from nurture.settings import Settings
+from nurture.tokens import Tokens
+
+
+def build_dispatcher(
+    settings: Settings, project: Project | None = None, transport: Transport | None = None
+) -> Dispatcher:
+    return Dispatcher(
+        db_url=settings.database_url,
+        project=project or load_project(settings.config_dir),
+        composer=Composer(
+            Renderer(settings.templates_dir),
+            Tokens(settings.resolved_secret_key()),
+            settings.base_url.rstrip("/"),
+        ),
+        transport=transport or transport_from_url(settings.mail_url),
+        policy=Policy(settings.retry_base_seconds, settings.max_attempts),
+        batch_size=settings.dispatch_batch_size,
+        chunk_size=settings.dispatch_chunk_size,
+        lease_seconds=settings.lease_seconds,
+    )
+
+
+@dataclass
+class PassReport(BatchReport):
+    batches: int = 0
+
+
+def more_to_do(batch: BatchReport, d: Dispatcher) -> bool:
+    return batch.claimed >= d.batch_size
+
+
+async def run_pass(d: Dispatcher, now: datetime, max_batches: int | None = None) -> PassReport:
+    """Dispatch everything due at ``now``. Raises DispatchFailed (after recording) on SMTP
+    or template failure; the report of the failed batch is on the exception."""
+    report = PassReport()
+    try:
+        while max_batches is None or report.batches < max_batches:
+            batch = await dispatch_batch(d, now)
+            report.batches += 1
+            report.merge(batch)
+            if not more_to_do(batch, d):
+                break
+    finally:
+        await d.transport.close()
+    return report

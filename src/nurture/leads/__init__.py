@@ -1,0 +1,1 @@
+"""Leads, their consent records and the append-only event log."""

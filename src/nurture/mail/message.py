@@ -1,0 +1,139 @@
+"""Build a well-formed multipart/alternative message as bytes, fast and injection-proof.
+
+We write the bytes ourselves instead of using ``email.message.EmailMessage``: it costs ~3.4 ms
+per message (a 300/s ceiling), and Python 3.11.7 predates the CVE-2024-6923 fix, so a subject
+holding RFC 2047 encoded words with an encoded CR/LF comes out as a real extra header. Here
+every header value is stripped of control characters, and any value that is not plain short
+ASCII, or that contains ``=?``, is written as our own base64 encoded words.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_PLAIN_ADDR = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+$")
+_ATOM_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
+_MAX_ENCODED_CHUNK = 39  # bytes of UTF-8 per encoded word: 52 base64 chars, line <= 78
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """What a transport needs: envelope, the message bytes, and who it belongs to."""
+
+    sender: str
+    recipient: str
+    data: bytes
+    message_id: str
+    touch_id: int | None = None
+
+
+def clean_header_text(value: str, limit: int = 900) -> str:
+    """One line of text: control characters (CR, LF, NUL, ...) become a space."""
+    return _CONTROL.sub(" ", value).strip()[:limit]
+
+
+def _encoded_words(text: str) -> str:
+    words: list[str] = []
+    chunk = bytearray()
+    for char in text:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > _MAX_ENCODED_CHUNK:
+            words.append(f"=?utf-8?b?{base64.b64encode(chunk).decode()}?=")
+            chunk = bytearray()
+        chunk += encoded
+    if chunk or not words:
+        words.append(f"=?utf-8?b?{base64.b64encode(chunk).decode()}?=")
+    return "\r\n ".join(words)
+
+
+def encode_header_text(value: str, room: int = 68) -> str:
+    """An unstructured header value (e.g. Subject), safe whatever the input holds."""
+    text = clean_header_text(value)
+    if text.isascii() and "=?" not in text and len(text) <= room:
+        return text
+    return _encoded_words(text)
+
+
+def check_address(address: str) -> str:
+    if not _PLAIN_ADDR.match(address) or len(address) > 320:
+        raise ValueError(f"not a plain email address: {address!r}")
+    return address
+
+
+def format_address(name: str | None, address: str) -> str:
+    check_address(address)
+    name = clean_header_text(name or "", 200)
+    if not name:
+        return address
+    if not name.isascii() or "=?" in name:
+        return f"{_encoded_words(name)} <{address}>"
+    if _ATOM_SPECIALS.search(name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address}>"
+
+
+def make_message_id(domain: str) -> str:
+    return f"<{uuid.uuid4().hex}@{domain}>"
+
+
+def _qp(text: str) -> bytes:
+    body = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(body, quotetabs=False, istext=True).replace(b"\n", b"\r\n")
+
+
+def build_message(
+    *,
+    from_name: str,
+    from_addr: str,
+    to_name: str | None,
+    to_addr: str,
+    subject: str,
+    html: str,
+    text: str,
+    date: datetime,
+    reply_to: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    touch_id: int | None = None,
+) -> OutgoingMessage:
+    """A multipart/alternative message (text first, HTML preferred) with CRLF line ends."""
+    message_id = make_message_id(from_addr.rpartition("@")[2])
+    boundary = f"==nurture_{secrets.token_hex(12)}"
+    lines = [
+        f"From: {format_address(from_name, from_addr)}",
+        f"To: {format_address(to_name, to_addr)}",
+        f"Subject: {encode_header_text(subject)}",
+        f"Date: {format_datetime(date)}",
+        f"Message-ID: {message_id}",
+        "MIME-Version: 1.0",
+    ]
+    if reply_to:
+        lines.append(f"Reply-To: {format_address(None, reply_to)}")
+    for key, value in (headers or {}).items():
+        lines.append(f"{key}: {clean_header_text(value)}")
+    lines.append(f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"')
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+    part = (
+        f'--{boundary}\r\nContent-Type: text/%s; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    )
+    data = b"".join(
+        (
+            head,
+            (part % "plain").encode(),
+            _qp(text),
+            b"\r\n",
+            (part % "html").encode(),
+            _qp(html),
+            f"\r\n--{boundary}--\r\n".encode(),
+        )
+    )
+    return OutgoingMessage(from_addr, to_addr, data, message_id, touch_id)

@@ -1,0 +1,239 @@
+"""Mail transports: small classes with one job, ``send(batch)``, chosen by URL.
+
+Each result says what we *know* happened to a message, which is what delivery guarantees are
+built on (docs/delivery.md):
+
+- ``sent``: the server accepted it (2xx after DATA);
+- ``retry``: a 4xx reply, or the connection failed before DATA began: safe to send again later;
+- ``bounced``: a 5xx reply for this recipient or message;
+- ``in_doubt``: the connection broke or timed out during DATA: the server may have it;
+- ``not_sent``: never attempted because the server could not be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+
+from nurture.mail.message import OutgoingMessage
+
+Status = Literal["sent", "retry", "bounced", "in_doubt", "not_sent"]
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    message: OutgoingMessage
+    status: Status
+    code: int | None = None
+    reply: str = ""
+
+
+class TransportUnavailable(RuntimeError):
+    """The mail server cannot be reached at all: nothing was handed over."""
+
+
+class Transport(ABC):
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect ahead of sending; raise TransportUnavailable if that is impossible."""
+
+    @abstractmethod
+    async def send(self, batch: list[OutgoingMessage]) -> list[SendResult]:
+        """Send every message; one result per message, in the batch's order."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+class MemoryTransport(Transport):
+    """Keeps messages in a named in-process outbox (``memory://NAME``); for tests."""
+
+    outboxes: ClassVar[dict[str, list[OutgoingMessage]]] = {}
+
+    def __init__(self, name: str = "default"):
+        self.outbox = self.outboxes.setdefault(name, [])
+
+    async def send(self, batch: list[OutgoingMessage]) -> list[SendResult]:
+        self.outbox.extend(batch)
+        return [SendResult(m, "sent", 250, "stored in memory") for m in batch]
+
+
+class FileTransport(Transport):
+    """Writes each message as an .eml file into a folder (the local outbox)."""
+
+    _counter = itertools.count()
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    async def send(self, batch: list[OutgoingMessage]) -> list[SendResult]:
+        return await asyncio.to_thread(self._write, batch)
+
+    def _write(self, batch: list[OutgoingMessage]) -> list[SendResult]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        results = []
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for message in batch:
+            name = f"{stamp}-{message.touch_id or 'x'}-{next(self._counter)}.eml"
+            tmp = self.folder / f".{name}.tmp"
+            tmp.write_bytes(message.data)
+            tmp.rename(self.folder / name)  # readers never see half a file
+            results.append(SendResult(message, "sent", 250, f"written to {name}"))
+        return results
+
+
+@dataclass
+class SmtpOptions:
+    hostname: str
+    port: int
+    use_tls: bool = False
+    start_tls: bool | None = False
+    username: str | None = None
+    password: str | None = None
+    pool: int = 8
+    timeout: float = 30.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _code_status(code: int) -> Status:
+    return "bounced" if code >= 500 else "retry"
+
+
+class SmtpTransport(Transport):
+    """aiosmtplib over a pool of reused connections; MAIL, RCPT and DATA sent one by one so
+    that a failure is classified by the stage it happened in."""
+
+    def __init__(self, options: SmtpOptions):
+        self.options = options
+        self._idle: list[aiosmtplib.SMTP] = []
+
+    def _client(self) -> aiosmtplib.SMTP:
+        o = self.options
+        return aiosmtplib.SMTP(
+            hostname=o.hostname,
+            port=o.port,
+            use_tls=o.use_tls,
+            start_tls=o.start_tls,
+            username=o.username,
+            password=o.password,
+            timeout=o.timeout,
+        )
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        client = self._client()
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise TransportUnavailable(
+                f"cannot reach SMTP server {self.options.hostname}:{self.options.port}: {exc}"
+            ) from exc
+        return client
+
+    async def open(self) -> None:
+        if not self._idle:
+            self._idle.append(await self._connect())
+
+    async def _send_one(
+        self, client: aiosmtplib.SMTP, message: OutgoingMessage
+    ) -> tuple[SendResult, bool]:
+        """Returns the result and whether the connection is still usable."""
+        try:
+            await client.mail(message.sender)
+            await client.rcpt(message.recipient)
+        except aiosmtplib.SMTPResponseException as exc:
+            await self._reset(client)
+            status: Status = _code_status(exc.code)
+            if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
+                status = "retry"  # our sender was refused: not the lead's address at fault
+            return SendResult(message, status, exc.code, exc.message), client.is_connected
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            # Before DATA nothing can have been delivered: safe to send again.
+            return SendResult(message, "retry", None, f"connection lost before DATA: {exc}"), False
+        try:
+            response = await client.data(message.data)
+        except aiosmtplib.SMTPResponseException as exc:
+            return SendResult(message, _code_status(exc.code), exc.code, exc.message), True
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return SendResult(message, "in_doubt", None, f"connection lost in DATA: {exc}"), False
+        return SendResult(message, "sent", response.code, response.message), True
+
+    async def _reset(self, client: aiosmtplib.SMTP) -> None:
+        try:
+            await client.rset()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()
+
+    async def _worker(
+        self, queue: asyncio.Queue[tuple[int, OutgoingMessage]], results: list[SendResult | None]
+    ) -> None:
+        client: aiosmtplib.SMTP | None = self._idle.pop() if self._idle else None
+        try:
+            while not queue.empty():
+                index, message = queue.get_nowait()
+                if client is None or not client.is_connected:
+                    try:
+                        client = await self._connect()
+                    except TransportUnavailable as exc:
+                        results[index] = SendResult(message, "not_sent", None, str(exc))
+                        client = None
+                        continue
+                result, usable = await self._send_one(client, message)
+                results[index] = result
+                if not usable:
+                    client.close()
+                    client = None
+        finally:
+            if client is not None and client.is_connected:
+                self._idle.append(client)
+
+    async def send(self, batch: list[OutgoingMessage]) -> list[SendResult]:
+        queue: asyncio.Queue[tuple[int, OutgoingMessage]] = asyncio.Queue()
+        for item in enumerate(batch):
+            queue.put_nowait(item)
+        results: list[SendResult | None] = [None] * len(batch)
+        workers = min(self.options.pool, len(batch))
+        await asyncio.gather(*(self._worker(queue, results) for _ in range(workers)))
+        return [r for r in results if r is not None]
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for client in idle:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+
+
+def transport_from_url(url: str) -> Transport:
+    """``file://DIR``, ``memory://NAME``, ``smtp://``, ``smtp+starttls://``, ``smtps://``."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        return FileTransport(Path(unquote(parts.netloc + parts.path)))
+    if scheme == "memory":
+        return MemoryTransport(parts.netloc or "default")
+    if scheme in ("smtp", "smtp+starttls", "smtps"):
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        return SmtpTransport(
+            SmtpOptions(
+                hostname=parts.hostname or "localhost",
+                port=parts.port or {"smtp": 25, "smtp+starttls": 587, "smtps": 465}[scheme],
+                use_tls=scheme == "smtps",
+                start_tls=scheme == "smtp+starttls",
+                username=unquote(parts.username) if parts.username else None,
+                password=unquote(parts.password) if parts.password else None,
+                pool=max(1, int(query.get("pool", 8))),
+                timeout=float(query.get("timeout", 30)),
+            )
+        )
+    raise ValueError(
+        f"unknown mail URL scheme {scheme!r}: use file://, smtp://, smtp+starttls://, "
+        "smtps:// or memory://"
+    )

@@ -1,0 +1,88 @@
+"""Render a touch: subject, HTML and text from templates/email/, in a sandbox.
+
+Lead data only ever enters as context values: a first name of ``{{ 7*7 }}`` is printed as
+those characters. Compiled templates and inlined CSS are cached per template, not per lead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from nurture.rendering.inline import InlineError, inline_template_source
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+
+
+class _InliningLoader(FileSystemLoader):
+    def __init__(self, folder: Path):
+        super().__init__(str(folder))
+        self.css_path = folder / "style.css"
+
+    def get_source(
+        self, environment: Any, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        source, filename, uptodate = super().get_source(environment, template)
+        if not template.endswith(".html.j2") or not self.css_path.exists():
+            return source, filename, uptodate
+        css_mtime = self.css_path.stat().st_mtime
+        try:
+            source = inline_template_source(source, self.css_path.read_text(encoding="utf-8"))
+        except InlineError as exc:
+            raise TemplateError(f"{filename}: {exc}") from None
+
+        def fresh() -> bool:
+            return bool(uptodate and uptodate()) and self.css_path.stat().st_mtime == css_mtime
+
+        return source, filename, fresh
+
+
+def _autoescape(name: str | None) -> bool:
+    return name is not None and ".html" in name
+
+
+class Renderer:
+    """Renders email templates; one instance per process is enough (it caches)."""
+
+    def __init__(self, templates_dir: Path):
+        self.folder = templates_dir / "email"
+        self.env = ImmutableSandboxedEnvironment(
+            loader=_InliningLoader(self.folder),
+            autoescape=_autoescape,
+            undefined=StrictUndefined,
+            auto_reload=True,
+            keep_trailing_newline=True,
+        )
+        # Subjects are plain text (a header), so no HTML escaping; still sandboxed.
+        self.subject_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+        self._subjects: dict[str, Template] = {}
+
+    def subject_template(self, source: str) -> Template:
+        compiled = self._subjects.get(source)
+        if compiled is None:
+            compiled = self._subjects[source] = self.subject_env.from_string(source)
+        return compiled
+
+    def templates(self, name: str) -> tuple[Template, Template]:
+        return (
+            self.env.get_template(f"{name}.html.j2"),
+            self.env.get_template(f"{name}.txt.j2"),
+        )
+
+    def render(self, template: str, subject: str, context: Mapping[str, Any]) -> RenderedEmail:
+        html, text = self.templates(template)
+        return RenderedEmail(
+            subject=self.subject_template(subject).render(context),
+            html=html.render(context),
+            text=text.render(context),
+        )

@@ -1,0 +1,1 @@
+"""Reporting: what happened (dispatch summaries; funnel metrics)."""

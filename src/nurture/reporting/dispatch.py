@@ -1,0 +1,35 @@
+"""Summaries of a dispatch pass for people: Prefect artifacts and CLI output."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from nurture.dispatch.batch import BatchReport
+
+OUTCOMES = ("sent", "retrying", "bounced", "skipped", "in_doubt", "released")
+
+
+def outcome_rows(report: BatchReport) -> list[dict[str, object]]:
+    """One row per sequence and step, a column per outcome."""
+    rows: dict[tuple[str, str], dict[str, object]] = {}
+    for (sequence, step, outcome), n in sorted(report.counts.items()):
+        row = rows.setdefault(
+            (sequence, step), {"sequence": sequence, "step": step, **dict.fromkeys(OUTCOMES, 0)}
+        )
+        row[outcome] = int(row.get(outcome, 0)) + n  # type: ignore[call-overload]
+    return list(rows.values())
+
+
+def summary_text(report: BatchReport) -> str:
+    parts = [f"{report.total(o)} {o.replace('_', ' ')}" for o in OUTCOMES if report.total(o)]
+    return ", ".join(parts) or "nothing due"
+
+
+def summary_markdown(report: BatchReport, at: datetime, failure: Exception | None) -> str:
+    lines = [f"# Dispatch pass at {at:%Y-%m-%d %H:%M} UTC", ""]
+    if failure is not None:
+        lines += [f"**Failed:** {failure}", "", "Touches not handed to SMTP stay due.", ""]
+    lines += [f"- claimed: {report.claimed}", f"- outcome: {summary_text(report)}"]
+    if report.in_doubt_expired:
+        lines.append(f"- marked in doubt (a dispatcher died mid-send): {report.in_doubt_expired}")
+    return "\n".join(lines)

@@ -1,0 +1,56 @@
+"""Wakes the dispatcher on an interval (APScheduler). It holds no state: what is due lives in
+the database, so a restart, or several schedulers, lose and duplicate nothing."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from nurture.dispatch.batch import DispatchFailed
+from nurture.dispatch.run import build_dispatcher, run_pass
+from nurture.reporting.dispatch import summary_text
+from nurture.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def prefect_api_url() -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or None
+
+
+async def dispatch_once(
+    settings: Settings, now: datetime | None = None, use_prefect: bool | None = None
+) -> str:
+    """One pass: as the Prefect flow when a Prefect API is configured (visible in its UI),
+    else in-process. Returns a one-line summary; raises DispatchFailed."""
+    if use_prefect is None:
+        use_prefect = prefect_api_url() is not None
+    if use_prefect:
+        from flows.dispatch import dispatch_due_touches
+
+        result = await dispatch_due_touches(now=now)
+        return f"{result['sent']} sent in {result['batches']} batch(es) (Prefect flow run)"
+    from nurture.db import utcnow
+
+    report = await run_pass(build_dispatcher(settings), now or utcnow())
+    return f"{summary_text(report)} in {report.batches} batch(es)"
+
+
+def start_scheduler(settings: Settings) -> AsyncIOScheduler:
+    async def job() -> None:
+        try:
+            log.info("dispatch: %s", await dispatch_once(settings))
+        except DispatchFailed as exc:
+            log.error("dispatch failed (touches stay due): %s", exc)
+
+    scheduler = AsyncIOScheduler()
+    scheduler.add_job(
+        job, "interval", seconds=settings.dispatch_interval_seconds, id="dispatch",
+        max_instances=1, coalesce=True, next_run_time=datetime.now(),
+    )  # fmt: skip
+    scheduler.start()
+    return scheduler

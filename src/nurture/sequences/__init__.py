@@ -1,0 +1,1 @@
+"""Sequences: their config, schedules (delays, send windows) and enrollments."""

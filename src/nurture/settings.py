@@ -1,0 +1,93 @@
+"""The one settings object. Every field is an environment variable ``NURTURE_<FIELD>``."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NURTURE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///var/nurture.db",
+        description="SQLAlchemy URL. sqlite:///path or postgresql://user@host/db; the async "
+        "driver (aiosqlite, asyncpg) is filled in when omitted.",
+    )
+    mail_url: str = Field(
+        "file://var/outbox",
+        description="Where mail goes: file://DIR (one .eml per message), smtp://host:port, "
+        "smtp+starttls://user:pass@host:587, smtps://user:pass@host:465, memory:// (tests). "
+        "Query options: ?pool=N parallel SMTP connections, ?timeout=S seconds.",
+    )
+    base_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Public URL of `nurture serve`; links in emails (confirm, unsubscribe) use it.",
+    )
+    secret_key: str = Field(
+        "",
+        description="Signs links in emails. Unset: a random key is created once in "
+        "VAR_DIR/secret.key, so links stay valid across restarts on one machine.",
+    )
+    config_dir: Path = Field(Path("config"), description="Folder with forms/, sequences/ YAML.")
+    templates_dir: Path = Field(
+        Path("templates"), description="Folder with email/ and landing/ Jinja templates."
+    )
+    var_dir: Path = Field(Path("var"), description="Local state: SQLite file, outbox, keys.")
+    dispatch_interval_seconds: float = Field(
+        60, gt=0, description="How often `nurture serve` starts a dispatch pass."
+    )
+    dispatch_batch_size: int = Field(
+        500, ge=1, le=10_000, description="Touches one task run claims, renders and sends."
+    )
+    dispatch_chunk_size: int = Field(
+        100,
+        ge=1,
+        le=1_000,
+        description="Touches marked 'sending' together before SMTP: the most that can end "
+        "in doubt when a dispatcher dies mid-send.",
+    )
+    lease_seconds: int = Field(
+        300, ge=10, description="How long a claim holds before another dispatcher may take it."
+    )
+    retry_base_seconds: int = Field(
+        900, ge=1, description="First retry delay after an SMTP 4xx; doubles each attempt."
+    )
+    max_attempts: int = Field(
+        5, ge=1, description="SMTP 4xx attempts before a touch counts as a soft bounce."
+    )
+    default_timezone: str = Field(
+        "Europe/Berlin", description="Send-window timezone for leads without one."
+    )
+    confirmation_max_age_days: int = Field(
+        14, ge=1, description="How long a double opt-in link stays valid."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        if url.startswith(("postgresql://", "postgres://")):
+            return "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if url.startswith("sqlite://"):
+            return "sqlite+aiosqlite://" + url.split("://", 1)[1]
+        return url
+
+    def resolved_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The one way in. Tests build ``Settings(...)`` directly and pass it down."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Tracking: what leads do with our emails (unsubscribe; opens and clicks)."""

@@ -1,0 +1,59 @@
+"""HTTP: GET /u/{token} (unsubscribe page), POST /u/{token} (button and RFC 8058 one-click)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import PlainTextResponse
+
+from nurture.db import session_scope, utcnow
+from nurture.leads.service import find_by_public_id
+from nurture.tokens import InvalidToken
+from nurture.tracking.unsubscribe import mask_email, unsubscribe
+from nurture.web.state import AppState, get_state
+
+router = APIRouter()
+
+_GONE = ("Link ungültig", "Dieser Abmeldelink ist ungültig.")
+
+
+def _public_id(state: AppState, token: str) -> str | None:
+    try:
+        value = state.tokens.read("unsubscribe", token)
+    except InvalidToken:
+        return None
+    return value if isinstance(value, str) else None
+
+
+@router.get("/u/{token}", include_in_schema=False)
+async def unsubscribe_page(token: str, state: AppState = Depends(get_state)):
+    public_id = _public_id(state, token)
+    async with session_scope(state.settings.database_url) as session:
+        lead = await find_by_public_id(session, public_id) if public_id else None
+    if lead is None:
+        return state.pages.message(*_GONE, status_code=404)
+    return state.pages.render(
+        "unsubscribe.html.j2",
+        email=mask_email(lead.email),
+        action=f"/u/{token}",
+        done=lead.suppressed_at is not None and lead.suppression_reason == "unsubscribed",
+    )
+
+
+@router.post("/u/{token}", include_in_schema=False)
+async def unsubscribe_post(token: str, request: Request, state: AppState = Depends(get_state)):
+    public_id = _public_id(state, token)
+    form = await request.form()
+    one_click = form.get("List-Unsubscribe") == "One-Click"
+    lead = None
+    if public_id:
+        async with session_scope(state.settings.database_url) as session:
+            lead = await unsubscribe(
+                session, public_id, utcnow(), "one_click" if one_click else "page"
+            )
+    if lead is None:
+        return state.pages.message(*_GONE, status_code=404)
+    if one_click:  # a mail client, not a person: no page needed
+        return PlainTextResponse("unsubscribed")
+    return state.pages.render(
+        "unsubscribe.html.j2", email=mask_email(lead.email), action="", done=True
+    )

@@ -1,0 +1,30 @@
+"""Unsubscribe: suppress the address and end every drip, from the page or one-click POST."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nurture.leads.models import Lead
+from nurture.leads.service import find_by_public_id, record_event, suppress
+from nurture.sequences.enrollment import exit_enrollments
+
+
+async def unsubscribe(
+    session: AsyncSession, public_id: str, now: datetime, via: str
+) -> Lead | None:
+    """Idempotent: a second unsubscribe changes nothing and records nothing."""
+    lead = await find_by_public_id(session, public_id)
+    if lead is None:
+        return None
+    if lead.suppressed_at is None:
+        await record_event(session, lead.id, "unsubscribed", now, via=via)
+        await suppress(session, lead, "unsubscribed", now)
+    await exit_enrollments(session, lead.id, "unsubscribed", now)
+    return lead
+
+
+def mask_email(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}{'*' * max(1, len(local) - 1)}@{domain}"

@@ -1,0 +1,1 @@
+"""The HTTP app: landing pages, form posts, confirmation and unsubscribe links."""

@@ -1,0 +1,77 @@
+"""Config errors name the file, the line and the field."""
+
+from pathlib import Path
+
+import pytest
+
+from nurture.config.project import load_project
+from nurture.config.yamlfile import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+SEQ = (ROOT / "config/sequences/b2b-nurture.yaml").read_text(encoding="utf-8")
+FORM = (ROOT / "config/forms/leitfaden.yaml").read_text(encoding="utf-8")
+
+
+def project_with(tmp_path: Path, sequence: str = SEQ, form: str = FORM) -> Path:
+    (tmp_path / "sequences").mkdir()
+    (tmp_path / "forms").mkdir()
+    (tmp_path / "sequences/b2b-nurture.yaml").write_text(sequence, encoding="utf-8")
+    (tmp_path / "forms/leitfaden.yaml").write_text(form, encoding="utf-8")
+    return tmp_path
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_shipped_config_loads():
+    project = load_project(ROOT / "config")
+    assert len(project.sequences["b2b-nurture"].steps) == 7
+    assert project.sequences_for_form("leitfaden")[0].id == "b2b-nurture"
+
+
+def test_bad_delay_names_file_line_and_field(tmp_path):
+    broken = SEQ.replace('delay: "2 business days"', 'delay: "zwei Tage"', 1)
+    with pytest.raises(ConfigError) as info:
+        load_project(project_with(tmp_path, sequence=broken))
+    [problem] = info.value.problems
+    assert problem.file.name == "b2b-nurture.yaml"
+    assert problem.line == line_of(broken, "zwei Tage")
+    assert problem.field == "steps.1.delay"
+    assert "cannot read delay" in problem.message
+    assert str(problem).startswith(f"{problem.file}:{problem.line}: steps.1.delay: ")
+
+
+def test_unknown_field_is_reported_with_its_line(tmp_path):
+    broken = SEQ.replace("send_window:", "send_windw:", 1)
+    with pytest.raises(ConfigError) as info:
+        load_project(project_with(tmp_path, sequence=broken))
+    fields = {p.field: p for p in info.value.problems}
+    assert fields["send_windw"].line == line_of(broken, "send_windw:")
+    assert "unknown field" in fields["send_windw"].message
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    seq = SEQ.replace('timezone: "Europe/Berlin"', 'timezone: "Europe/Berln"', 1)
+    form = FORM.replace("double_opt_in: true", "double_opt_in: vielleicht", 1)
+    with pytest.raises(ConfigError) as info:
+        load_project(project_with(tmp_path, sequence=seq, form=form))
+    by_field = {p.field: p for p in info.value.problems}
+    assert by_field["send_window.timezone"].line == line_of(seq, "Europe/Berln")
+    assert by_field["double_opt_in"].file.name == "leitfaden.yaml"
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path):
+    broken = SEQ + "\nsteps: [unclosed\n"
+    with pytest.raises(ConfigError) as info:
+        load_project(project_with(tmp_path, sequence=broken))
+    assert info.value.problems[0].line is not None
+    assert "invalid YAML" in info.value.problems[0].message
+
+
+def test_form_pointing_to_missing_sequence(tmp_path):
+    form = FORM.replace("sequences: [b2b-nurture]", "sequences: [gibt-es-nicht]", 1)
+    with pytest.raises(ConfigError) as info:
+        load_project(project_with(tmp_path, form=form))
+    [problem] = [p for p in info.value.problems if "gibt-es-nicht" in p.message]
+    assert problem.line == line_of(form, "gibt-es-nicht")

@@ -1,0 +1,41 @@
+"""Test data made through the real services (no hand-written rows)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from nurture.config.project import load_project
+from nurture.db import session_scope
+from nurture.dispatch.models import Touch
+from nurture.leads.service import upsert_lead
+from nurture.sequences.enrollment import enrol
+from nurture.settings import Settings
+
+
+async def enrolled_leads(
+    settings: Settings,
+    n: int,
+    now: datetime,
+    sequence_id: str = "b2b-nurture",
+    domain: str = "example.com",
+    **fields: Any,
+) -> list[str]:
+    """``n`` leads enrolled (already confirmed) in a sequence at ``now``; returns addresses."""
+    project = load_project(settings.config_dir)
+    sequence = project.sequences[sequence_id]
+    emails = [f"lead{i}@{domain}" for i in range(n)]
+    async with session_scope(settings.database_url) as session:
+        for email in emails:
+            values = {"first_name": "Max", "timezone": "Europe/Berlin", **fields}
+            lead, _ = await upsert_lead(session, email, values, now)
+            await enrol(session, lead, sequence, project.versions[sequence.id], now, pending=False)
+    return emails
+
+
+async def touch_states(settings: Settings) -> dict[str, int]:
+    async with session_scope(settings.database_url) as session:
+        rows = await session.execute(select(Touch.state, func.count()).group_by(Touch.state))
+        return dict(rows.all())  # type: ignore[arg-type]
