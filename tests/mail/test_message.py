@@ -70,7 +70,7 @@ def test_no_header_injection_through_subject_or_name(hostile):
     assert msg["Bcc"] is None
     assert all(
         k in {"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type"}
-        for k in msg.keys()
+        for k in msg
     )
     assert "\n" not in msg["Subject"] and "\r" not in msg["Subject"]
     assert len(msg["To"].addresses) == 1

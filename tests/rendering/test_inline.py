@@ -6,7 +6,10 @@ CSS = "p { color: red; } .button { background: green; }"
 
 
 def test_css_is_inlined_and_jinja_kept_verbatim():
-    source = '<p>{% if a > b %}{{ lead.first_name or "du" }}{% endif %}</p><a class="button" href="{{ links.demo }}">x</a>'
+    source = (
+        '<p>{% if a > b %}{{ lead.first_name or "du" }}{% endif %}</p>'
+        '<a class="button" href="{{ links.demo }}">x</a>'
+    )
     out = inline_template_source(source, CSS)
     assert (
         '<p style="color: red;">{% if a > b %}{{ lead.first_name or "du" }}{% endif %}</p>' in out
