@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, bindparam, event, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -119,3 +119,16 @@ async def session_scope(url: str) -> AsyncIterator[AsyncSession]:
 
 def is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+async def update_by_id(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Update many rows by primary key ``id`` with one executemany per shape of row (Core,
+    not the ORM's bulk machinery: a dispatch batch updates thousands of rows)."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(tuple(sorted(row)), []).append(row)
+    t = table.__table__
+    for keys, group in shapes.items():
+        values = {k: bindparam(f"p_{k}") for k in keys if k != "id"}
+        stmt = update(t).where(t.c.id == bindparam("p_id")).values(values)
+        await session.execute(stmt, [{f"p_{k}": v for k, v in r.items()} for r in group])

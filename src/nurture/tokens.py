@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 
 
 class InvalidToken(ValueError):
@@ -18,12 +18,30 @@ class InvalidToken(ValueError):
 class Tokens:
     def __init__(self, secret_key: str):
         self.secret_key = secret_key
+        self._signers: dict[str, Signer] = {}
+
+    def _signer(self, purpose: str) -> Signer:
+        signer = self._signers.get(purpose)
+        if signer is None:
+            signer = self._signers[purpose] = Signer(self.secret_key, salt=f"nurture.{purpose}")
+        return signer
 
     def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(self.secret_key, salt=f"nurture.{purpose}")
 
     def make(self, purpose: str, payload: Any) -> str:
         return str(self._serializer(purpose).dumps(payload))
+
+    def sign(self, purpose: str, value: str) -> str:
+        """A compact signed token for a plain string (no expiry): for links in every email,
+        where the timed JSON serializer's ~50 us a token adds up."""
+        return self._signer(purpose).sign(value).decode()
+
+    def unsign(self, purpose: str, token: str) -> str:
+        try:
+            return self._signer(purpose).unsign(token).decode()
+        except BadSignature:
+            raise InvalidToken(purpose) from None
 
     def read(self, purpose: str, token: str, max_age_seconds: int | None = None) -> Any:
         try:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from jinja2 import TemplateError
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
@@ -26,8 +26,8 @@ from nurture.dispatch.models import Touch, TouchState
 from nurture.dispatch.record import Claimed, Policy, advance, record_results
 from nurture.leads.models import Lead
 from nurture.mail.message import OutgoingMessage
-from nurture.mail.transports import Transport, TransportUnavailable
-from nurture.rendering.compose import Composer, lead_context
+from nurture.mail.transports import SendResult, Transport, TransportUnavailable
+from nurture.rendering.compose import LEAD_FIELDS, Composer, lead_context
 from nurture.sequences.enrollment import exit_enrollments
 from nurture.sequences.models import Enrollment, EnrollmentState
 
@@ -80,30 +80,39 @@ class BatchReport:
         self.error = self.error or other.error
 
 
-async def _load(session: AsyncSession, ids: list[int]) -> list[tuple[Touch, Lead, Enrollment]]:
+async def _load(session: AsyncSession, ids: list[int]) -> list[Row[Any]]:
+    """One plain row per claimed touch with what rendering and the skip rules need (Core,
+    not ORM objects: a batch loads thousands)."""
+    columns = [getattr(Lead, f) for f in LEAD_FIELDS]
     rows = await session.execute(
-        select(Touch, Lead, Enrollment)
+        select(
+            Touch.id, Touch.enrollment_id, Touch.lead_id, Touch.sequence_id, Touch.step_id,
+            Touch.step_index, Touch.attempts, Lead.public_id, Lead.custom, Lead.suppressed_at,
+            Lead.suppression_reason, Enrollment.state.label("enrollment_state"), *columns,
+        )
         .join(Lead, Lead.id == Touch.lead_id)
         .join(Enrollment, Enrollment.id == Touch.enrollment_id)
         .where(Touch.id.in_(ids))
         .order_by(Touch.id)
-    )
-    return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+    )  # fmt: skip
+    return list(rows.all())
 
 
-def _skip_reason(touch: Touch, lead: Lead, enrollment: Enrollment, project: Project) -> str | None:
-    if lead.suppressed_at is not None:
-        return f"suppressed_{lead.suppression_reason or 'lead'}"
-    if enrollment.state != EnrollmentState.ACTIVE:
-        return f"enrollment_{enrollment.state}"
-    if touch.sequence_id not in project.sequences:
+def _skip_reason(row: Row[Any], project: Project) -> str | None:
+    if row.suppressed_at is not None:
+        return f"suppressed_{row.suppression_reason or 'lead'}"
+    if row.enrollment_state != EnrollmentState.ACTIVE:
+        return f"enrollment_{row.enrollment_state}"
+    if row.sequence_id not in project.sequences:
         return "sequence_removed"
+    if project.sequences[row.sequence_id].step_index(row.step_id) is None:
+        return "step_removed"
     return None
 
 
 async def _skip(
     session: AsyncSession,
-    skipped: list[tuple[Touch, str]],
+    skipped: list[tuple[Claimed, str]],
     project: Project,
     now: datetime,
     report: BatchReport,
@@ -114,42 +123,28 @@ async def _skip(
         await session.execute(
             update(Touch)
             .where(Touch.id == touch.id)
-            .values(
-                state=TouchState.SKIPPED,
-                reason=reason,
-                claimed_by=None,
-                lease_until=None,
-                updated_at=now,
-            )
-        )
+            .values(state=TouchState.SKIPPED, reason=reason, claimed_by=None, lease_until=None,
+                    updated_at=now)
+        )  # fmt: skip
         if reason.startswith("suppressed"):
             await exit_enrollments(session, touch.lead_id, reason, now)
         elif reason == "sequence_removed":
             await session.execute(
                 update(Enrollment)
                 .where(Enrollment.id == touch.enrollment_id)
-                .values(
-                    state=EnrollmentState.EXITED, exit_reason=reason, ended_at=now, next_due_at=None
-                )
-            )
+                .values(state=EnrollmentState.EXITED, exit_reason=reason, ended_at=now,
+                        next_due_at=None)
+            )  # fmt: skip
         elif reason == "step_removed":
             # The step left the config: go on with the step now at that position.
-            to_advance.append((_claimed(touch, None), touch.step_index - 1))
+            to_advance.append((touch, touch.step_index - 1))
     if to_advance:
         await advance(session, to_advance, project, now)
 
 
-def _claimed(touch: Touch, timezone: str | None) -> Claimed:
-    return Claimed(
-        touch.id,
-        touch.enrollment_id,
-        touch.lead_id,
-        timezone,
-        touch.sequence_id,
-        touch.step_id,
-        touch.step_index,
-        touch.attempts,
-    )
+def _claimed(row: Row[Any], step_index: int) -> Claimed:
+    return Claimed(row.id, row.enrollment_id, row.lead_id, row.timezone, row.sequence_id,
+                   row.step_id, step_index, row.attempts)  # fmt: skip
 
 
 async def dispatch_batch(d: Dispatcher, now: datetime) -> BatchReport:
@@ -163,20 +158,16 @@ async def dispatch_batch(d: Dispatcher, now: datetime) -> BatchReport:
         if not ids:
             return report
         rows = await _load(session, ids)
-        skipped: list[tuple[Touch, str]] = []
+        skipped: list[tuple[Claimed, str]] = []
         work: list[tuple[Claimed, dict[str, Any], str]] = []
-        for touch, lead, enrollment in rows:
-            reason = _skip_reason(touch, lead, enrollment, d.project)
-            if reason is None:
-                index = d.project.sequences[touch.sequence_id].step_index(touch.step_id)
-                if index is None:
-                    reason = "step_removed"
-                else:
-                    touch.step_index = index  # steps may have been reordered since scheduling
+        for row in rows:
+            reason = _skip_reason(row, d.project)
             if reason:
-                skipped.append((touch, reason))
-            else:
-                work.append((_claimed(touch, lead.timezone), lead_context(lead), lead.public_id))
+                skipped.append((_claimed(row, row.step_index), reason))
+                continue
+            # Steps are matched by id: they may have been reordered since scheduling.
+            index = d.project.sequences[row.sequence_id].step_index(row.step_id)
+            work.append((_claimed(row, index), lead_context(row), row.public_id))  # type: ignore[arg-type]
         await _skip(session, skipped, d.project, now, report)
 
     messages: list[OutgoingMessage] = []
@@ -200,38 +191,47 @@ async def dispatch_batch(d: Dispatcher, now: datetime) -> BatchReport:
             messages = []
             report.error = str(exc)
 
-    unavailable: str | None = None
-    for start in range(0, len(messages), d.chunk_size):
-        chunk = messages[start : start + d.chunk_size]
-        if unavailable:  # the server went away: leave the rest due, untouched
-            await _release(d, [m.touch_id for m in chunk], claimed, now, report)  # type: ignore[misc]
-            continue
-        async with session_scope(d.db_url) as session:
-            ours = await claim.mark_sending(
-                session,
-                [m.touch_id for m in chunk],
-                d.worker,
-                now,
-                d.lease_seconds,  # type: ignore[misc]
-            )
-        chunk = [m for m in chunk if m.touch_id in ours]
-        results = await d.transport.send(chunk)
-        async with session_scope(d.db_url) as session:
-            counts, released = await record_results(
-                session, results, claimed, d.project, d.policy, now
-            )
-            await claim.release(session, released, d.worker, now)
-        report.counts.update(counts)
-        not_sent = [r for r in results if r.status == "not_sent"]
-        if not_sent:
-            unavailable = not_sent[0].reply
-
+    unavailable = await _send_chunks(d, messages, claimed, now, report)
     if failed_render:
         await _release(d, failed_render, claimed, now, report)
     report.error = unavailable or report.error
     if report.error:
         raise DispatchFailed(report.error, report)
     return report
+
+
+async def _send_chunks(
+    d: Dispatcher,
+    messages: list[OutgoingMessage],
+    claimed: dict[int, Claimed],
+    now: datetime,
+    report: BatchReport,
+) -> str | None:
+    """Per chunk: mark 'sending' (committed) -> SMTP -> record. Recording chunk k and marking
+    chunk k+1 share one transaction, so at any instant at most one chunk is 'sending'
+    unrecorded (docs/delivery.md). Returns why the server became unreachable, if it did."""
+    chunks = [messages[i : i + d.chunk_size] for i in range(0, len(messages), d.chunk_size)]
+    results: list[SendResult] = []
+    unavailable: str | None = None
+    for chunk in [*chunks, []]:
+        ids = [m.touch_id for m in chunk if m.touch_id is not None]
+        not_sent = [r for r in results if r.status == "not_sent"]
+        unavailable = unavailable or (not_sent[0].reply if not_sent else None)
+        async with session_scope(d.db_url) as session:
+            if results:
+                counts, released = await record_results(
+                    session, results, claimed, d.project, d.policy, now
+                )
+                await claim.release(session, released, d.worker, now)
+            ours = set()
+            if ids and not unavailable:
+                ours = await claim.mark_sending(session, ids, d.worker, now, d.lease_seconds)
+        if results:
+            report.counts.update(counts)
+        if ids and unavailable:  # the server went away: leave the rest due, untouched
+            await _release(d, ids, claimed, now, report)
+        results = await d.transport.send([m for m in chunk if m.touch_id in ours]) if ours else []
+    return unavailable
 
 
 async def _release(

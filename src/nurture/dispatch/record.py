@@ -14,6 +14,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
+from nurture.db import update_by_id
 from nurture.dispatch.models import Touch, TouchState
 from nurture.leads.models import Lead
 from nurture.leads.service import record_event, record_events
@@ -84,13 +85,15 @@ async def advance(
             )
     if new_rows:
         await session.execute(insert(Touch), new_rows)
-    if enrollment_rows:
-        await session.execute(update(Enrollment), enrollment_rows)
-    if completed:
-        await session.execute(
-            update(Enrollment),
-            [{**c, "state": EnrollmentState.COMPLETED, "ended_at": now} for c in completed],
-        )
+    done = {c["id"] for c in completed}
+    await update_by_id(
+        session,
+        Enrollment,
+        [
+            {**r, "state": EnrollmentState.COMPLETED, "ended_at": now} if r["id"] in done else r
+            for r in enrollment_rows
+        ],
+    )
 
 
 async def record_results(
@@ -203,12 +206,7 @@ async def record_results(
                 }
             )
 
-    # One executemany per shape of row (retries also move due_at).
-    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in updates:
-        shapes.setdefault(tuple(sorted(row)), []).append(row)
-    for rows in shapes.values():
-        await session.execute(update(Touch), rows)
+    await update_by_id(session, Touch, updates)
     await record_events(session, events)
     await advance(session, sent, project, now)
     for touch in soft_bounced:

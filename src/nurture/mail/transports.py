@@ -145,8 +145,7 @@ class SmtpTransport(Transport):
     ) -> tuple[SendResult, bool]:
         """Returns the result and whether the connection is still usable."""
         try:
-            await client.mail(message.sender)
-            await client.rcpt(message.recipient)
+            await self._envelope(client, message)
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset(client)
             status: Status = _code_status(exc.code)
@@ -163,6 +162,23 @@ class SmtpTransport(Transport):
         except (aiosmtplib.SMTPException, OSError) as exc:
             return SendResult(message, "in_doubt", None, f"connection lost in DATA: {exc}"), False
         return SendResult(message, "sent", response.code, response.message), True
+
+    @staticmethod
+    async def _envelope(client: aiosmtplib.SMTP, message: OutgoingMessage) -> None:
+        """MAIL FROM and RCPT TO. Addresses were checked when the message was built, so we
+        skip aiosmtplib's per-call re-parsing (email.utils, ~40 us a message)."""
+        if not client.is_ehlo_or_helo_needed:
+            response = await client.execute_command(b"MAIL", f"FROM:<{message.sender}>".encode())
+            if response.code != 250:
+                raise aiosmtplib.SMTPSenderRefused(response.code, response.message, message.sender)
+            response = await client.execute_command(b"RCPT", f"TO:<{message.recipient}>".encode())
+            if response.code not in (250, 251):
+                raise aiosmtplib.SMTPRecipientRefused(
+                    response.code, response.message, message.recipient
+                )
+            return
+        await client.mail(message.sender)
+        await client.rcpt(message.recipient)
 
     async def _reset(self, client: aiosmtplib.SMTP) -> None:
         try:

@@ -55,7 +55,7 @@ class Composer:
     base_url: str
 
     def unsubscribe_url(self, lead_public_id: str) -> str:
-        return f"{self.base_url}/u/{self.tokens.make('unsubscribe', lead_public_id)}"
+        return f"{self.base_url}/u/{self.tokens.sign('unsubscribe', lead_public_id)}"
 
     def render(
         self, sequence: SequenceConfig, index: int, lead: Mapping[str, Any], public_id: str

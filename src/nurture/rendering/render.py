@@ -6,6 +6,7 @@ those characters. Compiled templates and inlined CSS are cached per template, no
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from nurture.rendering.inline import InlineError, inline_template_source
+
+RELOAD_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ class Renderer:
         # Subjects are plain text (a header), so no HTML escaping; still sandboxed.
         self.subject_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
         self._subjects: dict[str, Template] = {}
+        # Jinja checks a template's files on every lookup; a batch renders the same few
+        # templates thousands of times, so look each up again at most every few seconds.
+        self._pairs: dict[str, tuple[float, tuple[Template, Template]]] = {}
 
     def subject_template(self, source: str) -> Template:
         compiled = self._subjects.get(source)
@@ -74,10 +80,16 @@ class Renderer:
         return compiled
 
     def templates(self, name: str) -> tuple[Template, Template]:
-        return (
+        now = time.monotonic()
+        hit = self._pairs.get(name)
+        if hit is not None and now - hit[0] < RELOAD_SECONDS:
+            return hit[1]
+        pair = (
             self.env.get_template(f"{name}.html.j2"),
             self.env.get_template(f"{name}.txt.j2"),
         )
+        self._pairs[name] = (now, pair)
+        return pair
 
     def render(self, template: str, subject: str, context: Mapping[str, Any]) -> RenderedEmail:
         html, text = self.templates(template)

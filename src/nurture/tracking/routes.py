@@ -18,10 +18,9 @@ _GONE = ("Link ungültig", "Dieser Abmeldelink ist ungültig.")
 
 def _public_id(state: AppState, token: str) -> str | None:
     try:
-        value = state.tokens.read("unsubscribe", token)
+        return state.tokens.unsign("unsubscribe", token)
     except InvalidToken:
         return None
-    return value if isinstance(value, str) else None
 
 
 @router.get("/u/{token}", include_in_schema=False)

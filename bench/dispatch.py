@@ -1,0 +1,258 @@
+"""Dispatch benchmark: our pass end to end against the raw-SMTP ceiling, measured in one run.
+
+    python bench/dispatch.py                 # n = 1k, 10k, 100k; SQLite and PostgreSQL; 1 and 2
+    python bench/dispatch.py --n 10000 --json   # one size; writes bench/results/dispatch.json
+
+For each size it generates N due touches of the example sequence, starts an aiosmtpd sink in a
+separate process, and measures (1) the ceiling: aiosmtplib sending N pre-built messages over the
+same number of connections, (2) claim -> render -> build -> SMTP -> ledger with one dispatcher
+process and with two. Prints msgs/s, the ratio to the ceiling, peak RSS of a dispatcher process
+and the task runs a Prefect flow would make for the pass (one per batch, plus one count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+PG_ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday morning: inside the window
+POOL = 8
+CONFIG = Path(os.environ.get("NURTURE_CONFIG_DIR", ROOT / "config"))
+TEMPLATES = Path(os.environ.get("NURTURE_TEMPLATES_DIR", ROOT / "templates"))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.out = tempfile.mktemp(suffix=".json")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench/smtp_sink.py"), str(self.port), self.out],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.proc.stdout and self.proc.stdout.readline().strip() == "ready"
+
+    def stop(self) -> dict[str, int]:
+        self.proc.terminate()
+        self.proc.wait(30)
+        return json.loads(Path(self.out).read_text())
+
+
+async def ceiling(port: int, n: int) -> float:
+    """Raw aiosmtplib: N pre-built messages over POOL reused connections."""
+    import aiosmtplib
+
+    from nurture.mail.message import build_message
+
+    messages = [
+        build_message(from_name="Bench", from_addr="bench@planwerk.example", to_name=None,
+                      to_addr=f"c{i}@example.com", subject="Ceiling", html="<p>x</p>" * 200,
+                      text="x" * 800, date=NOW)
+        for i in range(n)
+    ]  # fmt: skip
+    queue: asyncio.Queue = asyncio.Queue()
+    for m in messages:
+        queue.put_nowait(m)
+
+    async def worker() -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port)
+        await client.connect()
+        while not queue.empty():
+            m = queue.get_nowait()
+            await client.mail(m.sender)
+            await client.rcpt(m.recipient)
+            await client.data(m.data)
+        await client.quit()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(POOL)))
+    return n / (time.perf_counter() - start)
+
+
+async def seed(url: str, n: int) -> None:
+    """N leads enrolled in the example sequence with their first touch due now (bulk SQL)."""
+    from sqlalchemy import insert
+
+    from nurture import migrate
+    from nurture.config.project import load_project
+    from nurture.db import dispose_engines, session_scope
+    from nurture.dispatch.models import Touch
+    from nurture.leads.models import Lead
+    from nurture.sequences.models import Enrollment
+
+    await migrate.upgrade(url)
+    project = load_project(CONFIG)
+    seq = project.sequences["b2b-nurture"]
+    step = seq.steps[1]  # a window-bound step with a typical template
+    for start in range(0, n, 5000):
+        ids = range(start + 1, min(n, start + 5000) + 1)
+        async with session_scope(url) as s:
+            await s.execute(insert(Lead), [
+                {"id": i, "public_id": f"{i:032x}", "email": f"lead{i}@example.com",
+                 "first_name": "Max", "last_name": f"Muster{i}", "company": "Beispiel GmbH",
+                 "timezone": "Europe/Berlin", "custom": {}, "lifecycle_stage": "lead",
+                 "created_at": NOW, "updated_at": NOW} for i in ids])  # fmt: skip
+            await s.execute(insert(Enrollment), [
+                {"id": i, "lead_id": i, "sequence_id": seq.id,
+                 "sequence_version": project.versions[seq.id], "state": "active",
+                 "current_step": 1, "next_due_at": NOW, "enrolled_at": NOW,
+                 "updated_at": NOW} for i in ids])  # fmt: skip
+            await s.execute(insert(Touch), [
+                {"enrollment_id": i, "lead_id": i, "sequence_id": seq.id, "step_id": step.id,
+                 "step_index": 1, "state": "scheduled", "due_at": NOW, "attempts": 0,
+                 "created_at": NOW, "updated_at": NOW} for i in ids])  # fmt: skip
+    await dispose_engines()
+
+
+async def worker_main(url: str, port: int) -> None:
+    """One dispatcher process: a full pass; prints JSON with its counts and peak RSS."""
+    from nurture.db import dispose_engines
+    from nurture.dispatch.run import build_dispatcher, run_pass
+    from nurture.settings import Settings
+
+    settings = Settings(
+        database_url=url,
+        mail_url=f"smtp://127.0.0.1:{port}?pool={POOL}",
+        secret_key="bench",
+        config_dir=CONFIG,
+        templates_dir=TEMPLATES,
+        base_url="https://nurture.example",
+    )
+    dispatcher = build_dispatcher(settings)
+    started = time.time()  # wall clock: comparable across dispatcher processes
+    report = await run_pass(dispatcher, NOW)
+    ended = time.time()
+    await dispose_engines()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"sent": report.total("sent"), "batches": report.batches,
+                      "started": started, "ended": ended, "peak_rss_mb": rss_mb}))  # fmt: skip
+
+
+def fresh_db(kind: str, tmp: Path) -> str:
+    if kind == "sqlite":
+        path = tmp / f"bench-{time.monotonic_ns()}.db"
+        return f"sqlite+aiosqlite:///{path}"
+    import asyncpg
+
+    async def create() -> None:
+        conn = await asyncpg.connect(PG_ADMIN)
+        await conn.execute("DROP DATABASE IF EXISTS nurture_bench WITH (FORCE)")
+        await conn.execute("CREATE DATABASE nurture_bench")
+        await conn.close()
+
+    asyncio.run(create())
+    return (
+        "postgresql+asyncpg://" + PG_ADMIN.split("://", 1)[1].rsplit("/", 1)[0] + "/nurture_bench"
+    )
+
+
+def run_dispatchers(url: str, port: int, count: int) -> tuple[float, list[dict]]:
+    """Seconds from the first pass starting to the last one ending (interpreter start-up and
+    imports excluded), and each dispatcher's report."""
+    env = {**os.environ, "PREFECT_API_URL": ""}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", url, str(port)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(count)
+    ]
+    outs = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    return max(o["ended"] for o in outs) - min(o["started"] for o in outs), outs
+
+
+def measure(kind: str, n: int, dispatchers: int, ceiling_rate: float, tmp: Path) -> dict:
+    url = fresh_db(kind, tmp)
+    asyncio.run(seed(url, n))
+    sink = Sink()
+    try:
+        elapsed, outs = run_dispatchers(url, sink.port, dispatchers)
+    finally:
+        got = sink.stop()
+    sent = sum(o["sent"] for o in outs)
+    assert sent == n == got["received"], (sent, n, got)
+    assert got["duplicate_message_ids"] == 0
+    rate = n / elapsed
+    return {"db": "postgresql" if kind == "postgres" else kind, "dispatchers": dispatchers,
+            "n": n, "msgs_per_s": round(rate, 1), "ratio": round(rate / ceiling_rate, 3),
+            "peak_rss_mb": round(max(o["peak_rss_mb"] for o in outs), 1),
+            "task_runs": sum(o["batches"] for o in outs) + dispatchers,
+            "seconds": round(elapsed, 2)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, action="append", help="due touches (repeatable)")
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--json", action="store_true", help="write bench/results/dispatch.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/dispatch.json")
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        asyncio.run(worker_main(args.worker[0], int(args.worker[1])))
+        return
+    sizes = args.n or [1_000, 10_000, 100_000]
+    kinds = (
+        ["sqlite", "postgres"]
+        if args.db == "both"
+        else ["postgres" if args.db == "postgresql" else "sqlite"]
+    )
+    with tempfile.TemporaryDirectory() as tmpdir:
+        sink = Sink()
+        try:
+            ceiling_rate = asyncio.run(ceiling(sink.port, max(2_000, min(sizes))))
+        finally:
+            sink.stop()
+        print(f"ceiling (raw aiosmtplib, {POOL} connections): {ceiling_rate:,.0f} msgs/s")
+        print(
+            f"{'db':<11}{'disp':>5}{'n':>9}{'msgs/s':>10}{'ratio':>7}{'rss MB':>8}"
+            f"{'tasks':>7}{'s':>8}"
+        )
+        runs = []
+        for n in sizes:
+            for kind in kinds:
+                for dispatchers in (1, 2):
+                    r = measure(kind, n, dispatchers, ceiling_rate, Path(tmpdir))
+                    runs.append(r)
+                    print(
+                        f"{r['db']:<11}{dispatchers:>5}{n:>9}{r['msgs_per_s']:>10,.0f}"
+                        f"{r['ratio']:>7.2f}{r['peak_rss_mb']:>8.0f}{r['task_runs']:>7}"
+                        f"{r['seconds']:>8.1f}",
+                        flush=True,
+                    )
+    result = {"ceiling_msgs_per_s": round(ceiling_rate, 1), "runs": runs,
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                          "python": platform.python_version()},
+              "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+    if args.json:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
