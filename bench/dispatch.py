@@ -92,37 +92,14 @@ async def ceiling(port: int, n: int) -> float:
 
 
 async def seed(url: str, n: int) -> None:
-    """N leads enrolled in the example sequence with their first touch due now (bulk SQL)."""
-    from sqlalchemy import insert
-
+    """N leads enrolled in the example sequence with a step due now (bulk SQL)."""
     from nurture import migrate
     from nurture.config.project import load_project
-    from nurture.db import dispose_engines, session_scope
-    from nurture.dispatch.models import Touch
-    from nurture.leads.models import Lead
-    from nurture.sequences.models import Enrollment
+    from nurture.db import dispose_engines
+    from nurture.devdata import seed_due_touches
 
     await migrate.upgrade(url)
-    project = load_project(CONFIG)
-    seq = project.sequences["b2b-nurture"]
-    step = seq.steps[1]  # a window-bound step with a typical template
-    for start in range(0, n, 5000):
-        ids = range(start + 1, min(n, start + 5000) + 1)
-        async with session_scope(url) as s:
-            await s.execute(insert(Lead), [
-                {"id": i, "public_id": f"{i:032x}", "email": f"lead{i}@example.com",
-                 "first_name": "Max", "last_name": f"Muster{i}", "company": "Beispiel GmbH",
-                 "timezone": "Europe/Berlin", "custom": {}, "lifecycle_stage": "lead",
-                 "created_at": NOW, "updated_at": NOW} for i in ids])  # fmt: skip
-            await s.execute(insert(Enrollment), [
-                {"id": i, "lead_id": i, "sequence_id": seq.id,
-                 "sequence_version": project.versions[seq.id], "state": "active",
-                 "current_step": 1, "next_due_at": NOW, "enrolled_at": NOW,
-                 "updated_at": NOW} for i in ids])  # fmt: skip
-            await s.execute(insert(Touch), [
-                {"enrollment_id": i, "lead_id": i, "sequence_id": seq.id, "step_id": step.id,
-                 "step_index": 1, "state": "scheduled", "due_at": NOW, "attempts": 0,
-                 "created_at": NOW, "updated_at": NOW} for i in ids])  # fmt: skip
+    await seed_due_touches(url, load_project(CONFIG), n, NOW)
     await dispose_engines()
 
 

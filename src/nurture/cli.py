@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any, TypeVar
@@ -150,7 +149,4 @@ def config_check() -> None:
     )
 
 
-from nurture import cli_marketing  # noqa: E402,F401  (registers preview, schedule, test-send)
-
-if __name__ == "__main__":
-    sys.exit(app())
+from nurture import cli_marketing, cli_sends  # noqa: E402,F401  (register their commands)

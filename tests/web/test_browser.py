@@ -36,7 +36,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         "PREFECT_API_URL": "",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nurture.cli", "serve", "--port", str(port), "--no-scheduler"],
+        [sys.executable, "-m", "nurture", "serve", "--port", str(port), "--no-scheduler"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

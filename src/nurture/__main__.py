@@ -1,0 +1,5 @@
+"""``python -m nurture`` is the ``nurture`` command."""
+
+from nurture.cli import app
+
+app()

@@ -1,0 +1,64 @@
+"""Synthetic data for benchmarks and fault tests: many leads with a touch due, in bulk SQL.
+
+Not for production data: it writes rows directly, skipping capture and consent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, text
+
+from nurture.config.project import Project
+from nurture.db import session_scope
+from nurture.dispatch.models import Touch
+from nurture.leads.models import Lead
+from nurture.sequences.models import Enrollment
+
+CHUNK = 5000
+
+
+async def seed_due_touches(
+    url: str,
+    project: Project,
+    n: int,
+    now: datetime,
+    sequence_id: str = "b2b-nurture",
+    step_index: int = 1,
+    domain: str = "example.com",
+) -> list[str]:
+    """``n`` new leads, each enrolled with step ``step_index`` due at ``now``; their emails."""
+    sequence = project.sequences[sequence_id]
+    step = sequence.steps[step_index]
+    async with session_scope(url) as session:
+        offset = (await session.scalar(select(func.max(Lead.id)))) or 0
+    emails = []
+    for start in range(offset + 1, offset + n + 1, CHUNK):
+        ids = range(start, min(offset + n, start + CHUNK - 1) + 1)
+        leads = [
+            {"id": i, "public_id": f"{i:032x}", "email": f"lead{i}@{domain}", "first_name": "Max",
+             "last_name": f"Muster{i}", "company": "Beispiel GmbH", "timezone": "Europe/Berlin",
+             "custom": {}, "lifecycle_stage": "lead", "created_at": now, "updated_at": now}
+            for i in ids
+        ]  # fmt: skip
+        emails += [lead["email"] for lead in leads]
+        async with session_scope(url) as session:
+            await session.execute(insert(Lead), leads)
+            await session.execute(insert(Enrollment), [
+                {"id": i, "lead_id": i, "sequence_id": sequence.id,
+                 "sequence_version": project.versions[sequence.id], "state": "active",
+                 "current_step": step_index, "next_due_at": now, "enrolled_at": now,
+                 "updated_at": now} for i in ids])  # fmt: skip
+            await session.execute(insert(Touch), [
+                {"enrollment_id": i, "lead_id": i, "sequence_id": sequence.id,
+                 "step_id": step.id, "step_index": step_index, "state": "scheduled",
+                 "due_at": now, "attempts": 0, "created_at": now, "updated_at": now}
+                for i in ids])  # fmt: skip
+    async with session_scope(url) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # Ids were given explicitly: move the sequences past them for later inserts.
+            for table in ("leads", "enrollments"):
+                await session.execute(text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"))  # fmt: skip
+    return emails

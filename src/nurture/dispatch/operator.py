@@ -1,0 +1,78 @@
+"""What an operator does with touches in doubt: list them, resend them, or record them sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nurture.config.project import Project
+from nurture.dispatch.models import Touch, TouchState
+from nurture.dispatch.record import Claimed, advance
+from nurture.leads.models import Lead
+from nurture.leads.service import record_event
+
+
+@dataclass(frozen=True)
+class InDoubt:
+    id: int
+    email: str
+    sequence_id: str
+    step_id: str
+    since: datetime
+    reason: str | None
+    message_id: str | None
+
+
+async def list_in_doubt(session: AsyncSession, limit: int = 1000) -> list[InDoubt]:
+    rows = await session.execute(
+        select(Touch.id, Lead.email, Touch.sequence_id, Touch.step_id, Touch.updated_at,
+               Touch.reason, Touch.message_id)
+        .join(Lead, Lead.id == Touch.lead_id)
+        .where(Touch.state == TouchState.IN_DOUBT)
+        .order_by(Touch.updated_at, Touch.id)
+        .limit(limit)
+    )  # fmt: skip
+    return [InDoubt(*r) for r in rows.all()]
+
+
+async def release_in_doubt(
+    session: AsyncSession, ids: list[int] | None, as_sent: bool, project: Project, now: datetime
+) -> int:
+    """Resend (due now; a duplicate is possible) or record as sent (the drip moves on).
+    ``ids`` None means every touch in doubt. Returns how many were released."""
+    query = select(Touch).where(Touch.state == TouchState.IN_DOUBT)
+    if ids is not None:
+        query = query.where(Touch.id.in_(ids))
+    touches = list((await session.scalars(query.with_for_update())).all())
+    if not touches:
+        return 0
+    chosen = [t.id for t in touches]
+    if as_sent:
+        await session.execute(
+            update(Touch).where(Touch.id.in_(chosen))
+            .values(state=TouchState.SENT, sent_at=now, reason="released as sent", updated_at=now)
+        )  # fmt: skip
+        leads = dict(
+            (await session.execute(select(Lead.id, Lead.timezone)
+                                   .where(Lead.id.in_({t.lead_id for t in touches})))).all()
+        )  # fmt: skip
+        live = [t for t in touches if t.sequence_id in project.sequences]
+        await advance(
+            session,
+            [(Claimed(t.id, t.enrollment_id, t.lead_id, leads.get(t.lead_id), t.sequence_id,
+                      t.step_id, t.step_index, t.attempts), t.step_index) for t in live],
+            project, now,
+        )  # fmt: skip
+    else:
+        await session.execute(
+            update(Touch).where(Touch.id.in_(chosen))
+            .values(state=TouchState.SCHEDULED, due_at=now, claimed_by=None, lease_until=None,
+                    reason="released for resend", updated_at=now)
+        )  # fmt: skip
+    for t in touches:
+        await record_event(session, t.lead_id, "released", now, sequence_id=t.sequence_id,
+                           step_id=t.step_id, as_sent=as_sent)  # fmt: skip
+    return len(touches)
