@@ -107,9 +107,10 @@ async def _read_body(request: Request) -> tuple[bool, dict[str, Any]]:
     if ctype == "application/json":
         try:
             payload = json.loads(await request.body() or b"null")
-            model = SubmissionIn.model_validate(payload)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deep
             raise FormErrors({"body": "not valid JSON"}) from None
+        try:
+            model = SubmissionIn.model_validate(payload)
         except ValidationError as exc:
             raise FormErrors(
                 {".".join(str(p) for p in e["loc"]) or "body": e["msg"] for e in exc.errors()}
@@ -118,7 +119,11 @@ async def _read_body(request: Request) -> tuple[bool, dict[str, Any]]:
     if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         form = await request.form()
         return False, {k: v for k, v in form.items() if isinstance(v, str)}
-    raise FormErrors({"body": "send application/json or a urlencoded form"})
+    raise UnsupportedMediaType(ctype)
+
+
+class UnsupportedMediaType(ValueError):
+    pass
 
 
 @router.post(
@@ -126,7 +131,8 @@ async def _read_body(request: Request) -> tuple[bool, dict[str, Any]]:
     status_code=201,
     response_model=SubmissionOut,
     responses={303: {"description": "Browser post: to the thank-you page"},
-               404: {"model": ErrorsOut}, 403: {"model": ErrorsOut}, 422: {"model": ErrorsOut}},
+               404: {"model": ErrorsOut}, 403: {"model": ErrorsOut}, 415: {"model": ErrorsOut},
+               422: {"model": ErrorsOut}},
     openapi_extra=_BODY,
     summary="Submit a form (JSON for APIs, urlencoded for browsers)",
 )  # fmt: skip
@@ -157,6 +163,10 @@ async def submit(
         async with session_scope(state.settings.database_url) as session:
             result = await capture(session, state.project(), sub)
             lead = await _lead_for_mail(session, result)
+    except UnsupportedMediaType:
+        response = _json_errors({"body": "send application/json or a urlencoded form"}, 415)
+        response.headers.update(cors)
+        return response
     except FormErrors as exc:
         if is_json:
             response = _json_errors(exc.errors)

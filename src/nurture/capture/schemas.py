@@ -15,9 +15,13 @@ class SubmissionIn(BaseModel):
 
     model_config = ConfigDict(
         extra="allow",
-        json_schema_extra={"additionalProperties": {"type": "string", "maxLength": 2000}},
+        json_schema_extra={
+            "additionalProperties": {
+                "anyOf": [{"type": "string", "maxLength": 2000}, {"type": "boolean"}]
+            }
+        },
     )
-    __pydantic_extra__: dict[str, Annotated[str | bool, Field(max_length=2000)]]
+    __pydantic_extra__: dict[str, Annotated[str, Field(max_length=2000)] | bool]
 
     email: Annotated[str, Field(max_length=320)]
     consent: bool = Field(description="The lead agrees to the form's consent text.")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 
 import nurture
@@ -43,4 +45,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = get_state(request)
         return state.pages.render("index.html.j2", forms=list(state.project().forms.values()))
 
+    def openapi() -> dict[str, Any]:
+        # The form ids come from config: list them, so clients (and schema tests) see them.
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            forms = sorted(get_state_from(app).project().forms)
+            for path in schema["paths"].values():
+                for operation in path.values():
+                    for param in operation.get("parameters", []):
+                        if param["name"] == "form_id" and forms:
+                            param["schema"]["enum"] = forms
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def get_state_from(app: FastAPI) -> AppState:
+    return app.state.nurture  # type: ignore[no-any-return]
