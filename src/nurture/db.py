@@ -6,6 +6,7 @@ command, an HTTP handler) opens ``session_scope`` and owns the short transaction
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -104,15 +105,37 @@ def get_engine(url: str) -> AsyncEngine:
 
 
 async def dispose_engines() -> None:
+    _makers.clear()
+    _sqlite_locks.clear()
     while _engines:
         _, engine = _engines.popitem()
         await engine.dispose()
 
 
+_makers: dict[str, async_sessionmaker[AsyncSession]] = {}
+_sqlite_locks: dict[tuple[str, int], asyncio.Lock] = {}
+
+
+def _sqlite_lock(url: str) -> asyncio.Lock:
+    # SQLite has one writer. Left to itself, a second BEGIN IMMEDIATE sleep-polls (up to
+    # 100 ms a try); queueing this process's transactions on a lock hands over at once.
+    key = (url, id(asyncio.get_running_loop()))
+    lock = _sqlite_locks.get(key)
+    if lock is None:
+        lock = _sqlite_locks[key] = asyncio.Lock()
+    return lock
+
+
 @asynccontextmanager
 async def session_scope(url: str) -> AsyncIterator[AsyncSession]:
     """A short transaction: commits on success, rolls back on any exception."""
-    maker = async_sessionmaker(get_engine(url), expire_on_commit=False)
+    maker = _makers.get(url)
+    if maker is None:
+        maker = _makers[url] = async_sessionmaker(get_engine(url), expire_on_commit=False)
+    if url.startswith("sqlite"):
+        async with _sqlite_lock(url), maker() as session, session.begin():
+            yield session
+        return
     async with maker() as session, session.begin():
         yield session
 

@@ -23,7 +23,7 @@ from nurture.capture.service import (
     confirm,
 )
 from nurture.db import session_scope, utcnow
-from nurture.leads.service import find_by_public_id, record_event
+from nurture.leads.service import record_event
 from nurture.rendering.compose import lead_context
 from nurture.tokens import InvalidToken
 from nurture.web.state import AppState, client_ip, get_state
@@ -161,8 +161,8 @@ async def submit(
             request.headers.get("referer"),
         )
         async with session_scope(state.settings.database_url) as session:
-            result = await capture(session, state.project(), sub)
-            lead = await _lead_for_mail(session, result)
+            result, lead_row = await capture(session, state.project(), sub)
+            lead = {**lead_context(lead_row), "id": lead_row.id} if lead_row else None
     except UnsupportedMediaType:
         response = _json_errors({"body": "send application/json or a urlencoded form"}, 415)
         response.headers.update(cors)
@@ -188,13 +188,6 @@ async def submit(
     )
     body = SubmissionOut(lead_id=result.lead_public_id, status=status, enrolled=result.enrolled)
     return JSONResponse(body.model_dump(), status_code=201, headers=cors)
-
-
-async def _lead_for_mail(session: Any, result: CaptureResult) -> dict[str, Any] | None:
-    if not result.needs_confirmation or result.lead_public_id is None:
-        return None
-    lead = await find_by_public_id(session, result.lead_public_id)
-    return {**lead_context(lead), "id": lead.id} if lead else None
 
 
 async def _confirm_mail(

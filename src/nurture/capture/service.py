@@ -144,10 +144,13 @@ async def _verified_before(session: AsyncSession, lead_id: int) -> bool:
     return found is not None
 
 
-async def capture(session: AsyncSession, project: Project, sub: Submission) -> CaptureResult:
+async def capture(
+    session: AsyncSession, project: Project, sub: Submission
+) -> tuple[CaptureResult, Lead | None]:
+    """Returns what happened and the lead (None for a bot's post)."""
     form = project.forms[sub.form_id]
     if _text(sub.data.get(HONEYPOT)):
-        return CaptureResult(lead_public_id=None, spam=True)  # a bot filled the hidden field
+        return CaptureResult(lead_public_id=None, spam=True), None  # a bot filled the field
     values = clean(form, sub.data)
     email = values["email"]
     source = attribution(sub)
@@ -196,7 +199,7 @@ async def capture(session: AsyncSession, project: Project, sub: Submission) -> C
             result.enrolled.append(sequence.id)
     if verified:
         await set_stage(session, lead, "lead", sub.now, form=form.id)
-    return result
+    return result, lead
 
 
 class ConfirmError(ValueError):

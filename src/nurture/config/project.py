@@ -59,13 +59,15 @@ def load_project(config_dir: Path) -> Project:
         },
         files={o.id: d.path for d, o in [*forms, *sequences]},  # type: ignore[attr-defined]
     )
+    # A reference to a file that failed to load is not a second problem: it was reported.
+    broken = {p.file.stem for p in problems}
     for doc, form in forms:
         for i, seq in enumerate(form.sequences):  # type: ignore[attr-defined]
-            if seq not in project.sequences:
+            if seq not in project.sequences and seq not in broken:
                 problems.append(doc.problem(["sequences", i], f"no sequence {seq!r} in config"))
     for doc, seq in sequences:
         for i, form_id in enumerate(seq.trigger.forms):  # type: ignore[attr-defined]
-            if form_id not in project.forms:
+            if form_id not in project.forms and form_id not in broken:
                 problems.append(doc.problem(["trigger", "forms", i], f"no form {form_id!r}"))
     if problems:
         raise ConfigError(problems)
