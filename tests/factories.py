@@ -31,7 +31,9 @@ async def enrolled_leads(
         for email in emails:
             values = {"first_name": "Max", "timezone": "Europe/Berlin", **fields}
             lead, _ = await upsert_lead(session, email, values, now)
-            await enrol(session, lead, sequence, project.versions[sequence.id], now, pending=False)
+            await enrol(
+                session, lead.id, lead.timezone, [sequence], project.versions, now, pending=False
+            )
     return emails
 
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import Row, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.capture.config import HONEYPOT, LEAD_COLUMNS, UTM_FIELDS, FormConfig
@@ -22,7 +22,9 @@ from nurture.leads.service import (
     InvalidEmail,
     normalise_email,
     record_event,
+    record_events,
     set_stage,
+    set_stage_by_id,
     upsert_lead,
 )
 from nurture.sequences.enrollment import activate_pending, enrol
@@ -137,68 +139,50 @@ def attribution(sub: Submission) -> dict[str, str | None]:
     return utm
 
 
-async def _verified_before(session: AsyncSession, lead_id: int) -> bool:
-    found = await session.scalar(
-        select(Consent.id).where(Consent.lead_id == lead_id, Consent.confirmed_at.is_not(None))
-    )
-    return found is not None
-
-
 async def capture(
     session: AsyncSession, project: Project, sub: Submission
-) -> tuple[CaptureResult, Lead | None]:
-    """Returns what happened and the lead (None for a bot's post)."""
+) -> tuple[CaptureResult, Row[Any] | None]:
+    """Returns what happened and the lead's row (None for a bot's post). Four statements in
+    the common case: upsert the lead, record consent, enrol, append events."""
     form = project.forms[sub.form_id]
     if _text(sub.data.get(HONEYPOT)):
         return CaptureResult(lead_public_id=None, spam=True), None  # a bot filled the field
     values = clean(form, sub.data)
-    email = values["email"]
-    source = attribution(sub)
-    lead, created = await upsert_lead(session, email, lead_values(form, values, sub), sub.now)
-    if created:  # first touch wins: the source that brought the lead in
-        for key, value in source.items():
-            setattr(lead, key, value)
-        lead.source_form = form.id
-    await record_event(
-        session,
-        lead.id,
-        "captured",
-        sub.now,
-        form=form.id,
-        **{k: v for k, v in source.items() if v},
-    )
+    source = {**attribution(sub), "source_form": form.id}
+    lead, created = await upsert_lead(session, values["email"], lead_values(form, values, sub),
+                                      sub.now, first_touch=source)  # fmt: skip
+    events: list[dict[str, Any]] = [
+        {"lead_id": lead.id, "type": "captured", "occurred_at": sub.now,
+         "data": {"form": form.id, **{k: v for k, v in source.items() if v}}}
+    ]  # fmt: skip
     if lead.suppressed_at is not None:
         # Opting in again through a form, with consent, lifts a suppression.
-        await record_event(
-            session,
-            lead.id,
-            "resubscribed",
-            sub.now,
-            form=form.id,
-            previous=lead.suppression_reason,
+        await session.execute(update(Lead).where(Lead.id == lead.id)
+                              .values(suppressed_at=None, suppression_reason=None))  # fmt: skip
+        events.append(
+            {
+                "lead_id": lead.id,
+                "type": "resubscribed",
+                "occurred_at": sub.now,
+                "data": {"form": form.id, "previous": lead.suppression_reason},
+            }
         )
-        lead.suppressed_at = lead.suppression_reason = None
 
-    verified = not form.double_opt_in or await _verified_before(session, lead.id)
-    consent = Consent(
+    verified = not form.double_opt_in or lead.email_verified_at is not None
+    consent_id = (await session.execute(insert(Consent.__table__).values(
         lead_id=lead.id, form_id=form.id, text=form.consent.text,
         text_version=form.consent.version, granted_at=sub.now, ip=sub.ip,
         user_agent=(sub.user_agent or "")[:500] or None, double_opt_in=form.double_opt_in,
         confirmed_at=sub.now if form.double_opt_in and verified else None,
-    )  # fmt: skip
-    session.add(consent)
-    await session.flush()
-    result = CaptureResult(
-        lead.public_id, created, consent_id=consent.id, needs_confirmation=not verified
-    )
-    for sequence in project.sequences_for_form(form.id):
-        enrollment = await enrol(
-            session, lead, sequence, project.versions[sequence.id], sub.now, pending=not verified
-        )
-        if enrollment is not None:
-            result.enrolled.append(sequence.id)
+    ).returning(Consent.__table__.c.id))).scalar_one()  # fmt: skip
+    enrolled = await enrol(session, lead.id, lead.timezone, project.sequences_for_form(form.id),
+                           project.versions, sub.now, pending=not verified)  # fmt: skip
+    await record_events(session, events)
     if verified:
-        await set_stage(session, lead, "lead", sub.now, form=form.id)
+        await set_stage_by_id(session, lead.id, lead.lifecycle_stage, "lead", sub.now,
+                              form=form.id)  # fmt: skip
+    result = CaptureResult(lead.public_id, created, consent_id=consent_id,
+                           needs_confirmation=not verified, enrolled=enrolled)  # fmt: skip
     return result, lead
 
 
@@ -227,6 +211,7 @@ async def confirm(
     started: list[str] = []
     if consent.confirmed_at is None:
         consent.confirmed_at, consent.confirmed_ip = now, ip
+        lead.email_verified_at = lead.email_verified_at or now
         await record_event(session, lead.id, "confirmed", now, form=form.id)
         await set_stage(session, lead, "lead", now, form=form.id)
     if lead.suppressed_at is None:

@@ -41,6 +41,8 @@ class Lead(Base):
     referrer: Mapped[str | None] = mapped_column(String(2000))
     source_form: Mapped[str | None] = mapped_column(String(64))
     lifecycle_stage: Mapped[str] = mapped_column(String(20), default="subscriber")
+    # Set when the lead first confirmed a double opt-in link: the address is theirs.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when no marketing email may go out: unsubscribed, bounced, complained.
     suppressed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     suppression_reason: Mapped[str | None] = mapped_column(String(20))

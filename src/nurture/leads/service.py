@@ -10,10 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import insert, select
+from sqlalchemy import Row, TextClause, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nurture.leads.models import Event, Lead
+from nurture.db import is_postgres
+from nurture.leads.models import Event, Lead, new_public_id
 
 
 class InvalidEmail(ValueError):
@@ -39,30 +40,63 @@ async def find_by_public_id(session: AsyncSession, public_id: str) -> Lead | Non
     return await session.scalar(select(Lead).where(Lead.public_id == public_id))
 
 
-async def upsert_lead(
-    session: AsyncSession, email: str, values: Mapping[str, Any], now: datetime
-) -> tuple[Lead, bool]:
-    """Create the lead, or update it with the non-empty values given. Returns (lead, created).
+# Filled once, by the submission that created the lead: the source that brought it in.
+FIRST_TOUCH = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+               "referrer", "source_form")  # fmt: skip
+PROFILE = ("first_name", "last_name", "company", "job_title", "country", "timezone", "locale")
 
-    A new submission never blanks a field a lead filled in before; custom fields merge.
+
+def _upsert_sql(dialect: str) -> TextClause:
+    """INSERT ... ON CONFLICT (email) DO UPDATE as text: SQLAlchemy cannot cache the compiled
+    form of its dialect-specific upsert, and compiling it costs more than running it."""
+    lead = Lead.__table__
+    first = [*PROFILE, *FIRST_TOUCH]
+    columns = [
+        "email",
+        "public_id",
+        "custom",
+        "lifecycle_stage",
+        "created_at",
+        "updated_at",
+        *first,
+    ]
+    merge = "leads.custom || excluded.custom" if dialect == "postgresql" else (
+        "json_patch(leads.custom, excluded.custom)")  # fmt: skip
+    updates = ", ".join(f"{c} = COALESCE(excluded.{c}, leads.{c})" for c in PROFILE)
+    sql = (
+        f"INSERT INTO leads ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
+        f"ON CONFLICT (email) DO UPDATE SET {updates}, custom = {merge}, "
+        f"updated_at = excluded.updated_at RETURNING {', '.join(c.name for c in lead.c)}"
+    )
+    typed = [bindparam(c, type_=lead.c[c].type) for c in columns]
+    return text(sql).bindparams(*typed).columns(*lead.c)
+
+
+_UPSERT = {d: _upsert_sql(d) for d in ("postgresql", "sqlite")}
+
+
+async def upsert_lead(
+    session: AsyncSession,
+    email: str,
+    values: Mapping[str, Any],
+    now: datetime,
+    first_touch: Mapping[str, Any] | None = None,
+) -> tuple[Row[Any], bool]:
+    """Create the lead or update it, in one statement. Returns (the lead's row, created).
+
+    A new submission never blanks a field filled before (empty values are ignored), custom
+    fields merge, and the first-touch source (UTM, referrer, form) is kept from creation.
     """
-    lead = await find_by_email(session, email)
-    created = lead is None
-    if lead is None:
-        lead = Lead(email=email, custom={}, created_at=now, updated_at=now)
-        session.add(lead)
-    custom = dict(lead.custom or {})
-    for key, value in values.items():
-        if value in (None, ""):
-            continue
-        if key == "custom":
-            custom.update({k: v for k, v in value.items() if v not in (None, "")})
-        else:
-            setattr(lead, key, value)
-    lead.custom = custom
-    lead.updated_at = now
-    await session.flush()
-    return lead, created
+    params = {k: (values.get(k) or None) for k in PROFILE}
+    params.update({k: (first_touch or {}).get(k) for k in FIRST_TOUCH})
+    params.update(
+        email=email, public_id=new_public_id(), lifecycle_stage="subscriber",
+        custom={k: v for k, v in (values.get("custom") or {}).items() if v not in (None, "")},
+        created_at=now, updated_at=now,
+    )  # fmt: skip
+    dialect = "postgresql" if is_postgres(session) else "sqlite"
+    row = (await session.execute(_UPSERT[dialect], params)).one()
+    return row, row.created_at == now
 
 
 async def record_event(
@@ -76,7 +110,7 @@ async def record_event(
     **data: Any,
 ) -> None:
     await session.execute(
-        insert(Event).values(
+        insert(Event.__table__).values(
             lead_id=lead_id,
             type=type_,
             occurred_at=at,
@@ -88,10 +122,23 @@ async def record_event(
 
 
 async def record_events(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> None:
-    """Append many events in one statement (rows: lead_id, type, occurred_at, ...)."""
+    """Append many events with one executemany (rows: lead_id, type, occurred_at, ...)."""
     rows = [{"sequence_id": None, "step_id": None, "data": {}, **r} for r in rows]
     if rows:
-        await session.execute(insert(Event), rows)
+        await session.execute(insert(Event.__table__), rows)
+
+
+async def set_stage_by_id(
+    session: AsyncSession, lead_id: int, current: str, stage: str, at: datetime, **data: Any
+) -> None:
+    """As set_stage, for a lead known by id and current stage (no ORM object needed)."""
+    if current == stage:
+        return
+    await session.execute(
+        update(Lead).where(Lead.id == lead_id).values(lifecycle_stage=stage, updated_at=at)
+    )
+    await record_event(session, lead_id, "stage_changed", at, stage=stage, previous=current,
+                       **data)  # fmt: skip
 
 
 async def set_stage(

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.dispatch.models import Touch, TouchState
 from nurture.leads.models import Lead
-from nurture.leads.service import record_event
+from nurture.leads.service import record_event, record_events
 from nurture.sequences.config import SequenceConfig
 from nurture.sequences.models import Enrollment, EnrollmentState
 from nurture.sequences.schedule import due_at
@@ -59,38 +59,57 @@ async def schedule_first(
     enrollment.next_due_at = row["due_at"]  # type: ignore[assignment]
 
 
+_COLUMNS = ("lead_id", "sequence_id", "sequence_version", "state", "current_step", "next_due_at",
+            "enrolled_at", "updated_at")  # fmt: skip
+# Text, not SQLAlchemy's ON CONFLICT construct: that one is compiled anew on every call.
+_ENROL = (
+    text(f"INSERT INTO enrollments ({', '.join(_COLUMNS)}) "
+         f"VALUES ({', '.join(':' + c for c in _COLUMNS)}) "
+         "ON CONFLICT (lead_id, sequence_id) DO NOTHING RETURNING id, sequence_id")
+    .bindparams(*[bindparam(c, type_=Enrollment.__table__.c[c].type) for c in _COLUMNS])
+    .columns(Enrollment.__table__.c.id, Enrollment.__table__.c.sequence_id)
+)  # fmt: skip
+
+
 async def enrol(
     session: AsyncSession,
-    lead: Lead,
-    sequence: SequenceConfig,
-    version: str,
+    lead_id: int,
+    lead_timezone: str | None,
+    sequences: list[SequenceConfig],
+    versions: dict[str, str],
     now: datetime,
     *,
     pending: bool,
-) -> Enrollment | None:
-    """Enrol once per lead and sequence; None if the lead already is (or was) in it."""
-    existing = await session.scalar(
-        select(Enrollment).where(
-            Enrollment.lead_id == lead.id, Enrollment.sequence_id == sequence.id
-        )
-    )
-    if existing is not None:
-        return None
-    enrollment = Enrollment(
-        lead_id=lead.id,
-        sequence_id=sequence.id,
-        sequence_version=version,
-        state=EnrollmentState.PENDING,
-        current_step=0,
-        enrolled_at=now,
-        updated_at=now,
-    )
-    session.add(enrollment)
-    await session.flush()
-    if not pending:
-        await schedule_first(session, enrollment, lead, sequence, now)
-    await record_event(session, lead.id, "enrolled", now, sequence_id=sequence.id, pending=pending)
-    return enrollment
+) -> list[str]:
+    """Enrol a lead in sequences it never was in (set-based: one insert for all, one for their
+    first touches). Pending enrollments wait for double opt-in. Returns the sequence ids."""
+    if not sequences:
+        return []
+    by_id = {s.id: s for s in sequences}
+    rows = []
+    for sequence in sequences:
+        first = None if pending else next_touch(0, lead_id, lead_timezone, sequence, 0, now)
+        rows.append({
+            "lead_id": lead_id, "sequence_id": sequence.id,
+            "sequence_version": versions[sequence.id],
+            "state": EnrollmentState.PENDING if pending else EnrollmentState.ACTIVE,
+            "current_step": 0, "next_due_at": first["due_at"] if first else None,
+            "enrolled_at": now, "updated_at": now,
+        })  # fmt: skip
+    new = []
+    for row in rows:  # usually one sequence per form; each insert is a cached statement
+        created = (await session.execute(_ENROL, row)).one_or_none()
+        if created is not None:
+            new.append(created)
+    if not pending and new:
+        await session.execute(insert(Touch.__table__), [
+            next_touch(e.id, lead_id, lead_timezone, by_id[e.sequence_id], 0, now) for e in new
+        ])  # fmt: skip
+    await record_events(session, [
+        {"lead_id": lead_id, "type": "enrolled", "occurred_at": now, "sequence_id": e.sequence_id,
+         "data": {"pending": pending}} for e in new
+    ])  # fmt: skip
+    return [e.sequence_id for e in new]
 
 
 async def activate_pending(
