@@ -33,7 +33,8 @@ test: install chromium lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/dispatch.py --json
+	$(BIN)/python bench/capture.py --json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
