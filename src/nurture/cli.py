@@ -74,6 +74,7 @@ def serve(
     settings = get_settings()
     project_or_exit(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Prefect client calls, one per line
 
     async def main() -> None:
         await migrate.upgrade(settings.database_url)
@@ -93,9 +94,11 @@ def serve(
 @app.command()
 def tick(
     now: str | None = typer.Option(
+        None, help="Pretend it is this time (ISO 8601, UTC if no offset)."
+    ),
+    until: str | None = typer.Option(
         None,
-        help="Pretend it is this time (ISO 8601, UTC if no "
-        "offset): fast-forward through a sequence.",
+        help="Fast-forward: run a pass at each due time up to this time, as if the days went by.",
     ),
     prefect: bool | None = typer.Option(
         None,
@@ -103,20 +106,35 @@ def tick(
         help="Run as a Prefect flow (default: when a Prefect API is configured).",
     ),
 ) -> None:
-    """Run one dispatch pass now (or at --now) and print what happened."""
+    """Run one dispatch pass now (or at --now), or every pass up to --until."""
     from nurture import migrate
+    from nurture.db import session_scope, utcnow
     from nurture.dispatch.batch import DispatchFailed
+    from nurture.dispatch.claim import next_due
     from nurture.scheduler import dispatch_once
 
     settings = get_settings()
     project_or_exit(settings)
+    start, end = instant(now), instant(until)
 
-    async def main() -> str:
+    async def main() -> None:
         await migrate.upgrade(settings.database_url)
-        return await dispatch_once(settings, instant(now), prefect)
+        if end is None:
+            typer.echo(await dispatch_once(settings, start, prefect))
+            return
+        moment = start or utcnow()
+        while moment <= end:
+            typer.echo(
+                f"{moment:%a %Y-%m-%d %H:%M} UTC: {await dispatch_once(settings, moment, prefect)}"
+            )
+            async with session_scope(settings.database_url) as session:
+                found = await next_due(session, moment)
+            if found is None:
+                break
+            moment = found
 
     try:
-        typer.echo(run(main()))
+        run(main())
     except DispatchFailed as exc:
         raise fail(f"dispatch failed (touches not handed to SMTP stay due): {exc}") from None
 

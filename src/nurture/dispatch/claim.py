@@ -121,3 +121,11 @@ async def count_due(session: AsyncSession, now: datetime) -> int:
         )
         or 0
     )
+
+
+async def next_due(session: AsyncSession, after: datetime | None = None) -> datetime | None:
+    """The earliest due time of a touch waiting to be sent (for fast-forwarding)."""
+    query = select(func.min(Touch.due_at)).where(Touch.state.in_(TouchState.CLAIMABLE))
+    if after is not None:
+        query = query.where(Touch.due_at > after)
+    return await session.scalar(query)
