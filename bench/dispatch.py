@@ -60,18 +60,37 @@ class Sink:
         return json.loads(Path(self.out).read_text())
 
 
+def prebuilt(n: int) -> list:
+    """N messages of the example sequence, built beforehand by our own composer: the ceiling
+    sends what a pass sends (same size and shape), without our claim/render/record work."""
+    from nurture.config.project import load_project
+    from nurture.dispatch.run import build_dispatcher
+    from nurture.rendering.compose import lead_context
+    from nurture.settings import Settings
+
+    settings = Settings(
+        secret_key="bench",
+        config_dir=CONFIG,
+        templates_dir=TEMPLATES,
+        base_url="https://nurture.example",
+        mail_url="memory://bench",
+    )
+    project = load_project(CONFIG)
+    composer = build_dispatcher(settings, project).composer
+    sequence = project.sequences["b2b-nurture"]
+    return [
+        composer.compose(sequence, 1, lead_context({
+            "email": f"c{i}@example.com", "first_name": "Max", "last_name": f"Muster{i}",
+            "company": "Beispiel GmbH", "custom": {}}), f"{i:032x}", NOW, i)
+        for i in range(n)
+    ]  # fmt: skip
+
+
 async def ceiling(port: int, n: int) -> float:
     """Raw aiosmtplib: N pre-built messages over POOL reused connections."""
     import aiosmtplib
 
-    from nurture.mail.message import build_message
-
-    messages = [
-        build_message(from_name="Bench", from_addr="bench@planwerk.example", to_name=None,
-                      to_addr=f"c{i}@example.com", subject="Ceiling", html="<p>x</p>" * 200,
-                      text="x" * 800, date=NOW)
-        for i in range(n)
-    ]  # fmt: skip
+    messages = prebuilt(n)
     queue: asyncio.Queue = asyncio.Queue()
     for m in messages:
         queue.put_nowait(m)
@@ -122,8 +141,10 @@ async def worker_main(url: str, port: int) -> None:
     report = await run_pass(dispatcher, NOW)
     ended = time.time()
     await dispose_engines()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    rss_mb = usage.ru_maxrss / 1024
     print(json.dumps({"sent": report.total("sent"), "batches": report.batches,
+                      "cpu_s": usage.ru_utime + usage.ru_stime,
                       "started": started, "ended": ended, "peak_rss_mb": rss_mb}))  # fmt: skip
 
 

@@ -6,6 +6,7 @@ See docs/delivery.md for what happens to a touch if the process dies at any poin
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -170,28 +171,17 @@ async def dispatch_batch(d: Dispatcher, now: datetime) -> BatchReport:
             work.append((_claimed(row, index), lead_context(row), row.public_id))  # type: ignore[arg-type]
         await _skip(session, skipped, d.project, now, report)
 
-    messages: list[OutgoingMessage] = []
-    failed_render: list[int] = []
-    for touch, lead_ctx, public_id in work:
-        sequence = d.project.sequences[touch.sequence_id]
-        try:
-            messages.append(
-                d.composer.compose(sequence, touch.step_index, lead_ctx, public_id, now, touch.id)
-            )
-        except (TemplateError, ValueError) as exc:
-            failed_render.append(touch.id)
-            report.error = f"{sequence.id}/{touch.step_id}: template does not render: {exc}"
     claimed = {c.id: c for c, _, _ in work}
-
-    if messages:
+    failed_render: list[int] = []
+    if work:
         try:
             await d.transport.open()
         except TransportUnavailable as exc:
-            await _release(d, [m.touch_id for m in messages], claimed, now, report)  # type: ignore[misc]
-            messages = []
+            await _release(d, list(claimed), claimed, now, report)
+            work = []
             report.error = str(exc)
 
-    unavailable = await _send_chunks(d, messages, claimed, now, report)
+    unavailable = await _send_chunks(d, work, claimed, now, report, failed_render)
     if failed_render:
         await _release(d, failed_render, claimed, now, report)
     report.error = unavailable or report.error
@@ -200,38 +190,71 @@ async def dispatch_batch(d: Dispatcher, now: datetime) -> BatchReport:
     return report
 
 
+Work = tuple[Claimed, dict[str, Any], str]
+
+
+async def _render(
+    d: Dispatcher, items: list[Work], now: datetime, report: BatchReport, failed: list[int]
+) -> list[OutgoingMessage]:
+    """Compose a chunk's messages, yielding now and then so the previous chunk's SMTP
+    conversations move on meanwhile (rendering and sending overlap)."""
+    out = []
+    for i, (touch, lead_ctx, public_id) in enumerate(items):
+        if i % 8 == 7:
+            await asyncio.sleep(0)
+        sequence = d.project.sequences[touch.sequence_id]
+        try:
+            out.append(d.composer.compose(sequence, touch.step_index, lead_ctx, public_id, now,
+                                          touch.id))  # fmt: skip
+        except (TemplateError, ValueError) as exc:
+            failed.append(touch.id)
+            report.error = f"{sequence.id}/{touch.step_id}: template does not render: {exc}"
+    return out
+
+
 async def _send_chunks(
     d: Dispatcher,
-    messages: list[OutgoingMessage],
+    work: list[Work],
     claimed: dict[int, Claimed],
     now: datetime,
     report: BatchReport,
+    failed: list[int],
 ) -> str | None:
     """Per chunk: mark 'sending' (committed) -> SMTP -> record. Recording chunk k and marking
     chunk k+1 share one transaction, so at any instant at most one chunk is 'sending'
-    unrecorded (docs/delivery.md). Returns why the server became unreachable, if it did."""
-    chunks = [messages[i : i + d.chunk_size] for i in range(0, len(messages), d.chunk_size)]
+    unrecorded (docs/delivery.md); chunk k+1 is rendered while chunk k is on the wire.
+    Returns why the server became unreachable, if it did."""
+    chunks = [work[i : i + d.chunk_size] for i in range(0, len(work), d.chunk_size)]
     results: list[SendResult] = []
-    unavailable: str | None = None
-    for chunk in [*chunks, []]:
-        ids = [m.touch_id for m in chunk if m.touch_id is not None]
-        not_sent = [r for r in results if r.status == "not_sent"]
-        unavailable = unavailable or (not_sent[0].reply if not_sent else None)
+    rendered = await _render(d, chunks[0], now, report, failed) if chunks else []
+    for k in range(len(chunks) + 1):
+        messages, not_sent = rendered, [r for r in results if r.status == "not_sent"]
+        unavailable = not_sent[0].reply if not_sent else None
         async with session_scope(d.db_url) as session:
             if results:
                 counts, released = await record_results(
                     session, results, claimed, d.project, d.policy, now
                 )
                 await claim.release(session, released, d.worker, now)
+            ids = [m.touch_id for m in messages if m.touch_id is not None]
             ours = set()
             if ids and not unavailable:
                 ours = await claim.mark_sending(session, ids, d.worker, now, d.lease_seconds)
         if results:
             report.counts.update(counts)
-        if ids and unavailable:  # the server went away: leave the rest due, untouched
-            await _release(d, ids, claimed, now, report)
-        results = await d.transport.send([m for m in chunk if m.touch_id in ours]) if ours else []
-    return unavailable
+        if unavailable:  # the server went away: leave the rest due, untouched
+            rest = {c.id for chunk in chunks[k:] for c, _, _ in chunk} - set(failed)
+            if rest:
+                await _release(d, sorted(rest), claimed, now, report)
+            return unavailable
+        batch = [m for m in messages if m.touch_id in ours]
+        sending = asyncio.create_task(d.transport.send(batch)) if batch else None
+        try:
+            rendered = (await _render(d, chunks[k + 1], now, report, failed)
+                        if k + 1 < len(chunks) else [])  # fmt: skip
+        finally:
+            results = await sending if sending else []
+    return None
 
 
 async def _release(

@@ -23,7 +23,7 @@ def build_dispatcher(
         db_url=settings.database_url,
         project=project or load_project(settings.config_dir),
         composer=Composer(
-            Renderer(settings.templates_dir),
+            Renderer(settings.templates_dir, auto_reload=False),  # new each pass: sees edits
             Tokens(settings.resolved_secret_key()),
             settings.base_url.rstrip("/"),
         ),

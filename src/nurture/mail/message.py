@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
 import secrets
-import uuid
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
+from functools import lru_cache
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 _PLAIN_ADDR = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+$")
@@ -81,8 +83,18 @@ def format_address(name: str | None, address: str) -> str:
     return f"{name} <{address}>"
 
 
+# Unique per process (random) and per message (counter): no syscall per message as uuid4 has.
+_PROCESS = secrets.token_hex(8)
+_counter = itertools.count()
+
+
 def make_message_id(domain: str) -> str:
-    return f"<{uuid.uuid4().hex}@{domain}>"
+    return f"<{time.time_ns():x}.{next(_counter)}.{_PROCESS}@{domain}>"
+
+
+@lru_cache(maxsize=64)
+def _date_header(date: datetime) -> str:
+    return format_datetime(date)  # a pass stamps all its messages with the same time
 
 
 def _qp(text: str) -> bytes:
@@ -106,12 +118,13 @@ def build_message(
 ) -> OutgoingMessage:
     """A multipart/alternative message (text first, HTML preferred) with CRLF line ends."""
     message_id = make_message_id(from_addr.rpartition("@")[2])
-    boundary = f"==nurture_{secrets.token_hex(12)}"
+    # "==" never occurs in quoted-printable bodies ("=" is encoded as "=3D"): always unique.
+    boundary = f"==nurture_{_PROCESS}_{next(_counter)}"
     lines = [
         f"From: {format_address(from_name, from_addr)}",
         f"To: {format_address(to_name, to_addr)}",
         f"Subject: {encode_header_text(subject)}",
-        f"Date: {format_datetime(date)}",
+        f"Date: {_date_header(date)}",
         f"Message-ID: {message_id}",
         "MIME-Version: 1.0",
     ]

@@ -7,7 +7,7 @@ byte what a lead gets (but for the Message-ID, the date and the link tokens).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +53,7 @@ class Composer:
     renderer: Renderer
     tokens: Tokens
     base_url: str
+    _steps: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def unsubscribe_url(self, lead_public_id: str) -> str:
         return f"{self.base_url}/u/{self.tokens.sign('unsubscribe', lead_public_id)}"
@@ -62,15 +63,23 @@ class Composer:
     ) -> tuple[RenderedEmail, str]:
         step = sequence.steps[index]
         unsubscribe = self.unsubscribe_url(public_id)
-        context = {
-            "lead": lead,
-            "sender": sequence.sender.model_dump(),
-            "sequence": {"id": sequence.id, "name": sequence.name},
-            "step": {"id": step.id, "number": index + 1, "total": len(sequence.steps)},
-            "links": sequence.links,
-            "unsubscribe_url": unsubscribe,
-        }
+        context = {**self._step_context(sequence, index), "lead": lead,
+                   "unsubscribe_url": unsubscribe}  # fmt: skip
         return self.renderer.render(step.template, step.subject, context), unsubscribe
+
+    def _step_context(self, sequence: SequenceConfig, index: int) -> dict[str, Any]:
+        """What is the same for every lead at a step, built once per composer."""
+        key = (id(sequence), index)
+        cached = self._steps.get(key)
+        if cached is None:
+            step = sequence.steps[index]
+            cached = self._steps[key] = {
+                "sender": sequence.sender.model_dump(),
+                "sequence": {"id": sequence.id, "name": sequence.name},
+                "step": {"id": step.id, "number": index + 1, "total": len(sequence.steps)},
+                "links": sequence.links,
+            }
+        return cached
 
     def compose(
         self,

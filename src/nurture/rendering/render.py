@@ -57,13 +57,15 @@ def _autoescape(name: str | None) -> bool:
 class Renderer:
     """Renders email templates; one instance per process is enough (it caches)."""
 
-    def __init__(self, templates_dir: Path):
+    def __init__(self, templates_dir: Path, auto_reload: bool = True):
+        """``auto_reload=False`` for short-lived renderers (a dispatch pass builds its own):
+        Jinja then stops checking files on every render, parent layouts included."""
         self.folder = templates_dir / "email"
         self.env = ImmutableSandboxedEnvironment(
             loader=_InliningLoader(self.folder),
             autoescape=_autoescape,
             undefined=StrictUndefined,
-            auto_reload=True,
+            auto_reload=auto_reload,
             keep_trailing_newline=True,
         )
         # Subjects are plain text (a header), so no HTML escaping; still sandboxed.
