@@ -116,85 +116,41 @@ async def record_results(
 
     for result in results:
         touch = claimed[result.message.touch_id]  # type: ignore[index]
-        base = {
-            "id": touch.id,
-            "claimed_by": None,
-            "lease_until": None,
-            "updated_at": now,
-            "smtp_code": result.code,
-            "smtp_reply": result.reply[:500],
-        }
         attempts = touch.attempts + 1
+        base = {"id": touch.id, "claimed_by": None, "lease_until": None, "updated_at": now,
+                "smtp_code": result.code, "smtp_reply": result.reply[:500],
+                "attempts": attempts, "sent_at": None, "message_id": None}  # fmt: skip
         outcome: Outcome
+        changes: dict[str, Any]
         if result.status == "sent":
             outcome = TouchState.SENT
-            updates.append(
-                {
-                    **base,
-                    "state": outcome,
-                    "attempts": attempts,
-                    "sent_at": now,
-                    "message_id": result.message.message_id,
-                    "reason": None,
-                }
-            )
+            changes = {"sent_at": now, "message_id": result.message.message_id, "reason": None}
             sent.append((touch, touch.step_index))
         elif result.status == "retry" and attempts < policy.max_attempts:
             outcome = TouchState.RETRYING
             sequence = project.sequences[touch.sequence_id]
             delay = timedelta(seconds=policy.retry_base_seconds * 2 ** (attempts - 1))
-            due = retry_at(
-                now,
-                delay,
-                sequence.steps[touch.step_index],
-                sequence.send_window,
-                touch.lead_timezone,
-            )
-            updates.append(
-                {
-                    **base,
-                    "state": outcome,
-                    "attempts": attempts,
-                    "sent_at": None,
-                    "message_id": None,
-                    "reason": "smtp_4xx",
-                    "due_at": due,
-                }
-            )
+            step = sequence.steps[touch.step_index]
+            due = retry_at(now, delay, step, sequence.send_window, touch.lead_timezone)
+            changes = {"reason": "smtp_4xx", "due_at": due}
         elif result.status in ("retry", "bounced"):
             outcome = TouchState.BOUNCED
             soft = result.status == "retry"
-            updates.append(
-                {
-                    **base,
-                    "state": outcome,
-                    "attempts": attempts,
-                    "sent_at": None,
-                    "message_id": None,
-                    "reason": "soft_bounce" if soft else "hard_bounce",
-                }
-            )
+            changes = {"reason": "soft_bounce" if soft else "hard_bounce"}
             if soft:
                 soft_bounced.append(touch)
             else:
                 bounced_leads[touch.lead_id] = result.reply[:200]
         elif result.status == "in_doubt":
             outcome = TouchState.IN_DOUBT
-            updates.append(
-                {
-                    **base,
-                    "state": outcome,
-                    "attempts": attempts,
-                    "sent_at": None,
-                    "message_id": result.message.message_id,
-                    "reason": "connection lost during DATA",
-                }
-            )
+            changes = {"message_id": result.message.message_id,
+                       "reason": "connection lost during DATA"}  # fmt: skip
         else:  # not_sent: never handed over
             outcome = "released"
             released.append(touch.id)
         counts[(touch.sequence_id, touch.step_id, outcome)] += 1
         if outcome != "released":
+            updates.append({**base, "state": outcome, **changes})
             events.append(
                 {
                     "lead_id": touch.lead_id,
