@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from nurture.config.project import load_project
 from nurture.db import session_scope
 from nurture.dispatch.models import Touch
-from nurture.leads.service import upsert_lead
-from nurture.sequences.enrollment import enrol
+from nurture.leads.service import upsert_leads
+from nurture.sequences.enrollment import enrol_many
 from nurture.settings import Settings
 
 
@@ -27,13 +27,13 @@ async def enrolled_leads(
     project = load_project(settings.config_dir)
     sequence = project.sequences[sequence_id]
     emails = [f"lead{i}@{domain}" for i in range(n)]
+    values = {"first_name": "Max", "timezone": "Europe/Berlin", **fields}
     async with session_scope(settings.database_url) as session:
-        for email in emails:
-            values = {"first_name": "Max", "timezone": "Europe/Berlin", **fields}
-            lead, _ = await upsert_lead(session, email, values, now)
-            await enrol(
-                session, lead.id, lead.timezone, [sequence], project.versions, now, pending=False
-            )
+        for start in range(0, n, 500):  # the databases' bound-parameter limits
+            chunk = emails[start : start + 500]
+            leads = await upsert_leads(session, [(e, values, now, None) for e in chunk])
+            await enrol_many(session, project.versions,
+                             [(lead, [sequence], False, now) for lead, _ in leads])  # fmt: skip
     return emails
 
 

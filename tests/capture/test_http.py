@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -12,7 +13,7 @@ from nurture.db import session_scope
 from nurture.leads.models import Consent, Event, Lead
 from nurture.mail.transports import MemoryTransport
 from nurture.sequences.models import Enrollment
-from nurture.web.app import create_app
+from nurture.web.app import create_app, get_state_from
 
 FORM = {
     "first_name": "Max", "last_name": "Mustermann", "email": " Max.Mustermann@Example.COM ",
@@ -161,3 +162,27 @@ async def test_hostile_values_are_stored_verbatim(client, settings):
     await client.post("/f/leitfaden", data={**FORM, "first_name": name})
     lead = await lead_by_email(settings, "max.mustermann@example.com")
     assert lead.first_name == name
+
+
+async def test_concurrent_posts_share_transactions_and_lose_nothing(client, settings):
+    """Group commit: 40 posts at once, one address three times; every post answered 201."""
+    emails = [f"lead{i}@example.com" for i in range(37)] + ["twice@example.com"] * 3
+    bodies = [{"email": e, "first_name": "Max", "consent": True} for e in emails]
+    responses = await asyncio.gather(*(client.post("/f/leitfaden", json=b) for b in bodies))
+    assert [r.status_code for r in responses] == [201] * 40
+    state = get_state_from(client._transport.app)  # type: ignore[attr-defined]
+    assert state.captures.transactions < 40  # they were batched
+    async with session_scope(settings.database_url) as session:
+        assert await session.scalar(select(func.count()).select_from(Lead)) == 38
+        twice = await session.scalar(select(Lead).where(Lead.email == "twice@example.com"))
+        counts = {
+            model.__name__: await session.scalar(
+                select(func.count()).select_from(model).where(model.lead_id == twice.id)
+            )
+            for model in (Enrollment, Consent)
+        }
+        captured = await session.scalar(
+            select(func.count()).where(Event.lead_id == twice.id, Event.type == "captured")
+        )
+    assert counts == {"Enrollment": 1, "Consent": 3} and captured == 3
+    assert {r.json()["lead_id"] for r in responses[-3:]} == {twice.public_id}

@@ -19,11 +19,10 @@ from nurture.capture.service import (
     ConfirmError,
     FormErrors,
     Submission,
-    capture,
     confirm,
+    prepare,
 )
 from nurture.db import session_scope, utcnow
-from nurture.leads.service import record_event
 from nurture.rendering.compose import lead_context
 from nurture.tokens import InvalidToken
 from nurture.web.state import AppState, client_ip, get_state
@@ -160,9 +159,12 @@ async def submit(
             request.headers.get("user-agent"),
             request.headers.get("referer"),
         )
-        async with session_scope(state.settings.database_url) as session:
-            result, lead_row = await capture(session, state.project(), sub)
-            lead = {**lead_context(lead_row), "id": lead_row.id} if lead_row else None
+        prepared = prepare(state.project(), sub)
+        if prepared is None:  # a bot filled the honeypot: answer as usual, keep nothing
+            result, lead = CaptureResult(lead_public_id=None, spam=True), None
+        else:
+            result, lead_row = await state.captures.submit(prepared)
+            lead = {**lead_context(lead_row), "id": lead_row.id}
     except UnsupportedMediaType:
         response = _json_errors({"body": "send application/json or a urlencoded form"}, 415)
         response.headers.update(cors)
@@ -197,15 +199,10 @@ async def _confirm_mail(
         state.composer, state.project(), form, lead, result.consent_id or 0, utcnow()
     )
     sent, reply = await send_confirmation(state.settings.mail_url, message)
-    async with session_scope(state.settings.database_url) as session:
-        await record_event(
-            session,
-            lead["id"],
-            "confirmation_sent" if sent else "confirmation_failed",
-            utcnow(),
-            form=form.id,
-            reply=reply[:200],
-        )
+    await state.events.submit({
+        "lead_id": lead["id"], "type": "confirmation_sent" if sent else "confirmation_failed",
+        "occurred_at": utcnow(), "data": {"form": form.id, "reply": reply[:200]},
+    })  # fmt: skip
 
 
 @router.get("/f/{form_id}/thanks", include_in_schema=False)

@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Row, insert, update
+from sqlalchemy import Row, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.capture.config import HONEYPOT, LEAD_COLUMNS, UTM_FIELDS, FormConfig
 from nurture.config.project import Project
+from nurture.db import update_by_id
 from nurture.leads.models import Consent, Lead
 from nurture.leads.service import (
     InvalidEmail,
@@ -24,10 +25,9 @@ from nurture.leads.service import (
     record_event,
     record_events,
     set_stage,
-    set_stage_by_id,
-    upsert_lead,
+    upsert_leads,
 )
-from nurture.sequences.enrollment import activate_pending, enrol
+from nurture.sequences.enrollment import activate_pending, enrol_many
 
 _TRUE = {"on", "true", "1", "yes", "ja"}
 _PHONE = re.compile(r"^[0-9+()./ -]{3,40}$")
@@ -139,51 +139,99 @@ def attribution(sub: Submission) -> dict[str, str | None]:
     return utm
 
 
-async def capture(
-    session: AsyncSession, project: Project, sub: Submission
-) -> tuple[CaptureResult, Row[Any] | None]:
-    """Returns what happened and the lead's row (None for a bot's post). Four statements in
-    the common case: upsert the lead, record consent, enrol, append events."""
+@dataclass(frozen=True)
+class Prepared:
+    """A valid submission, ready to write: everything decided that needs no database."""
+
+    sub: Submission
+    form: FormConfig
+    email: str
+    profile: dict[str, Any]
+    source: dict[str, Any]
+
+
+def prepare(project: Project, sub: Submission) -> Prepared | None:
+    """Validate a submission (FormErrors per field); None for a bot's post (honeypot filled)."""
     form = project.forms[sub.form_id]
     if _text(sub.data.get(HONEYPOT)):
-        return CaptureResult(lead_public_id=None, spam=True), None  # a bot filled the field
+        return None
     values = clean(form, sub.data)
     source = {**attribution(sub), "source_form": form.id}
-    lead, created = await upsert_lead(session, values["email"], lead_values(form, values, sub),
-                                      sub.now, first_touch=source)  # fmt: skip
-    events: list[dict[str, Any]] = [
-        {"lead_id": lead.id, "type": "captured", "occurred_at": sub.now,
-         "data": {"form": form.id, **{k: v for k, v in source.items() if v}}}
-    ]  # fmt: skip
-    if lead.suppressed_at is not None:
-        # Opting in again through a form, with consent, lifts a suppression.
-        await session.execute(update(Lead).where(Lead.id == lead.id)
-                              .values(suppressed_at=None, suppression_reason=None))  # fmt: skip
-        events.append(
-            {
-                "lead_id": lead.id,
-                "type": "resubscribed",
-                "occurred_at": sub.now,
-                "data": {"form": form.id, "previous": lead.suppression_reason},
-            }
-        )
+    return Prepared(sub, form, values["email"], lead_values(form, values, sub), source)
 
-    verified = not form.double_opt_in or lead.email_verified_at is not None
-    consent_id = (await session.execute(insert(Consent.__table__).values(
-        lead_id=lead.id, form_id=form.id, text=form.consent.text,
-        text_version=form.consent.version, granted_at=sub.now, ip=sub.ip,
-        user_agent=(sub.user_agent or "")[:500] or None, double_opt_in=form.double_opt_in,
-        confirmed_at=sub.now if form.double_opt_in and verified else None,
-    ).returning(Consent.__table__.c.id))).scalar_one()  # fmt: skip
-    enrolled = await enrol(session, lead.id, lead.timezone, project.sequences_for_form(form.id),
-                           project.versions, sub.now, pending=not verified)  # fmt: skip
+
+async def capture_many(
+    session: AsyncSession, project: Project, batch: list[Prepared]
+) -> list[tuple[CaptureResult, Row[Any]]]:
+    """Write many valid submissions with a handful of set-based statements (upsert the leads,
+    record consents, enrol, append events), in order. Two submissions of one address in a
+    batch are written one after the other, as if they had come in separately."""
+    out: list[tuple[CaptureResult, Row[Any]]] = []
+    while batch:
+        first: list[Prepared] = []
+        later: list[Prepared] = []
+        seen: set[str] = set()
+        for p in batch:
+            (later if p.email in seen else first).append(p)
+            seen.add(p.email)
+        out.extend(await _capture_round(session, project, first))
+        batch = later
+    return out
+
+
+async def _capture_round(
+    session: AsyncSession, project: Project, batch: list[Prepared]
+) -> list[tuple[CaptureResult, Row[Any]]]:
+    leads = await upsert_leads(session, [(p.email, p.profile, p.sub.now, p.source) for p in batch])
+    events: list[dict[str, Any]] = []
+    resubscribed: list[dict[str, Any]] = []
+    staged: list[dict[str, Any]] = []
+    consents: list[dict[str, Any]] = []
+    wanted: list[tuple[Row[Any], list[Any], bool, datetime]] = []
+    for p, (lead, _) in zip(batch, leads, strict=True):
+        form, now = p.form, p.sub.now
+        source = {k: v for k, v in p.source.items() if v}
+        events.append(_event(lead.id, "captured", now, form=form.id, **source))
+        if lead.suppressed_at is not None:
+            # Opting in again through a form, with consent, lifts a suppression.
+            resubscribed.append({"id": lead.id, "suppressed_at": None, "suppression_reason": None})
+            previous = lead.suppression_reason
+            events.append(_event(lead.id, "resubscribed", now, form=form.id, previous=previous))
+        verified = not form.double_opt_in or lead.email_verified_at is not None
+        consents.append({
+            "lead_id": lead.id, "form_id": form.id, "text": form.consent.text,
+            "text_version": form.consent.version, "granted_at": now, "ip": p.sub.ip,
+            "user_agent": (p.sub.user_agent or "")[:500] or None,
+            "double_opt_in": form.double_opt_in,
+            "confirmed_at": now if form.double_opt_in and verified else None,
+        })  # fmt: skip
+        wanted.append((lead, project.sequences_for_form(form.id), not verified, now))
+        if verified and lead.lifecycle_stage != "lead":
+            staged.append({"id": lead.id, "lifecycle_stage": "lead", "updated_at": now})
+            previous = lead.lifecycle_stage
+            events.append(_event(lead.id, "stage_changed", now, stage="lead", previous=previous,
+                                 form=form.id))  # fmt: skip
+    if resubscribed or staged:
+        await update_by_id(session, Lead, resubscribed + staged)
+    consent_ids = (await session.scalars(
+        insert(Consent.__table__).returning(Consent.__table__.c.id, sort_by_parameter_order=True),
+        consents,
+    )).all()  # fmt: skip
+    enrolled = await enrol_many(session, project.versions, wanted)
     await record_events(session, events)
-    if verified:
-        await set_stage_by_id(session, lead.id, lead.lifecycle_stage, "lead", sub.now,
-                              form=form.id)  # fmt: skip
-    result = CaptureResult(lead.public_id, created, consent_id=consent_id,
-                           needs_confirmation=not verified, enrolled=enrolled)  # fmt: skip
-    return result, lead
+    results = []
+    for p, (lead, created), consent_id in zip(batch, leads, consent_ids, strict=True):
+        waits = p.form.double_opt_in and lead.email_verified_at is None
+        result = CaptureResult(
+            lead.public_id, created, consent_id=consent_id, needs_confirmation=waits,
+            enrolled=enrolled.get(lead.id, []),
+        )  # fmt: skip
+        results.append((result, lead))
+    return results
+
+
+def _event(lead_id: int, type_: str, at: datetime, **data: Any) -> dict[str, Any]:
+    return {"lead_id": lead_id, "type": type_, "occurred_at": at, "data": data}
 
 
 class ConfirmError(ValueError):

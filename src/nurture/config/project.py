@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,13 +76,21 @@ def load_project(config_dir: Path) -> Project:
 
 
 _cache: dict[Path, tuple[tuple[float, ...], Project]] = {}
+_checked: dict[Path, float] = {}
+RECHECK_SECONDS = 1.0
 
 
 def load_project_cached(config_dir: Path) -> Project:
-    """Reloads when any config file changes, so a running server picks up edits."""
+    """Reloads when any config file changes, so a running server picks up edits (looking at
+    the files at most once a second: every request asks, and a glob and stats cost more than
+    the request's own work)."""
+    hit = _cache.get(config_dir)
+    now = time.monotonic()
+    if hit and now - _checked.get(config_dir, 0.0) < RECHECK_SECONDS:
+        return hit[1]
     files = sorted(config_dir.glob("*/*.y*ml"))
     stamp = (*tuple(p.stat().st_mtime for p in files), len(files))
-    hit = _cache.get(config_dir)
+    _checked[config_dir] = now
     if hit and hit[0] == stamp:
         return hit[1]
     project = load_project(config_dir)

@@ -5,8 +5,9 @@ Functions take a session and never commit; the caller owns the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -46,57 +47,56 @@ FIRST_TOUCH = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_cont
 PROFILE = ("first_name", "last_name", "company", "job_title", "country", "timezone", "locale")
 
 
-def _upsert_sql(dialect: str) -> TextClause:
-    """INSERT ... ON CONFLICT (email) DO UPDATE as text: SQLAlchemy cannot cache the compiled
-    form of its dialect-specific upsert, and compiling it costs more than running it."""
+_UPSERT_COLUMNS = ("email", "public_id", "custom", "lifecycle_stage", "created_at", "updated_at",
+                   *PROFILE, *FIRST_TOUCH)  # fmt: skip
+
+
+@lru_cache(maxsize=128)
+def _upsert_sql(dialect: str, rows: int) -> TextClause:
+    """INSERT ... VALUES (row 0), (row 1), ... ON CONFLICT (email) DO UPDATE, as text cached per
+    row count: SQLAlchemy cannot cache the compiled form of its dialect-specific upsert, and
+    compiling it costs more than running it."""
     lead = Lead.__table__
-    first = [*PROFILE, *FIRST_TOUCH]
-    columns = [
-        "email",
-        "public_id",
-        "custom",
-        "lifecycle_stage",
-        "created_at",
-        "updated_at",
-        *first,
-    ]
     merge = "leads.custom || excluded.custom" if dialect == "postgresql" else (
         "json_patch(leads.custom, excluded.custom)")  # fmt: skip
     updates = ", ".join(f"{c} = COALESCE(excluded.{c}, leads.{c})" for c in PROFILE)
+    values = ", ".join(
+        "(" + ", ".join(f":{c}_{i}" for c in _UPSERT_COLUMNS) + ")" for i in range(rows)
+    )
     sql = (
-        f"INSERT INTO leads ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
+        f"INSERT INTO leads ({', '.join(_UPSERT_COLUMNS)}) VALUES {values} "
         f"ON CONFLICT (email) DO UPDATE SET {updates}, custom = {merge}, "
         f"updated_at = excluded.updated_at RETURNING {', '.join(c.name for c in lead.c)}"
     )
-    typed = [bindparam(c, type_=lead.c[c].type) for c in columns]
+    typed = [bindparam(f"{c}_{i}", type_=lead.c[c].type)
+             for i in range(rows) for c in _UPSERT_COLUMNS]  # fmt: skip
     return text(sql).bindparams(*typed).columns(*lead.c)
 
 
-_UPSERT = {d: _upsert_sql(d) for d in ("postgresql", "sqlite")}
-
-
-async def upsert_lead(
+async def upsert_leads(
     session: AsyncSession,
-    email: str,
-    values: Mapping[str, Any],
-    now: datetime,
-    first_touch: Mapping[str, Any] | None = None,
-) -> tuple[Row[Any], bool]:
-    """Create the lead or update it, in one statement. Returns (the lead's row, created).
+    rows: Sequence[tuple[str, Mapping[str, Any], datetime, Mapping[str, Any] | None]],
+) -> list[tuple[Row[Any], bool]]:
+    """Create or update leads, in one statement: rows of (email, profile values, now, first-touch
+    source), each email once. Returns (the lead's row, created) in the order given.
 
     A new submission never blanks a field filled before (empty values are ignored), custom
     fields merge, and the first-touch source (UTM, referrer, form) is kept from creation.
     """
-    params = {k: (values.get(k) or None) for k in PROFILE}
-    params.update({k: (first_touch or {}).get(k) for k in FIRST_TOUCH})
-    params.update(
-        email=email, public_id=new_public_id(), lifecycle_stage="subscriber",
-        custom={k: v for k, v in (values.get("custom") or {}).items() if v not in (None, "")},
-        created_at=now, updated_at=now,
-    )  # fmt: skip
+    params: dict[str, Any] = {}
+    for i, (email, values, now, first_touch) in enumerate(rows):
+        row = {k: (values.get(k) or None) for k in PROFILE}
+        row.update({k: (first_touch or {}).get(k) for k in FIRST_TOUCH})
+        row.update(
+            email=email, public_id=new_public_id(), lifecycle_stage="subscriber",
+            custom={k: v for k, v in (values.get("custom") or {}).items() if v not in (None, "")},
+            created_at=now, updated_at=now,
+        )  # fmt: skip
+        params.update({f"{k}_{i}": v for k, v in row.items()})
     dialect = "postgresql" if is_postgres(session) else "sqlite"
-    row = (await session.execute(_UPSERT[dialect], params)).one()
-    return row, row.created_at == now
+    result = (await session.execute(_upsert_sql(dialect, len(rows)), params)).all()
+    by_email = {r.email: r for r in result}  # RETURNING order is not promised: match by email
+    return [(by_email[email], by_email[email].created_at == now) for email, _, now, _ in rows]
 
 
 async def record_event(

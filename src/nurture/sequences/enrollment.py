@@ -6,9 +6,12 @@ claims those rows. Functions take a session and never commit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import TextClause, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.dispatch.models import Touch, TouchState
@@ -61,55 +64,61 @@ async def schedule_first(
 
 _COLUMNS = ("lead_id", "sequence_id", "sequence_version", "state", "current_step", "next_due_at",
             "enrolled_at", "updated_at")  # fmt: skip
-# Text, not SQLAlchemy's ON CONFLICT construct: that one is compiled anew on every call.
-_ENROL = (
-    text(f"INSERT INTO enrollments ({', '.join(_COLUMNS)}) "
-         f"VALUES ({', '.join(':' + c for c in _COLUMNS)}) "
-         "ON CONFLICT (lead_id, sequence_id) DO NOTHING RETURNING id, sequence_id")
-    .bindparams(*[bindparam(c, type_=Enrollment.__table__.c[c].type) for c in _COLUMNS])
-    .columns(Enrollment.__table__.c.id, Enrollment.__table__.c.sequence_id)
-)  # fmt: skip
 
 
-async def enrol(
+@lru_cache(maxsize=128)
+def _enrol_sql(rows: int) -> TextClause:
+    # Text, not SQLAlchemy's ON CONFLICT construct: that one is compiled anew on every call.
+    values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in _COLUMNS) + ")" for i in range(rows))
+    table = Enrollment.__table__
+    return (
+        text(f"INSERT INTO enrollments ({', '.join(_COLUMNS)}) VALUES {values} "
+             "ON CONFLICT (lead_id, sequence_id) DO NOTHING RETURNING id, lead_id, sequence_id")
+        .bindparams(*[bindparam(f"{c}_{i}", type_=table.c[c].type)
+                      for i in range(rows) for c in _COLUMNS])
+        .columns(table.c.id, table.c.lead_id, table.c.sequence_id)
+    )  # fmt: skip
+
+
+async def enrol_many(
     session: AsyncSession,
-    lead_id: int,
-    lead_timezone: str | None,
-    sequences: list[SequenceConfig],
     versions: dict[str, str],
-    now: datetime,
-    *,
-    pending: bool,
-) -> list[str]:
-    """Enrol a lead in sequences it never was in (set-based: one insert for all, one for their
-    first touches). Pending enrollments wait for double opt-in. Returns the sequence ids."""
-    if not sequences:
-        return []
-    by_id = {s.id: s for s in sequences}
-    rows = []
-    for sequence in sequences:
-        first = None if pending else next_touch(0, lead_id, lead_timezone, sequence, 0, now)
-        rows.append({
-            "lead_id": lead_id, "sequence_id": sequence.id,
-            "sequence_version": versions[sequence.id],
-            "state": EnrollmentState.PENDING if pending else EnrollmentState.ACTIVE,
-            "current_step": 0, "next_due_at": first["due_at"] if first else None,
-            "enrolled_at": now, "updated_at": now,
-        })  # fmt: skip
-    new = []
-    for row in rows:  # usually one sequence per form; each insert is a cached statement
-        created = (await session.execute(_ENROL, row)).one_or_none()
-        if created is not None:
-            new.append(created)
-    if not pending and new:
-        await session.execute(insert(Touch.__table__), [
-            next_touch(e.id, lead_id, lead_timezone, by_id[e.sequence_id], 0, now) for e in new
-        ])  # fmt: skip
-    await record_events(session, [
-        {"lead_id": lead_id, "type": "enrolled", "occurred_at": now, "sequence_id": e.sequence_id,
-         "data": {"pending": pending}} for e in new
-    ])  # fmt: skip
-    return [e.sequence_id for e in new]
+    wanted: Sequence[tuple[Any, Sequence[SequenceConfig], bool, datetime]],
+) -> dict[int, list[str]]:
+    """Enrol leads in sequences they never were in, set-based: one insert for the enrollments,
+    one for their first touches, one for the events. ``wanted``: (lead row with id and
+    timezone, sequences, pending, now); pending enrollments wait for double opt-in. Returns the
+    new sequence ids by lead id."""
+    rows: list[dict[str, Any]] = []
+    context: dict[tuple[int, str], tuple[Any, SequenceConfig, bool, datetime]] = {}
+    for lead, sequences, pending, now in wanted:
+        for sequence in sequences:
+            first = None if pending else next_touch(0, lead.id, lead.timezone, sequence, 0, now)
+            rows.append({
+                "lead_id": lead.id, "sequence_id": sequence.id,
+                "sequence_version": versions[sequence.id],
+                "state": EnrollmentState.PENDING if pending else EnrollmentState.ACTIVE,
+                "current_step": 0, "next_due_at": first["due_at"] if first else None,
+                "enrolled_at": now, "updated_at": now,
+            })  # fmt: skip
+            context[(lead.id, sequence.id)] = (lead, sequence, pending, now)
+    if not rows:
+        return {}
+    params = {f"{k}_{i}": v for i, row in enumerate(rows) for k, v in row.items()}
+    new = (await session.execute(_enrol_sql(len(rows)), params)).all()
+    touches, events = [], []
+    enrolled: dict[int, list[str]] = {}
+    for e in sorted(new, key=lambda e: e.id):
+        lead, sequence, pending, now = context[(e.lead_id, e.sequence_id)]
+        enrolled.setdefault(lead.id, []).append(sequence.id)
+        if not pending:
+            touches.append(next_touch(e.id, lead.id, lead.timezone, sequence, 0, now))
+        events.append({"lead_id": lead.id, "type": "enrolled", "occurred_at": now,
+                       "sequence_id": sequence.id, "data": {"pending": pending}})  # fmt: skip
+    if touches:
+        await session.execute(insert(Touch.__table__), touches)
+    await record_events(session, events)
+    return enrolled
 
 
 async def activate_pending(

@@ -15,7 +15,7 @@ from nurture.capture.routes import router as capture_router
 from nurture.db import dispose_engines
 from nurture.settings import Settings, get_settings
 from nurture.tracking.routes import router as tracking_router
-from nurture.web.state import AppState, get_state
+from nurture.web.state import AppState
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     async def index(request: Request) -> HTMLResponse:
-        state = get_state(request)
+        state = get_state_from(request.app)
         return state.pages.render("index.html.j2", forms=list(state.project().forms.values()))
 
     def openapi() -> dict[str, Any]:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from nurture.capture.service import CaptureResult, Prepared, capture_many
 from nurture.config.project import Project, load_project_cached
+from nurture.db import GroupCommit
+from nurture.leads.service import record_events
 from nurture.rendering.compose import Composer
 from nurture.rendering.render import Renderer
 from nurture.settings import Settings
@@ -41,6 +46,14 @@ class AppState:
     tokens: Tokens
     composer: Composer
     pages: Pages
+    # Concurrent requests' writes share transactions (see GroupCommit).
+    captures: GroupCommit[Prepared, tuple[CaptureResult, Row[Any]]] = field(init=False)
+    events: GroupCommit[dict[str, Any], None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        url = self.settings.database_url
+        self.captures = GroupCommit(url, self._write_captures)
+        self.events = GroupCommit(url, _write_events)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppState:
@@ -52,8 +65,19 @@ class AppState:
     def project(self) -> Project:
         return load_project_cached(self.settings.config_dir)
 
+    async def _write_captures(
+        self, session: AsyncSession, batch: list[Prepared]
+    ) -> list[tuple[CaptureResult, Row[Any]]]:
+        return await capture_many(session, self.project(), batch)
 
-def get_state(request: Request) -> AppState:
+
+async def _write_events(session: AsyncSession, rows: list[dict[str, Any]]) -> list[None]:
+    await record_events(session, rows)
+    return [None] * len(rows)
+
+
+async def get_state(request: Request) -> AppState:
+    # async: FastAPI runs a plain def dependency in its thread pool, a hand-off per request
     return request.app.state.nurture  # type: ignore[no-any-return]
 
 
