@@ -16,6 +16,7 @@ from nurture.mail.message import OutgoingMessage, build_message
 from nurture.rendering.render import RenderedEmail, Renderer
 from nurture.sequences.config import SequenceConfig
 from nurture.tokens import Tokens
+from nurture.tracking.links import LinkTracker, literal_urls
 
 LEAD_FIELDS = (
     "email", "first_name", "last_name", "company", "job_title", "country", "timezone", "locale",
@@ -54,6 +55,10 @@ class Composer:
     tokens: Tokens
     base_url: str
     _steps: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict, repr=False)
+    _tracked: dict[tuple[int, int], frozenset[str]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.links = LinkTracker(self.tokens, self.base_url)
 
     def unsubscribe_url(self, lead_public_id: str) -> str:
         return f"{self.base_url}/u/{self.tokens.sign('unsubscribe', lead_public_id)}"
@@ -81,6 +86,17 @@ class Composer:
             }
         return cached
 
+    def _trackable(self, sequence: SequenceConfig, index: int) -> frozenset[str]:
+        """The URLs a step's email may link to: the sequence's links and those written out in
+        its templates. Only these become click redirects."""
+        key = (id(sequence), index)
+        urls = self._tracked.get(key)
+        if urls is None:
+            source = self.renderer.sources(sequence.steps[index].template)
+            urls = frozenset(sequence.links.values()) | literal_urls(source)
+            self._tracked[key] = urls
+        return urls
+
     def compose(
         self,
         sequence: SequenceConfig,
@@ -92,6 +108,10 @@ class Composer:
         to_addr: str | None = None,
     ) -> OutgoingMessage:
         rendered, unsubscribe = self.render(sequence, index, lead, public_id)
+        html, text = rendered.html, rendered.text
+        if touch_id is not None:  # a real send (not a preview or a test send): track it
+            allowed = self._trackable(sequence, index)
+            html, text = self.links.track(html, text, touch_id, allowed)
         sender = sequence.sender
         return build_message(
             from_name=sender.name,
@@ -99,8 +119,8 @@ class Composer:
             to_name=lead.get("full_name"),
             to_addr=to_addr or lead["email"],
             subject=rendered.subject,
-            html=rendered.html,
-            text=rendered.text,
+            html=html,
+            text=text,
             date=now,
             reply_to=str(sender.reply_to) if sender.reply_to else None,
             headers={

@@ -93,6 +93,12 @@ class Renderer:
         self._pairs[name] = (now, pair)
         return pair
 
+    def sources(self, template: str) -> str:
+        """The raw source of a template's two parts and the layouts they extend."""
+        names = [f"{template}.html.j2", f"{template}.txt.j2"]
+        names += [n for n in ("layout.html.j2", "layout.txt.j2") if (self.folder / n).exists()]
+        return "\n".join((self.folder / n).read_text(encoding="utf-8") for n in names)
+
     def render(self, template: str, subject: str, context: Mapping[str, Any]) -> RenderedEmail:
         html, text = self.templates(template)
         return RenderedEmail(

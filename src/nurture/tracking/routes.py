@@ -1,9 +1,12 @@
-"""HTTP: GET /u/{token} (unsubscribe page), POST /u/{token} (button and RFC 8058 one-click)."""
+"""HTTP: GET /o/{token} (open pixel), GET /r/{token} (click redirect), GET /u/{token}
+(unsubscribe page), POST /u/{token} (button and RFC 8058 one-click)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import PlainTextResponse
+import base64
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse
 
 from nurture.db import session_scope, utcnow
 from nurture.leads.service import find_by_public_id
@@ -12,6 +15,35 @@ from nurture.tracking.unsubscribe import mask_email, unsubscribe
 from nurture.web.state import AppState, get_state
 
 router = APIRouter()
+
+# A transparent 1x1 GIF.
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+_NO_STORE = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"}
+
+
+@router.get("/o/{token}", include_in_schema=False)
+async def open_pixel(token: str, state: AppState = Depends(get_state)) -> Response:
+    try:
+        touch_id = state.composer.links.read_open(token)
+    except InvalidToken:
+        return Response(status_code=404)
+    await state.engagement.submit(
+        {"touch_id": touch_id, "type": "open", "occurred_at": utcnow(), "data": {}}
+    )
+    return Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
+
+
+@router.get("/r/{token}", include_in_schema=False)
+async def click(token: str, state: AppState = Depends(get_state)) -> Response:
+    try:
+        touch_id, url = state.composer.links.read_click(token)
+    except InvalidToken:
+        return state.pages.message("Link ungültig", "Dieser Link ist ungültig.", 404)
+    await state.engagement.submit(
+        {"touch_id": touch_id, "type": "click", "occurred_at": utcnow(), "data": {"url": url}}
+    )
+    return RedirectResponse(url, status_code=302, headers=_NO_STORE)
+
 
 _GONE = ("Link ungültig", "Dieser Abmeldelink ist ungültig.")
 

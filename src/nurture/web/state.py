@@ -19,6 +19,7 @@ from nurture.rendering.compose import Composer
 from nurture.rendering.render import Renderer
 from nurture.settings import Settings
 from nurture.tokens import Tokens
+from nurture.tracking.engagement import record_engagement
 
 
 class Pages:
@@ -49,11 +50,13 @@ class AppState:
     # Concurrent requests' writes share transactions (see GroupCommit).
     captures: GroupCommit[Prepared, tuple[CaptureResult, Row[Any]]] = field(init=False)
     events: GroupCommit[dict[str, Any], None] = field(init=False)
+    engagement: GroupCommit[dict[str, Any], None] = field(init=False)
 
     def __post_init__(self) -> None:
         url = self.settings.database_url
         self.captures = GroupCommit(url, self._write_captures)
         self.events = GroupCommit(url, _write_events)
+        self.engagement = GroupCommit(url, record_engagement)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppState:
