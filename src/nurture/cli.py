@@ -113,27 +113,30 @@ def tick(
         help="Run as a Prefect flow (default: when a Prefect API is configured).",
     ),
 ) -> None:
-    """Run one dispatch pass now (or at --now), or every pass up to --until."""
+    """Run one dispatch pass and one scoring and hand-off pass now (or at --now), or at every
+    due time up to --until."""
     from nurture import migrate
     from nurture.db import session_scope, utcnow
     from nurture.dispatch.batch import DispatchFailed
     from nurture.dispatch.claim import next_due
-    from nurture.scheduler import dispatch_once
+    from nurture.scheduler import dispatch_once, handoff_once
 
     settings = get_settings()
     project_or_exit(settings)
     start, end = instant(now), instant(until)
 
+    async def one(moment: datetime | None) -> str:
+        sent = await dispatch_once(settings, moment, prefect)
+        return f"{sent}; {await handoff_once(settings, moment, prefect)}"
+
     async def main() -> None:
         await migrate.upgrade(settings.database_url)
         if end is None:
-            typer.echo(await dispatch_once(settings, start, prefect))
+            typer.echo(await one(start))
             return
         moment = start or utcnow()
         while moment <= end:
-            typer.echo(
-                f"{moment:%a %Y-%m-%d %H:%M} UTC: {await dispatch_once(settings, moment, prefect)}"
-            )
+            typer.echo(f"{moment:%a %Y-%m-%d %H:%M} UTC: {await one(moment)}")
             async with session_scope(settings.database_url) as session:
                 found = await next_due(session, moment)
             if found is None:
@@ -171,7 +174,11 @@ def config_check() -> None:
     typer.echo(
         f"ok: {len(project.forms)} form(s), {len(project.sequences)} sequence(s), "
         f"{steps} email(s) render"
-    )
+        + (f"; scoring: {len(project.scoring.fit) + len(project.scoring.engagement)} rule(s), "
+           f"MQL at {project.scoring.mql_threshold}" if project.scoring else "")
+        + (f"; sales: {len(project.sales.territories)} territory(ies), hand-off email renders"
+           if project.sales else "")
+    )  # fmt: skip
 
 
-from nurture import cli_marketing, cli_sends  # noqa: E402,F401  (register their commands)
+from nurture import cli_leads, cli_marketing, cli_sends  # noqa: E402,F401  (register their commands)

@@ -40,12 +40,34 @@ async def dispatch_once(
     return f"{summary_text(report)} in {report.batches} batch(es)"
 
 
+async def handoff_once(
+    settings: Settings, now: datetime | None = None, use_prefect: bool | None = None
+) -> str:
+    """One scoring and hand-off pass, as the Prefect flow when a Prefect API is configured."""
+    if use_prefect is None:
+        use_prefect = prefect_api_url() is not None
+    if use_prefect:
+        from flows.handoff import score_and_hand_off
+
+        result = await score_and_hand_off(now=now)
+        return f"{result['promoted']} promoted, {result['notified']} notified (Prefect flow run)"
+    from nurture.db import utcnow
+    from nurture.handoff.run import build_context, run_handoff_pass
+
+    report = await run_handoff_pass(build_context(settings), now or utcnow())
+    return report.summary()
+
+
 def start_scheduler(settings: Settings) -> AsyncIOScheduler:
     async def job() -> None:
         try:
             log.info("dispatch: %s", await dispatch_once(settings))
         except DispatchFailed as exc:
             log.error("dispatch failed (touches stay due): %s", exc)
+        try:
+            log.info("scoring and hand-off: %s", await handoff_once(settings))
+        except Exception:  # logged with its traceback; the next interval tries again
+            log.exception("scoring and hand-off failed")
 
     scheduler = AsyncIOScheduler()
     scheduler.add_job(

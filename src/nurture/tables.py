@@ -2,9 +2,10 @@
 
 from nurture.db import Base
 from nurture.dispatch.models import Touch
-from nurture.leads.models import Consent, Event, Lead
+from nurture.handoff.models import Handoff
+from nurture.leads.models import Consent, Event, Lead, LeadScore
 from nurture.sequences.models import Enrollment
 
 metadata = Base.metadata
 
-__all__ = ["Consent", "Enrollment", "Event", "Lead", "Touch", "metadata"]
+__all__ = ["Consent", "Enrollment", "Event", "Handoff", "Lead", "LeadScore", "Touch", "metadata"]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from nurture.capture.config import FormConfig
 from nurture.config.yamlfile import ConfigError, Problem, YamlDoc, load_yaml, validate
+from nurture.handoff.config import SalesConfig
+from nurture.scoring.config import ScoringConfig
 from nurture.sequences.config import SequenceConfig
 
 
@@ -19,6 +21,8 @@ class Project:
     # Hash of each sequence file: recorded on enrollments as the sequence version.
     versions: dict[str, str] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+    scoring: ScoringConfig | None = None  # config/scoring.yaml, if there is one
+    sales: SalesConfig | None = None  # config/sales.yaml, if there is one
 
     def sequences_for_form(self, form_id: str) -> list[SequenceConfig]:
         """Sequences a form enrols into: named by the form or triggered by it."""
@@ -44,6 +48,17 @@ def _load_kind(folder: Path, model: type, problems: list[Problem]) -> list[tuple
     return out
 
 
+def _load_one(path: Path, model: type, problems: list[Problem]) -> tuple[YamlDoc, object] | None:
+    if not path.exists():
+        return None
+    try:
+        doc = load_yaml(path)
+        return doc, validate(doc, model)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
+
+
 def load_project(config_dir: Path) -> Project:
     """Every form and sequence, or a ConfigError listing every problem with file and line."""
     problems: list[Problem] = []
@@ -51,6 +66,8 @@ def load_project(config_dir: Path) -> Project:
         raise ConfigError([Problem(config_dir, None, "", "config folder not found")])
     forms = _load_kind(config_dir / "forms", FormConfig, problems)
     sequences = _load_kind(config_dir / "sequences", SequenceConfig, problems)
+    scoring = _load_one(config_dir / "scoring.yaml", ScoringConfig, problems)
+    sales = _load_one(config_dir / "sales.yaml", SalesConfig, problems)
     project = Project(
         forms={f.id: f for _, f in forms},  # type: ignore[attr-defined]
         sequences={s.id: s for _, s in sequences},  # type: ignore[attr-defined]
@@ -59,6 +76,8 @@ def load_project(config_dir: Path) -> Project:
             for d, s in sequences
         },
         files={o.id: d.path for d, o in [*forms, *sequences]},  # type: ignore[attr-defined]
+        scoring=scoring[1] if scoring else None,  # type: ignore[arg-type]
+        sales=sales[1] if sales else None,  # type: ignore[arg-type]
     )
     # A reference to a file that failed to load is not a second problem: it was reported.
     broken = {p.file.stem for p in problems}
@@ -70,6 +89,14 @@ def load_project(config_dir: Path) -> Project:
         for i, form_id in enumerate(seq.trigger.forms):  # type: ignore[attr-defined]
             if form_id not in project.forms and form_id not in broken:
                 problems.append(doc.problem(["trigger", "forms", i], f"no form {form_id!r}"))
+    if sales:
+        doc, config = sales
+        recycle = config.recycle_sequence  # type: ignore[attr-defined]
+        if recycle and recycle not in project.sequences and recycle not in broken:
+            problems.append(doc.problem(["recycle_sequence"], f"no sequence {recycle!r}"))
+    if project.sales and not project.scoring:
+        problems.append(Problem(config_dir / "sales.yaml", None, "",
+                                "hand-off needs config/scoring.yaml (who qualifies)"))  # fmt: skip
     if problems:
         raise ConfigError(problems)
     return project
@@ -88,7 +115,7 @@ def load_project_cached(config_dir: Path) -> Project:
     now = time.monotonic()
     if hit and now - _checked.get(config_dir, 0.0) < RECHECK_SECONDS:
         return hit[1]
-    files = sorted(config_dir.glob("*/*.y*ml"))
+    files = sorted([*config_dir.glob("*/*.y*ml"), *config_dir.glob("*.y*ml")])
     stamp = (*tuple(p.stat().st_mtime for p in files), len(files))
     _checked[config_dir] = now
     if hit and hit[0] == stamp:

@@ -29,6 +29,7 @@ from nurture.leads.models import Lead
 from nurture.mail.message import OutgoingMessage
 from nurture.mail.transports import SendResult, Transport, TransportUnavailable
 from nurture.rendering.compose import LEAD_FIELDS, Composer, lead_context
+from nurture.sequences.conditions import Engagement, evaluate, load_engagement
 from nurture.sequences.enrollment import exit_enrollments
 from nurture.sequences.models import Enrollment, EnrollmentState
 
@@ -136,11 +137,48 @@ async def _skip(
                 .values(state=EnrollmentState.EXITED, exit_reason=reason, ended_at=now,
                         next_due_at=None)
             )  # fmt: skip
+        elif reason == "condition_false":
+            to_advance.append((touch, touch.step_index))
         elif reason == "step_removed":
             # The step left the config: go on with the step now at that position.
             to_advance.append((touch, touch.step_index - 1))
     if to_advance:
         await advance(session, to_advance, project, now)
+
+
+async def _conditions(
+    session: AsyncSession,
+    project: Project,
+    work: list[Work],
+    skipped: list[tuple[Claimed, str]],
+    report: BatchReport,
+) -> tuple[list[Work], list[int]]:
+    """Drop the touches whose step condition is false now (they join ``skipped``). Returns
+    the rest and the ids of those whose condition could not be evaluated (kept due)."""
+
+    def condition(w: Work) -> str | None:
+        return project.sequences[w[0].sequence_id].steps[w[0].step_index].condition
+
+    pairs = {(w[0].lead_id, w[0].sequence_id) for w in work if condition(w)}
+    if not pairs:
+        return work, []
+    engagement = await load_engagement(session, pairs)
+    keep, broken = [], []
+    for item in work:
+        touch, lead, _ = item
+        sequence = project.sequences[touch.sequence_id]
+        done = engagement.get((touch.lead_id, touch.sequence_id), Engagement())
+        try:
+            go = evaluate(sequence, touch.step_index, lead, done)
+        except Exception as exc:
+            report.error = f"{sequence.id}/{touch.step_id}: condition cannot be evaluated: {exc}"
+            broken.append(touch.id)
+            continue
+        if go:
+            keep.append(item)
+        else:
+            skipped.append((touch, "condition_false"))
+    return keep, broken
 
 
 def _claimed(row: Row[Any], step_index: int) -> Claimed:
@@ -169,16 +207,19 @@ async def dispatch_batch(d: Dispatcher, now: datetime) -> BatchReport:
             # Steps are matched by id: they may have been reordered since scheduling.
             index = d.project.sequences[row.sequence_id].step_index(row.step_id)
             work.append((_claimed(row, index), lead_context(row), row.public_id))  # type: ignore[arg-type]
+        work, failed_condition = await _conditions(session, d.project, work, skipped, report)
         await _skip(session, skipped, d.project, now, report)
 
     claimed = {c.id: c for c, _, _ in work}
-    failed_render: list[int] = []
+    claimed.update({_claimed(r, r.step_index).id: _claimed(r, r.step_index)
+                    for r in rows if r.id in set(failed_condition)})  # fmt: skip
+    failed_render: list[int] = list(failed_condition)
     if work:
         try:
             await d.transport.open()
         except TransportUnavailable as exc:
             await _release(d, list(claimed), claimed, now, report)
-            work = []
+            work, failed_render = [], []
             report.error = str(exc)
 
     unavailable = await _send_chunks(d, work, claimed, now, report, failed_render)

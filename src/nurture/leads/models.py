@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nurture.db import Base, JSONType, UTCDateTime, utcnow
@@ -46,8 +46,27 @@ class Lead(Base):
     # Set when no marketing email may go out: unsubscribed, bounced, complained.
     suppressed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     suppression_reason: Mapped[str | None] = mapped_column(String(20))
+    # The last scoring pass's total (see scoring/score.py; the breakdown is in lead_scores).
+    score: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Engagement before this instant no longer counts (set when sales recycles the lead).
+    score_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The sales rep who accepted the lead (or has it for review).
+    owner_email: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class LeadScore(Base):
+    """One row per lead and scoring rule that gave it points, as of the last scoring pass."""
+
+    __tablename__ = "lead_scores"
+
+    lead_id: Mapped[int] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True
+    )
+    rule: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # fit or engagement
+    points: Mapped[float] = mapped_column(Float)
 
 
 class Consent(Base):
@@ -75,6 +94,7 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_lead_occurred", "lead_id", "occurred_at"),
         Index("ix_events_type_occurred", "type", "occurred_at"),
+        Index("ix_events_lead_type", "lead_id", "type"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

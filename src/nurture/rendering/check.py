@@ -59,6 +59,18 @@ def check_project(project: Project, composer: Composer) -> list[Problem]:
                             )
                         )
                     break
+    if project.sales is not None:
+        from nurture.handoff.notify import handoff_message, sample_context
+
+        for reminder in (False, True):
+            try:
+                handoff_message(composer, project.sales, sample_context(composer, EPOCH),
+                                reminder, EPOCH)  # fmt: skip
+            except (TemplateError, ValueError, TypeError, AttributeError) as exc:
+                filename, line = _template_line(exc.__traceback__)
+                where = Path(filename or "templates/email/sales/handoff")
+                problems.append(Problem(where, line, "sales hand-off email", str(exc)))
+                break
     return problems
 
 

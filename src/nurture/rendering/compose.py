@@ -20,6 +20,7 @@ from nurture.tracking.links import LinkTracker, literal_urls
 
 LEAD_FIELDS = (
     "email", "first_name", "last_name", "company", "job_title", "country", "timezone", "locale",
+    "lifecycle_stage", "score",
 )  # fmt: skip
 
 SAMPLE_LEADS: dict[str, dict[str, Any]] = {

@@ -8,6 +8,8 @@ from datetime import time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -18,6 +20,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+# Step conditions compile here at load (syntax) and evaluate in sequences/conditions.py.
+_CONDITIONS = ImmutableSandboxedEnvironment()
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -113,6 +118,37 @@ class Step(StrictModel):
     subject: str = Field(min_length=1, max_length=300)
     delay: Annotated[Delay, BeforeValidator(parse_delay)] = Delay(0, "days")
     ignore_window: bool = Field(False, description="Send as soon as due, outside the window too.")
+    condition: str | None = Field(
+        None, max_length=500,
+        description="A Jinja expression; when false at send time the step is skipped.",
+    )  # fmt: skip
+
+    @field_validator("condition")
+    @classmethod
+    def _expression(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                _CONDITIONS.compile_expression(value)
+            except TemplateSyntaxError as exc:
+                raise ValueError(f"condition is not a valid expression: {exc.message}") from None
+        return value
+
+
+class Goal(StrictModel):
+    """Reaching a goal ends the enrollment: a lifecycle stage (or any later one), or an event."""
+
+    stage: Literal["mql", "sql", "opportunity", "customer"] | None = None
+    event: str | None = Field(None, pattern=r"^[a-z_]{1,32}$")
+
+    @model_validator(mode="after")
+    def _one(self) -> Goal:
+        if (self.stage is None) == (self.event is None):
+            raise ValueError("a goal is either stage: ... or event: ...")
+        return self
+
+    @property
+    def name(self) -> str:
+        return f"goal_{self.stage or self.event}"
 
 
 class Trigger(StrictModel):
@@ -127,6 +163,7 @@ class SequenceConfig(StrictModel):
     sender: Sender
     send_window: SendWindow = SendWindow()
     links: dict[str, str] = Field(default_factory=dict)
+    goals: list[Goal] = Field(default_factory=list)
     steps: list[Step] = Field(min_length=1, max_length=20)
 
     @field_validator("links")

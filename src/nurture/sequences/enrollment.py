@@ -11,12 +11,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import TextClause, bindparam, insert, select, text, update
+from sqlalchemy import ColumnElement, TextClause, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.dispatch.models import Touch, TouchState
 from nurture.leads.models import Lead
-from nurture.leads.service import record_event, record_events
+from nurture.leads.service import record_events
 from nurture.sequences.config import SequenceConfig
 from nurture.sequences.models import Enrollment, EnrollmentState
 from nurture.sequences.schedule import due_at
@@ -140,31 +140,37 @@ async def activate_pending(
     return started
 
 
+async def exit_matching(
+    session: AsyncSession, where: list[ColumnElement[bool]], reason: str, now: datetime
+) -> int:
+    """End the live enrollments matching ``where`` (set-based), skip their scheduled touches
+    and record an ``exited`` event for each. Returns how many ended."""
+    ended = (
+        await session.execute(
+            update(Enrollment)
+            .where(Enrollment.state.in_(LIVE), *where)
+            .values(state=EnrollmentState.EXITED, exit_reason=reason, ended_at=now,
+                    next_due_at=None, updated_at=now)
+            .returning(Enrollment.id, Enrollment.lead_id, Enrollment.sequence_id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()  # fmt: skip
+    ids = [e.id for e in ended]
+    for start in range(0, len(ids), 5000):  # bound-parameter limits
+        await session.execute(
+            update(Touch)
+            .where(Touch.enrollment_id.in_(ids[start : start + 5000]),
+                   Touch.state.in_(TouchState.CLAIMABLE))
+            .values(state=TouchState.SKIPPED, reason=reason, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+    await record_events(session, [
+        {"lead_id": e.lead_id, "type": "exited", "occurred_at": now, "sequence_id": e.sequence_id,
+         "data": {"reason": reason}} for e in ended
+    ])  # fmt: skip
+    return len(ended)
+
+
 async def exit_enrollments(session: AsyncSession, lead_id: int, reason: str, now: datetime) -> int:
     """End every live enrollment of a lead and skip its scheduled touches."""
-    ended = (
-        (
-            await session.execute(
-                update(Enrollment)
-                .where(Enrollment.lead_id == lead_id, Enrollment.state.in_(LIVE))
-                .values(
-                    state=EnrollmentState.EXITED,
-                    exit_reason=reason,
-                    ended_at=now,
-                    next_due_at=None,
-                    updated_at=now,
-                )
-                .returning(Enrollment.sequence_id)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    await session.execute(
-        update(Touch)
-        .where(Touch.lead_id == lead_id, Touch.state.in_(TouchState.CLAIMABLE))
-        .values(state=TouchState.SKIPPED, reason=reason, updated_at=now)
-    )
-    for sequence_id in ended:
-        await record_event(session, lead_id, "exited", now, sequence_id=sequence_id, reason=reason)
-    return len(ended)
+    return await exit_matching(session, [Enrollment.lead_id == lead_id], reason, now)

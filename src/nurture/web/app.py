@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 import nurture
 from nurture.capture.routes import router as capture_router
 from nurture.db import dispose_engines
+from nurture.handoff.routes import router as handoff_router
 from nurture.settings import Settings, get_settings
 from nurture.tracking.routes import router as tracking_router
 from nurture.web.state import AppState
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.nurture = AppState.from_settings(settings)
     app.include_router(capture_router)
     app.include_router(tracking_router)
+    app.include_router(handoff_router)
 
     @app.get("/healthz", summary="Liveness check")
     async def healthz() -> dict[str, str]:

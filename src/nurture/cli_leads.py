@@ -1,0 +1,33 @@
+"""``nurture leads``: look a lead up."""
+
+from __future__ import annotations
+
+import typer
+
+from nurture.cli import app, fail, run
+from nurture.settings import get_settings
+
+leads_app = typer.Typer(help="Leads: profile, score and timeline.", no_args_is_help=True)
+app.add_typer(leads_app, name="leads")
+
+
+@leads_app.command("show")
+def show(
+    email: str = typer.Argument(..., help="The lead's email address."),
+    events: int = typer.Option(30, help="Timeline length."),
+) -> None:
+    """Print the lead, its stage, owner, score breakdown, drips and timeline."""
+    from nurture.db import session_scope
+    from nurture.reporting.lead import lead_profile, profile_text
+
+    settings = get_settings()
+
+    async def main() -> str | None:
+        async with session_scope(settings.database_url) as session:
+            profile = await lead_profile(session, email, events)
+            return profile_text(profile) if profile else None
+
+    text = run(main())
+    if text is None:
+        raise fail(f"no lead {email!r}")
+    typer.echo(text)

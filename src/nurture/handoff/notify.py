@@ -1,0 +1,142 @@
+"""Tell the rep: an email with the lead, why it qualified (score breakdown), what it did
+(timeline) and signed accept/reject links; optionally a JSON webhook (Slack, a CRM)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nurture.handoff.config import SalesConfig
+from nurture.handoff.models import Handoff
+from nurture.leads.models import Event, Lead
+from nurture.mail.message import OutgoingMessage, build_message
+from nurture.rendering.compose import SAMPLE_LEADS, Composer, lead_context
+
+log = logging.getLogger(__name__)
+
+TIMELINE = 15  # events shown to the rep, newest first
+SOURCE = ("utm_source", "utm_medium", "utm_campaign", "referrer", "source_form")
+
+
+def handoff_token(composer: Composer, handoff_id: int) -> str:
+    return composer.tokens.sign("handoff", format(handoff_id, "x"))
+
+
+def read_handoff_token(composer: Composer, token: str) -> int:
+    return int(composer.tokens.unsign("handoff", token), 16)
+
+
+async def contexts(
+    session: AsyncSession, composer: Composer, handoffs: list[Handoff]
+) -> dict[int, dict[str, Any]]:
+    """What the rep sees for each handoff (two queries for the lot)."""
+    lead_ids = [h.lead_id for h in handoffs]
+    leads = {lead.id: lead for lead in (await session.scalars(
+        select(Lead).where(Lead.id.in_(lead_ids)))).all()}  # fmt: skip
+    rank = func.row_number().over(partition_by=Event.lead_id, order_by=Event.id.desc())
+    recent = select(Event, rank.label("n")).where(Event.lead_id.in_(lead_ids)).subquery()
+    rows = await session.execute(select(recent).where(recent.c.n <= TIMELINE))
+    timeline: dict[int, list[dict[str, Any]]] = {i: [] for i in lead_ids}
+    for e in rows:
+        timeline[e.lead_id].append({
+            "type": e.type, "at": e.occurred_at, "sequence": e.sequence_id, "step": e.step_id,
+            "url": (e.data or {}).get("url"), "data": e.data or {},
+        })  # fmt: skip
+    out = {}
+    for h in handoffs:
+        lead = leads[h.lead_id]
+        token = handoff_token(composer, h.id)
+        out[h.id] = {
+            "handoff": {"id": h.id, "territory": h.territory, "created_at": h.created_at,
+                        "reassigned": h.previous_id is not None},
+            "rep": {"name": h.rep_name, "email": h.rep_email},
+            "lead": {**lead_context(lead), "stage": lead.lifecycle_stage,
+                     "created_at": lead.created_at},
+            "source": {k: getattr(lead, k) for k in SOURCE if getattr(lead, k)},
+            "score": h.breakdown,
+            "timeline": sorted(timeline[h.lead_id], key=lambda e: e["at"], reverse=True),
+            "accept_url": f"{composer.base_url}/s/{token}/accept",
+            "reject_url": f"{composer.base_url}/s/{token}/reject",
+        }  # fmt: skip
+    return out
+
+
+def sample_context(composer: Composer, now: datetime) -> dict[str, Any]:
+    """A made-up handoff, for `nurture config check` and previews."""
+    lead = {**lead_context(SAMPLE_LEADS["full"]), "stage": "mql", "created_at": now}
+    return {
+        "handoff": {"id": 0, "territory": "dach", "created_at": now, "reassigned": False},
+        "rep": {"name": "Jonas Albrecht", "email": "jonas@example.com"},
+        "lead": lead, "source": {"utm_source": "linkedin", "source_form": "leitfaden"},
+        "score": {"total": 58, "rules": [{"rule": "senior-title", "kind": "fit", "points": 15},
+                                          {"rule": "email-click", "kind": "engagement",
+                                           "points": 16.0}]},
+        "timeline": [{"type": "click", "at": now, "sequence": "b2b-nurture", "step": "welcome",
+                      "url": "https://example.com/preise", "data": {}}],
+        "accept_url": f"{composer.base_url}/s/sample/accept",
+        "reject_url": f"{composer.base_url}/s/sample/reject",
+    }  # fmt: skip
+
+
+def handoff_message(
+    composer: Composer, sales: SalesConfig, context: dict[str, Any], reminder: bool, now: datetime
+) -> OutgoingMessage:
+    lead = context["lead"]
+    who = lead["full_name"] or lead["email"]
+    company = f" ({lead['company']})" if lead.get("company") else ""
+    subject = ("Erinnerung: " if reminder else "") + f"Neuer MQL: {who}{company}"
+    rendered = composer.renderer.render(
+        "sales/handoff", "{{ subject }}", {**context, "reminder": reminder, "subject": subject}
+    )
+    return build_message(
+        from_name=sales.sender.name, from_addr=str(sales.sender.email),
+        to_name=context["rep"]["name"], to_addr=context["rep"]["email"],
+        subject=rendered.subject, html=rendered.html, text=rendered.text, date=now,
+    )  # fmt: skip
+
+
+def webhook_payload(context: dict[str, Any]) -> dict[str, Any]:
+    lead = context["lead"]
+    return {
+        "event": "mql.handoff",
+        "handoff_id": context["handoff"]["id"],
+        "territory": context["handoff"]["territory"],
+        "rep": context["rep"],
+        "lead": {k: lead.get(k) for k in ("email", "first_name", "last_name", "company",
+                                          "job_title", "country")},
+        "source": context["source"],
+        "score": context["score"],
+        "accept_url": context["accept_url"],
+        "reject_url": context["reject_url"],
+        # Slack's incoming webhooks show this field.
+        "text": f"Neuer MQL für {context['rep']['name']}: {lead['full_name'] or lead['email']} "
+                f"(Score {context['score'].get('total')})",
+    }  # fmt: skip
+
+
+async def post_webhook(
+    client: httpx.AsyncClient, url: str, payload: dict[str, Any], attempts: int = 3
+) -> tuple[bool, str]:
+    """POST with retries on errors and 5xx/429 (backoff 0.5 s, 1 s, ...); 4xx is final."""
+    detail = ""
+    for attempt in range(attempts):
+        try:
+            response = await client.post(url, json=payload)
+        except httpx.HTTPError as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+        else:
+            if response.is_success:
+                return True, str(response.status_code)
+            detail = f"HTTP {response.status_code}"
+            if response.status_code < 500 and response.status_code != 429:
+                return False, detail
+        if attempt + 1 < attempts:
+            await asyncio.sleep(0.5 * 2**attempt)
+    log.warning("webhook %s failed after %d attempts: %s", url, attempts, detail)
+    return False, detail

@@ -1,0 +1,210 @@
+"""One scoring and hand-off pass, in steps the Prefect flow runs as tasks (flows/handoff.py)
+and the CLI and scheduler run in-process: score -> promote and route -> notify -> follow up.
+
+Each step is its own short transaction; a rerun of any step after a crash is harmless: scoring
+recomputes, promotion finds MQLs already promoted, a notification is claimed (notified_at set)
+before it is sent, and the SLA only acts on pending handoffs past their time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+
+from nurture.config.project import Project, load_project
+from nurture.db import session_scope
+from nurture.handoff import notify
+from nurture.handoff.models import Handoff, HandoffState
+from nurture.handoff.service import apply_goals, overdue, promote, reassign
+from nurture.leads.service import record_events
+from nurture.mail.transports import Transport, TransportUnavailable, transport_from_url
+from nurture.rendering.compose import Composer
+from nurture.rendering.render import Renderer
+from nurture.scoring.score import score_leads
+from nurture.settings import Settings
+from nurture.tokens import Tokens
+
+
+@dataclass
+class HandoffReport:
+    rescored: int = 0
+    promoted: int = 0
+    handed_off: int = 0
+    goals_ended: int = 0
+    notified: int = 0
+    notify_failed: int = 0
+    reminded: int = 0
+    reassigned: int = 0
+    webhooks_ok: int = 0
+    webhooks_failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (f"{self.promoted} promoted to MQL, {self.handed_off} handed off, "
+                f"{self.notified} notified, {self.reminded} reminded, "
+                f"{self.reassigned} reassigned ({self.rescored} scores changed)")  # fmt: skip
+
+
+@dataclass
+class HandoffContext:
+    db_url: str
+    project: Project
+    composer: Composer
+    transport: Transport
+
+
+def build_context(settings: Settings, transport: Transport | None = None) -> HandoffContext:
+    return HandoffContext(
+        settings.database_url,
+        load_project(settings.config_dir),
+        Composer(Renderer(settings.templates_dir, auto_reload=False),
+                 Tokens(settings.resolved_secret_key()), settings.base_url.rstrip("/")),
+        transport or transport_from_url(settings.mail_url),
+    )  # fmt: skip
+
+
+async def score_step(c: HandoffContext, now: datetime) -> int:
+    if c.project.scoring is None:
+        return 0
+    async with session_scope(c.db_url) as session:
+        return await score_leads(session, c.project.scoring, now)
+
+
+async def promote_step(c: HandoffContext, now: datetime, report: HandoffReport) -> None:
+    async with session_scope(c.db_url) as session:
+        promoted = await promote(session, c.project, now)
+        report.goals_ended += await apply_goals(session, c.project, now)
+    report.promoted += len(promoted.lead_ids)
+    report.handed_off += len(promoted.handoff_ids)
+
+
+async def _send(
+    c: HandoffContext, handoffs: list[Handoff], reminder: bool, now: datetime,
+    report: HandoffReport,
+) -> None:  # fmt: skip
+    """Email (and webhook) the reps; a notification that did not go out is claimed again by
+    the next pass (notified_at back to NULL)."""
+    sales = c.project.sales
+    assert sales is not None
+    async with session_scope(c.db_url) as session:
+        contexts = await notify.contexts(session, c.composer, handoffs)
+    messages = {h.id: notify.handoff_message(c.composer, sales, contexts[h.id], reminder, now)
+                for h in handoffs}  # fmt: skip
+    failed_reply = "not sent"
+    try:
+        await c.transport.open()
+        results = await c.transport.send(list(messages.values()))
+    except TransportUnavailable as exc:
+        results = []
+        failed_reply = str(exc)
+    by_message = {r.message.message_id: r for r in results}
+    failed, events = [], []
+    for h in handoffs:
+        result = by_message.get(messages[h.id].message_id)
+        ok = result is not None and result.status == "sent"
+        if not ok:
+            failed.append(h.id)
+        reply = result.reply if result else failed_reply
+        kind = ("handoff_reminded" if reminder else "handoff_notified") if ok else (
+            "handoff_notify_failed")  # fmt: skip
+        events.append({"lead_id": h.lead_id, "type": kind, "occurred_at": now,
+                       "data": {"rep": h.rep_email, "reply": reply[:200]}})  # fmt: skip
+    async with session_scope(c.db_url) as session:
+        if failed:
+            column = "reminded_at" if reminder else "notified_at"
+            await session.execute(update(Handoff).where(Handoff.id.in_(failed))
+                                  .values({column: None}))  # fmt: skip
+        await record_events(session, events)
+    sent = len(handoffs) - len(failed)
+    if reminder:
+        report.reminded += sent
+    else:
+        report.notified += sent
+    report.notify_failed += len(failed)
+    if not reminder:
+        await _webhooks(c, handoffs, contexts, now, report)
+
+
+async def _webhooks(
+    c: HandoffContext, handoffs: list[Handoff], contexts: dict[int, dict[str, Any]],
+    now: datetime, report: HandoffReport,
+) -> None:  # fmt: skip
+    sales = c.project.sales
+    assert sales is not None
+    targets = []
+    for h in handoffs:
+        territory = next((t for t in sales.territories if t.id == h.territory), None)
+        url = territory.webhook if territory else sales.fallback_webhook
+        if url:
+            targets.append((h, url))
+    if not targets:
+        return
+    events = []
+    async with httpx.AsyncClient(timeout=10) as client:
+        for h, url in targets:
+            ok, detail = await notify.post_webhook(client, url, notify.webhook_payload(
+                contexts[h.id]))  # fmt: skip
+            report.webhooks_ok += ok
+            report.webhooks_failed += not ok
+            events.append({"lead_id": h.lead_id, "occurred_at": now,
+                           "type": "webhook_delivered" if ok else "webhook_failed",
+                           "data": {"url": url, "detail": detail}})  # fmt: skip
+    async with session_scope(c.db_url) as session:
+        await record_events(session, events)
+
+
+async def notify_step(c: HandoffContext, now: datetime, report: HandoffReport,
+                      limit: int = 500) -> None:  # fmt: skip
+    """Notify the reps of new handoffs: claimed (notified_at set) before sending, so two
+    passes at once never notify twice."""
+    if c.project.sales is None:
+        return
+    while True:
+        async with session_scope(c.db_url) as session:
+            handoffs = list((await session.scalars(
+                select(Handoff).where(Handoff.state == HandoffState.PENDING,
+                                      Handoff.notified_at.is_(None))
+                .order_by(Handoff.id).limit(limit).with_for_update(skip_locked=True)
+            )).all())  # fmt: skip
+            for h in handoffs:
+                h.notified_at = now
+        if not handoffs:
+            return
+        await _send(c, handoffs, False, now, report)
+        if len(handoffs) < limit or report.notify_failed:
+            return
+
+
+async def follow_up_step(c: HandoffContext, now: datetime, report: HandoffReport) -> None:
+    """The SLA: remind the rep, later hand the lead to the next rep."""
+    sales = c.project.sales
+    if sales is None:
+        return
+    async with session_scope(c.db_url) as session:
+        remind, late = await overdue(session, sales, now)
+        for h in remind:
+            h.reminded_at = now
+        new = await reassign(session, sales, late, now)
+    report.reassigned += len(new)
+    if remind:
+        await _send(c, remind, True, now, report)
+    if new:
+        await notify_step(c, now, report)
+
+
+async def run_handoff_pass(c: HandoffContext, now: datetime) -> HandoffReport:
+    report = HandoffReport()
+    try:
+        report.rescored = await score_step(c, now)
+        await promote_step(c, now, report)
+        await notify_step(c, now, report)
+        await follow_up_step(c, now, report)
+    finally:
+        await c.transport.close()
+    return report

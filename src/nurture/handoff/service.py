@@ -1,0 +1,260 @@
+"""Promote qualified leads to MQL, end the drips whose goals they reached, route each to a
+sales rep, and take the rep's answer. Functions take a session and never commit.
+
+Promotion and the handoff row are written in the same transaction as the stage change, so a
+rerun finds the lead already an MQL and hands nothing off twice; a partial unique index allows
+one pending handoff per lead whatever races happen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nurture.config.project import Project
+from nurture.db import update_by_id
+from nurture.handoff.config import Rep, SalesConfig
+from nurture.handoff.models import Handoff, HandoffState
+from nurture.leads import stages
+from nurture.leads.models import Event, Lead, LeadScore
+from nurture.leads.service import record_events
+from nurture.sequences.enrollment import enrol_many, exit_matching
+from nurture.sequences.models import Enrollment
+
+FALLBACK = "fallback"
+_CHUNK = 5000  # bound-parameter limits
+
+
+async def apply_goals(session: AsyncSession, project: Project, now: datetime) -> int:
+    """End every live enrollment whose sequence has a goal its lead has reached (set-based:
+    one statement per goal). Returns how many ended."""
+    ended = 0
+    for sequence in project.sequences.values():
+        for goal in sequence.goals:
+            if goal.stage:
+                reached = Enrollment.lead_id.in_(
+                    select(Lead.id).where(Lead.lifecycle_stage.in_(stages.at_or_after(goal.stage)))
+                )
+            else:
+                reached = exists().where(
+                    Event.lead_id == Enrollment.lead_id, Event.type == goal.event,
+                    Event.occurred_at >= Enrollment.enrolled_at,
+                )  # fmt: skip
+            where = [Enrollment.sequence_id == sequence.id, reached]
+            ended += await exit_matching(session, where, goal.name, now)
+    return ended
+
+
+@dataclass(frozen=True)
+class Promoted:
+    lead_ids: list[int]
+    handoff_ids: list[int]
+
+
+async def promote(session: AsyncSession, project: Project, now: datetime) -> Promoted:
+    """Leads at or over the MQL threshold (confirmed, not suppressed) become MQLs and, with a
+    config/sales.yaml, are handed to a rep."""
+    if project.scoring is None:
+        return Promoted([], [])
+    rows = (await session.execute(
+        select(Lead.id, Lead.lifecycle_stage, Lead.score, Lead.country)
+        .where(Lead.score >= project.scoring.mql_threshold,
+               Lead.lifecycle_stage.in_((stages.LEAD, stages.RECYCLED)),
+               Lead.suppressed_at.is_(None))
+        .order_by(Lead.id)
+    )).all()  # fmt: skip
+    if not rows:
+        return Promoted([], [])
+    ids = [r.id for r in rows]
+    for start in range(0, len(ids), _CHUNK):
+        await session.execute(
+            update(Lead).where(Lead.id.in_(ids[start : start + _CHUNK]))
+            .values(lifecycle_stage=stages.MQL, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+    await record_events(session, [
+        {"lead_id": r.id, "type": "stage_changed", "occurred_at": now,
+         "data": {"stage": stages.MQL, "previous": r.lifecycle_stage, "score": r.score}}
+        for r in rows
+    ])  # fmt: skip
+    await apply_goals(session, project, now)
+    handoffs: list[int] = []
+    if project.sales is not None:
+        leads = [(r.id, r.country, r.score) for r in rows]
+        handoffs = await hand_off(session, project.sales, leads, now)
+    return Promoted(ids, handoffs)
+
+
+async def breakdowns(session: AsyncSession, lead_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in lead_ids}
+    for start in range(0, len(lead_ids), _CHUNK):
+        rows = await session.execute(
+            select(LeadScore.lead_id, LeadScore.rule, LeadScore.kind, LeadScore.points)
+            .where(LeadScore.lead_id.in_(lead_ids[start : start + _CHUNK]))
+            .order_by(LeadScore.lead_id, LeadScore.points.desc(), LeadScore.rule)
+        )  # fmt: skip
+        for r in rows:
+            out[r.lead_id].append({"rule": r.rule, "kind": r.kind, "points": round(r.points, 1)})
+    return out
+
+
+async def _last_assigned(session: AsyncSession) -> dict[tuple[str, str], int]:
+    rows = await session.execute(
+        select(Handoff.territory, Handoff.rep_email, func.max(Handoff.id))
+        .group_by(Handoff.territory, Handoff.rep_email)
+    )  # fmt: skip
+    return {(t, e): n for t, e, n in rows.all()}
+
+
+def _pick(
+    sales: SalesConfig, country: str | None, last: dict[tuple[str, str], int], seq: list[int],
+    exclude: str | None = None,
+) -> tuple[str, Rep]:  # fmt: skip
+    """Round-robin within the lead's territory: the rep whose last handoff there is oldest
+    (never first, in config order); the fallback owner when no territory covers the country
+    or nobody else is left."""
+    territory = sales.territory_for(country)
+    reps = [r for r in (territory.reps if territory else []) if r.email != exclude]
+    if not reps:
+        return FALLBACK, sales.fallback_owner
+    assert territory is not None
+    rep = min(reps, key=lambda r: last.get((territory.id, r.email), 0))
+    seq[0] += 1
+    last[(territory.id, rep.email)] = seq[0]
+    return territory.id, rep
+
+
+async def hand_off(
+    session: AsyncSession,
+    sales: SalesConfig,
+    leads: list[tuple[int, str | None, int]],
+    now: datetime,
+    *,
+    exclude: dict[int, str] | None = None,
+    previous: dict[int, int] | None = None,
+) -> list[int]:
+    """Create a pending handoff per (lead id, country, score), routed to a rep. Returns ids."""
+    last = await _last_assigned(session)
+    seq = [max(last.values(), default=0) + 1_000_000]  # after every real id
+    scores = await breakdowns(session, [lead for lead, _, _ in leads])
+    rows, events = [], []
+    for lead_id, country, score in leads:
+        territory, rep = _pick(sales, country, last, seq, (exclude or {}).get(lead_id))
+        rows.append({
+            "lead_id": lead_id, "territory": territory, "rep_name": rep.name,
+            "rep_email": str(rep.email), "state": HandoffState.PENDING, "score": score,
+            "breakdown": {"total": score, "rules": scores[lead_id]},
+            "previous_id": (previous or {}).get(lead_id), "created_at": now,
+        })  # fmt: skip
+        events.append({"lead_id": lead_id, "type": "handed_off", "occurred_at": now,
+                       "data": {"rep": str(rep.email), "territory": territory}})  # fmt: skip
+    ids = list(
+        (await session.scalars(
+            Handoff.__table__.insert().returning(Handoff.__table__.c.id,
+                                                 sort_by_parameter_order=True), rows
+        )).all()
+    )  # fmt: skip
+    await session.execute(
+        update(Lead).where(Lead.id.in_([r["lead_id"] for r in rows]))
+        .values(owner_email=None, updated_at=now).execution_options(synchronize_session=False)
+    )  # fmt: skip
+    await record_events(session, events)
+    return ids
+
+
+class HandoffClosed(ValueError):
+    """The handoff was answered already, or went to another rep."""
+
+    def __init__(self, state: str):
+        super().__init__(state)
+        self.state = state
+
+
+async def respond(
+    session: AsyncSession,
+    project: Project,
+    handoff_id: int,
+    accept: bool,
+    now: datetime,
+    reason: str | None = None,
+    note: str | None = None,
+) -> Handoff:
+    """The rep's answer. Accepted: the lead becomes an SQL owned by the rep. Rejected: the lead
+    is recycled (engagement counts afresh) into the recycle sequence, with the reason."""
+    handoff = await session.get(Handoff, handoff_id, with_for_update=True)
+    if handoff is None:
+        raise LookupError(handoff_id)
+    if handoff.state != HandoffState.PENDING:
+        raise HandoffClosed(handoff.state)
+    lead = await session.get(Lead, handoff.lead_id, with_for_update=True)
+    assert lead is not None
+    handoff.responded_at = now
+    previous = lead.lifecycle_stage
+    if accept:
+        handoff.state = HandoffState.ACCEPTED
+        lead.lifecycle_stage, lead.owner_email = stages.SQL, handoff.rep_email
+        kind, data = "handoff_accepted", {"rep": handoff.rep_email}
+    else:
+        handoff.state, handoff.reason, handoff.note = HandoffState.REJECTED, reason, note
+        lead.lifecycle_stage, lead.score_reset_at = stages.RECYCLED, now
+        kind, data = "handoff_rejected", {"rep": handoff.rep_email, "reason": reason,
+                                          "note": note}  # fmt: skip
+    lead.updated_at = now
+    await record_events(session, [
+        {"lead_id": lead.id, "type": kind, "occurred_at": now, "data": data},
+        {"lead_id": lead.id, "type": "stage_changed", "occurred_at": now,
+         "data": {"stage": lead.lifecycle_stage, "previous": previous}},
+    ])  # fmt: skip
+    sales = project.sales
+    if not accept and sales and sales.recycle_sequence in project.sequences:
+        sequence = project.sequences[sales.recycle_sequence]  # type: ignore[index]
+        await enrol_many(session, project.versions, [(lead, [sequence], False, now)])
+    return handoff
+
+
+async def overdue(
+    session: AsyncSession, sales: SalesConfig, now: datetime
+) -> tuple[list[Handoff], list[Handoff]]:
+    """Pending handoffs past the SLA: (to remind, to reassign)."""
+    remind_before = now - sales.sla.remind_after_td
+    reassign_before = now - sales.sla.reassign_after_td
+    pending = Handoff.state == HandoffState.PENDING
+    reassign = list((await session.scalars(
+        select(Handoff).where(pending, Handoff.created_at <= reassign_before)
+        .order_by(Handoff.id).with_for_update(skip_locked=True)
+    )).all())  # fmt: skip
+    remind = list((await session.scalars(
+        select(Handoff).where(pending, Handoff.reminded_at.is_(None),
+                              Handoff.notified_at.is_not(None),
+                              and_(Handoff.created_at <= remind_before,
+                                   Handoff.created_at > reassign_before))
+        .order_by(Handoff.id).with_for_update(skip_locked=True)
+    )).all())  # fmt: skip
+    return remind, reassign
+
+
+async def reassign(
+    session: AsyncSession, sales: SalesConfig, handoffs: list[Handoff], now: datetime
+) -> list[int]:
+    """No answer within the SLA: close each and hand the lead to the next rep."""
+    if not handoffs:
+        return []
+    await update_by_id(session, Handoff, [{"id": h.id, "state": HandoffState.REASSIGNED}
+                                          for h in handoffs])  # fmt: skip
+    await session.flush()
+    countries = dict((await session.execute(
+        select(Lead.id, Lead.country).where(Lead.id.in_([h.lead_id for h in handoffs]))
+    )).all())  # fmt: skip
+    await record_events(session, [
+        {"lead_id": h.lead_id, "type": "handoff_reassigned", "occurred_at": now,
+         "data": {"from": h.rep_email}} for h in handoffs
+    ])  # fmt: skip
+    return await hand_off(
+        session, sales, [(h.lead_id, countries.get(h.lead_id), h.score) for h in handoffs], now,
+        exclude={h.lead_id: h.rep_email for h in handoffs},
+        previous={h.lead_id: h.id for h in handoffs},
+    )  # fmt: skip

@@ -1,0 +1,76 @@
+"""Step conditions: a Jinja expression over the lead and its engagement, evaluated when the
+step is due. False: the step is skipped (reason ``condition_false``) and the next one is
+scheduled. In the sandbox like every template; lead data stays data.
+
+    condition: "not clicked(previous)"          # only if the previous email got no click
+    condition: "opened() and lead.custom.company_size != '1-19'"
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nurture.leads.models import Event
+from nurture.sequences.config import SequenceConfig
+
+_ENV = ImmutableSandboxedEnvironment()
+
+
+@lru_cache(maxsize=256)
+def _compiled(expression: str) -> Any:
+    return _ENV.compile_expression(expression)
+
+
+class Engagement:
+    """What a lead did with one sequence's emails: (type, step id) of its opens and clicks."""
+
+    def __init__(self, hits: Iterable[tuple[str, str | None]] = ()):
+        self.hits = list(hits)
+
+    def opened(self, step: str | None = None) -> bool:
+        # A click implies the email was opened (images may be blocked).
+        return any(t in ("open", "click") and (step is None or s == step) for t, s in self.hits)
+
+    def clicked(self, step: str | None = None) -> bool:
+        return any(t == "click" and (step is None or s == step) for t, s in self.hits)
+
+
+def evaluate(
+    sequence: SequenceConfig, index: int, lead: dict[str, Any], engagement: Engagement
+) -> bool:
+    step = sequence.steps[index]
+    if step.condition is None:
+        return True
+    context = {
+        "lead": lead,
+        "step": step.id,
+        "previous": sequence.steps[index - 1].id if index > 0 else None,
+        "opened": engagement.opened,
+        "clicked": engagement.clicked,
+    }
+    return bool(_compiled(step.condition)(**context))
+
+
+async def load_engagement(
+    session: AsyncSession, pairs: set[tuple[int, str]]
+) -> dict[tuple[int, str], Engagement]:
+    """Opens and clicks per (lead id, sequence id), in one query."""
+    if not pairs:
+        return {}
+    leads = {lead for lead, _ in pairs}
+    rows = await session.execute(
+        select(Event.lead_id, Event.sequence_id, Event.type, Event.step_id).where(
+            Event.lead_id.in_(leads), Event.type.in_(("open", "click"))
+        )
+    )
+    hits: dict[tuple[int, str], list[tuple[str, str | None]]] = defaultdict(list)
+    for row in rows:
+        hits[(row.lead_id, row.sequence_id)].append((row.type, row.step_id))
+    return {pair: Engagement(hits.get(pair, ())) for pair in pairs}

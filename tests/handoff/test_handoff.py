@@ -1,0 +1,159 @@
+"""Promotion, routing, the rep's answer and the SLA, with a fast-forwarded clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from nurture.db import session_scope
+from nurture.handoff.models import Handoff
+from nurture.handoff.notify import handoff_token
+from nurture.handoff.run import build_context, run_handoff_pass
+from nurture.leads.models import Event, Lead
+from nurture.leads.service import record_events
+from nurture.mail.transports import MemoryTransport
+from nurture.sequences.models import Enrollment
+from nurture.web.app import create_app
+from tests.factories import enrolled_leads
+
+MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+PRICING = "https://planwerk.example/preise"
+
+
+async def qualified(settings, n: int, country: str = "DE", domain: str = "firma.de") -> list[int]:
+    """Confirmed leads in the drip whose fit and engagement reach the shipped threshold (50):
+    senior title 15 + size 10 + DACH 5 + pricing click 28 = 58 (NL: 53)."""
+    emails = await enrolled_leads(settings, n, MONDAY, domain=domain, job_title="CEO",
+                                  country=country, custom={"company_size": "50-199"})  # fmt: skip
+    async with session_scope(settings.database_url) as session:
+        ids = list((await session.scalars(select(Lead.id).where(Lead.email.in_(emails))
+                                          .order_by(Lead.id))).all())  # fmt: skip
+        await session.execute(update(Lead).where(Lead.id.in_(ids)).values(lifecycle_stage="lead"))
+        await record_events(session, [
+            {"lead_id": i, "type": "click", "occurred_at": MONDAY, "data": {"url": PRICING}}
+            for i in ids
+        ])  # fmt: skip
+    return ids
+
+
+def outbox(settings) -> list:
+    return MemoryTransport.outboxes.setdefault(settings.mail_url.split("://")[1], [])
+
+
+async def handoffs(settings) -> list[Handoff]:
+    async with session_scope(settings.database_url) as session:
+        return list((await session.scalars(select(Handoff).order_by(Handoff.id))).all())
+
+
+async def test_qualified_lead_is_handed_off_once_and_leaves_the_drip(settings):
+    [lead] = await qualified(settings, 1)
+    report = await run_handoff_pass(build_context(settings), MONDAY)
+    assert (report.promoted, report.handed_off, report.notified) == (1, 1, 1)
+    again = await run_handoff_pass(build_context(settings), MONDAY + timedelta(minutes=5))
+    assert (again.promoted, again.handed_off, again.notified) == (0, 0, 0)
+    [h] = await handoffs(settings)
+    assert (h.territory, h.rep_email, h.state) == ("dach", "jonas.albrecht@planwerk.example",
+                                                   "pending")  # fmt: skip
+    assert h.score == 58 and {r["rule"] for r in h.breakdown["rules"]} >= {"senior-title", "dach"}
+    [mail] = outbox(settings)
+    assert mail.recipient == "jonas.albrecht@planwerk.example"
+    body = mail.data.decode()
+    assert "senior-title" in body and "/s/" in body and "accept" in body
+    async with session_scope(settings.database_url) as session:
+        lead_row = await session.get(Lead, lead)
+        enrollment = await session.scalar(select(Enrollment).where(Enrollment.lead_id == lead))
+    assert lead_row.lifecycle_stage == "mql"
+    assert (enrollment.state, enrollment.exit_reason) == ("exited", "goal_mql")
+
+
+async def test_round_robin_within_the_territory_and_a_fallback_owner(settings):
+    await qualified(settings, 3, "DE")
+    await qualified(settings, 1, "NL", domain="firma.nl")
+    await qualified(settings, 1, "US", domain="firma.com")
+    await run_handoff_pass(build_context(settings), MONDAY)
+    reps = [(h.territory, h.rep_email.split("@")[0]) for h in await handoffs(settings)]
+    assert reps == [
+        ("dach", "jonas.albrecht"), ("dach", "mira.schaefer"), ("dach", "jonas.albrecht"),
+        ("benelux", "sanne.devries"), ("fallback", "lena.vogt"),
+    ]  # fmt: skip
+
+
+async def test_no_answer_gets_a_reminder_then_the_next_rep(settings):
+    await qualified(settings, 1)
+    await run_handoff_pass(build_context(settings), MONDAY)
+    early = await run_handoff_pass(build_context(settings), MONDAY + timedelta(hours=3))
+    assert (early.reminded, early.reassigned) == (0, 0)
+    later = await run_handoff_pass(build_context(settings), MONDAY + timedelta(hours=5))
+    assert (later.reminded, later.reassigned) == (1, 0)
+    assert outbox(settings)[-1].data.decode().count("Erinnerung") >= 1
+    late = await run_handoff_pass(build_context(settings), MONDAY + timedelta(hours=25))
+    assert (late.reminded, late.reassigned, late.notified) == (0, 1, 1)
+    first, second = await handoffs(settings)
+    assert (first.state, second.state) == ("reassigned", "pending")
+    assert second.rep_email == "mira.schaefer@planwerk.example" and second.previous_id == first.id
+    assert outbox(settings)[-1].recipient == "mira.schaefer@planwerk.example"
+    quiet = await run_handoff_pass(build_context(settings), MONDAY + timedelta(hours=26))
+    assert (quiet.reminded, quiet.reassigned, quiet.notified) == (0, 0, 0)
+
+
+@pytest.fixture
+async def client(settings):
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://nurture.test") as c:
+        yield c
+
+
+async def test_accept_makes_the_lead_an_sql_owned_by_the_rep(settings, client):
+    [lead] = await qualified(settings, 1)
+    await run_handoff_pass(build_context(settings), MONDAY)
+    [h] = await handoffs(settings)
+    token = handoff_token(build_context(settings).composer, h.id)
+    page = await client.get(f"/s/{token}/accept")
+    assert page.status_code == 200 and "Ja, ich übernehme" in page.text
+    assert (await handoffs(settings))[0].state == "pending"  # a GET changes nothing
+    assert (await client.post(f"/s/{token}/accept")).status_code == 200
+    assert (await client.post(f"/s/{token}/reject", data={"reason": "no-fit"})).status_code == 409
+    async with session_scope(settings.database_url) as session:
+        row = await session.get(Lead, lead)
+    assert (row.lifecycle_stage, row.owner_email) == ("sql", h.rep_email)
+
+
+async def test_reject_recycles_the_lead_with_the_reason(settings, client):
+    [lead] = await qualified(settings, 1)
+    await run_handoff_pass(build_context(settings), MONDAY)
+    [h] = await handoffs(settings)
+    token = handoff_token(build_context(settings).composer, h.id)
+    missing = await client.post(f"/s/{token}/reject", data={"reason": ""})
+    assert missing.status_code == 422 and "Bitte wählen Sie einen Grund" in missing.text
+    done = await client.post(f"/s/{token}/reject", data={"reason": "bad-timing",
+                                                         "note": "Budget erst 2027"})  # fmt: skip
+    assert done.status_code == 200
+    [h] = await handoffs(settings)
+    assert (h.state, h.reason, h.note) == ("rejected", "bad-timing", "Budget erst 2027")
+    async with session_scope(settings.database_url) as session:
+        row = await session.get(Lead, lead)
+        drips = dict((await session.execute(select(Enrollment.sequence_id, Enrollment.state)
+                                            .where(Enrollment.lead_id == lead))).all())  # fmt: skip
+        rejected = await session.scalar(select(Event).where(Event.type == "handoff_rejected"))
+    assert row.lifecycle_stage == "recycled" and row.score_reset_at is not None
+    assert drips == {"b2b-nurture": "exited", "b2b-recycle": "active"}
+    assert rejected.data["reason"] == "bad-timing"
+    # the old engagement no longer counts: not promoted again on the next pass
+    again = await run_handoff_pass(build_context(settings), MONDAY + timedelta(minutes=1))
+    assert again.promoted == 0
+
+
+async def test_forged_or_altered_handoff_tokens_get_404(settings, client):
+    await qualified(settings, 1)
+    await run_handoff_pass(build_context(settings), MONDAY)
+    [h] = await handoffs(settings)
+    token = handoff_token(build_context(settings).composer, h.id)
+    for bad in (token[:-2] + "xx", "1.abc", f"{h.id + 1:x}." + token.partition(".")[2]):
+        assert (await client.get(f"/s/{bad}/accept")).status_code == 404
+        assert (await client.post(f"/s/{bad}/accept")).status_code == 404
+    assert (await client.get(f"/s/{token}/delete")).status_code == 404
+    assert (await handoffs(settings))[0].state == "pending"
