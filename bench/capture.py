@@ -79,14 +79,15 @@ end
 """
 
 
-def wrk(base: str, seconds: int, concurrency: int, post: bool, folder: Path) -> dict[str, float]:
-    """Load from wrk (C, Debian's package): the load generator must not be the bottleneck."""
-    script = folder / "post.lua"
-    script.write_text(WRK_SCRIPT)
-    url = f"{base}/f/leitfaden" if post else f"{base}/healthz"
-    cmd = ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", url]
-    out = subprocess.run(cmd + (["-s", str(script)] if post else []), capture_output=True,
-                         text=True, check=True).stdout  # fmt: skip
+def wrk(base: str, seconds: int, concurrency: int, path: str, folder: Path,
+        script: str | None = None) -> dict[str, float]:  # fmt: skip
+    """Load from wrk (C, Debian's package): the load generator must not be the bottleneck.
+    ``script``: a wrk Lua script that makes the requests (else GET ``path``)."""
+    cmd = ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", f"{base}{path}"]
+    if script:
+        (folder / "load.lua").write_text(script)
+        cmd += ["-s", str(folder / "load.lua")]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     assert "unexpected status" not in out, out
 
     def ms(label: str) -> float:
@@ -162,8 +163,10 @@ def main() -> None:
                 results = {}
                 for what in ("get", "post"):
                     if shutil.which("wrk"):
-                        results[what] = wrk(base, args.seconds, args.concurrency, what == "post",
-                                            Path(tmp))  # fmt: skip
+                        path, script = ("/f/leitfaden", WRK_SCRIPT) if what == "post" else (
+                            "/healthz", None)  # fmt: skip
+                        results[what] = wrk(base, args.seconds, args.concurrency, path,
+                                            Path(tmp), script)  # fmt: skip
                         continue
                     out = subprocess.run(
                         [sys.executable, __file__, "--load", base, str(args.n),

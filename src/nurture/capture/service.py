@@ -9,10 +9,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Row, insert
+from sqlalchemy import Row, TextClause, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.capture.config import HONEYPOT, LEAD_COLUMNS, UTM_FIELDS, FormConfig
@@ -213,10 +214,10 @@ async def _capture_round(
                                  form=form.id))  # fmt: skip
     if resubscribed or staged:
         await update_by_id(session, Lead, resubscribed + staged)
-    consent_ids = (await session.scalars(
-        insert(Consent.__table__).returning(Consent.__table__.c.id, sort_by_parameter_order=True),
-        consents,
-    )).all()  # fmt: skip
+    params = {f"{k}_{i}": v for i, row in enumerate(consents) for k, v in row.items()}
+    inserted = await session.execute(_consent_sql(len(consents)), params)
+    by_lead = {r.lead_id: r.id for r in inserted}  # RETURNING order is not promised
+    consent_ids = [by_lead[lead.id] for lead, _ in leads]
     enrolled = await enrol_many(session, project.versions, wanted)
     await record_events(session, events)
     results = []
@@ -228,6 +229,27 @@ async def _capture_round(
         )  # fmt: skip
         results.append((result, lead))
     return results
+
+
+_CONSENT_COLUMNS = ("lead_id", "form_id", "text", "text_version", "granted_at", "ip",
+                    "user_agent", "double_opt_in", "confirmed_at")  # fmt: skip
+
+
+@lru_cache(maxsize=128)
+def _consent_sql(rows: int) -> TextClause:
+    """One multi-row INSERT ... RETURNING as text, cached per row count (SQLAlchemy's
+    RETURNING in parameter order goes row by row on SQLite)."""
+    table = Consent.__table__
+    values = ", ".join(
+        "(" + ", ".join(f":{c}_{i}" for c in _CONSENT_COLUMNS) + ")" for i in range(rows)
+    )
+    return (
+        text(f"INSERT INTO consents ({', '.join(_CONSENT_COLUMNS)}) VALUES {values} "
+             "RETURNING id, lead_id")
+        .bindparams(*[bindparam(f"{c}_{i}", type_=table.c[c].type)
+                      for i in range(rows) for c in _CONSENT_COLUMNS])
+        .columns(table.c.id, table.c.lead_id)
+    )  # fmt: skip
 
 
 def _event(lead_id: int, type_: str, at: datetime, **data: Any) -> dict[str, Any]:

@@ -81,7 +81,7 @@ async def promote_step(c: HandoffContext, now: datetime, report: HandoffReport) 
         promoted = await promote(session, c.project, now)
         report.goals_ended += await apply_goals(session, c.project, now)
     report.promoted += len(promoted.lead_ids)
-    report.handed_off += len(promoted.handoff_ids)
+    report.handed_off += promoted.handoffs
 
 
 async def _send(
@@ -191,7 +191,7 @@ async def follow_up_step(c: HandoffContext, now: datetime, report: HandoffReport
         for h in remind:
             h.reminded_at = now
         new = await reassign(session, sales, late, now)
-    report.reassigned += len(new)
+    report.reassigned += new
     if remind:
         await _send(c, remind, True, now, report)
     if new:

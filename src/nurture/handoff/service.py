@@ -52,14 +52,14 @@ async def apply_goals(session: AsyncSession, project: Project, now: datetime) ->
 @dataclass(frozen=True)
 class Promoted:
     lead_ids: list[int]
-    handoff_ids: list[int]
+    handoffs: int
 
 
 async def promote(session: AsyncSession, project: Project, now: datetime) -> Promoted:
     """Leads at or over the MQL threshold (confirmed, not suppressed) become MQLs and, with a
     config/sales.yaml, are handed to a rep."""
     if project.scoring is None:
-        return Promoted([], [])
+        return Promoted([], 0)
     rows = (await session.execute(
         select(Lead.id, Lead.lifecycle_stage, Lead.score, Lead.country)
         .where(Lead.score >= project.scoring.mql_threshold,
@@ -68,7 +68,7 @@ async def promote(session: AsyncSession, project: Project, now: datetime) -> Pro
         .order_by(Lead.id)
     )).all()  # fmt: skip
     if not rows:
-        return Promoted([], [])
+        return Promoted([], 0)
     ids = [r.id for r in rows]
     for start in range(0, len(ids), _CHUNK):
         await session.execute(
@@ -82,7 +82,7 @@ async def promote(session: AsyncSession, project: Project, now: datetime) -> Pro
         for r in rows
     ])  # fmt: skip
     await apply_goals(session, project, now)
-    handoffs: list[int] = []
+    handoffs = 0
     if project.sales is not None:
         leads = [(r.id, r.country, r.score) for r in rows]
         handoffs = await hand_off(session, project.sales, leads, now)
@@ -136,8 +136,9 @@ async def hand_off(
     *,
     exclude: dict[int, str] | None = None,
     previous: dict[int, int] | None = None,
-) -> list[int]:
-    """Create a pending handoff per (lead id, country, score), routed to a rep. Returns ids."""
+) -> int:
+    """Create a pending handoff per (lead id, country, score), routed to a rep. Returns how
+    many."""
     last = await _last_assigned(session)
     seq = [max(last.values(), default=0) + 1_000_000]  # after every real id
     scores = await breakdowns(session, [lead for lead, _, _ in leads])
@@ -152,18 +153,16 @@ async def hand_off(
         })  # fmt: skip
         events.append({"lead_id": lead_id, "type": "handed_off", "occurred_at": now,
                        "data": {"rep": str(rep.email), "territory": territory}})  # fmt: skip
-    ids = list(
-        (await session.scalars(
-            Handoff.__table__.insert().returning(Handoff.__table__.c.id,
-                                                 sort_by_parameter_order=True), rows
-        )).all()
-    )  # fmt: skip
-    await session.execute(
-        update(Lead).where(Lead.id.in_([r["lead_id"] for r in rows]))
-        .values(owner_email=None, updated_at=now).execution_options(synchronize_session=False)
-    )  # fmt: skip
+    # executemany without RETURNING: one statement (RETURNING would go row by row on SQLite)
+    await session.execute(Handoff.__table__.insert(), rows)
+    lead_ids = [r["lead_id"] for r in rows]
+    for start in range(0, len(lead_ids), _CHUNK):
+        await session.execute(
+            update(Lead).where(Lead.id.in_(lead_ids[start : start + _CHUNK]))
+            .values(owner_email=None, updated_at=now).execution_options(synchronize_session=False)
+        )  # fmt: skip
     await record_events(session, events)
-    return ids
+    return len(rows)
 
 
 class HandoffClosed(ValueError):
@@ -239,10 +238,11 @@ async def overdue(
 
 async def reassign(
     session: AsyncSession, sales: SalesConfig, handoffs: list[Handoff], now: datetime
-) -> list[int]:
-    """No answer within the SLA: close each and hand the lead to the next rep."""
+) -> int:
+    """No answer within the SLA: close each and hand the lead to the next rep. Returns how
+    many were handed on."""
     if not handoffs:
-        return []
+        return 0
     await update_by_id(session, Handoff, [{"id": h.id, "state": HandoffState.REASSIGNED}
                                           for h in handoffs])  # fmt: skip
     await session.flush()

@@ -1,0 +1,241 @@
+"""Scoring benchmark: a full scoring + MQL pass over 100k leads and 1M events, and the
+open/click tracking endpoint under a burst, on SQLite and PostgreSQL.
+
+    python bench/scoring.py [--leads 100000] [--events 1000000] [--db sqlite|postgresql|both]
+                            [--seconds 10] [--json]
+
+Baselines measured in the same run: for the pass, one plain aggregation over the whole event
+log (SELECT lead_id, count(*) ... GROUP BY lead_id): the least any scoring over the events
+must read; for the endpoint, GET /healthz on the same server. Prints seconds, the ratio to the
+baseline, and how many leads were promoted and handed off; the endpoint's requests/s and
+latency (wrk when installed, else an httpx client).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from capture import fresh_db, serve  # noqa: E402  (the capture bench's server helpers)
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+CONFIG = Path(os.environ.get("NURTURE_CONFIG_DIR", ROOT / "config"))
+TITLES = ["CEO", "Geschäftsführerin", "Projektleiter", "Werkstudent", "Head of Operations", None]
+SIZES = ["1-19", "20-49", "50-199", "200-499", "500+"]
+COUNTRIES = ["DE", "AT", "CH", "NL", "US", None]
+DOMAINS = ["firma.de", "agentur.at", "gmail.com", "web.de", "beratung.ch"]
+URLS = [
+    "https://planwerk.example/preise",
+    "https://planwerk.example/demo",
+    "https://planwerk.example/kunden/nordlicht",
+    "https://planwerk.example/x.pdf",
+]
+TYPES = ["open"] * 5 + ["click"] * 2 + ["captured", "sent", "confirmed"]
+TABLES = {
+    "leads": ("id", "email", "public_id", "custom", "lifecycle_stage", "created_at",
+              "updated_at", "job_title", "country"),
+    "events": ("lead_id", "type", "occurred_at", "data", "sequence_id", "step_id"),
+    "enrollments": ("id", "lead_id", "sequence_id", "sequence_version", "state",
+                    "current_step", "enrolled_at", "updated_at"),
+    "sends": ("id", "enrollment_id", "lead_id", "sequence_id", "step_id", "step_index", "state",
+              "due_at", "attempts", "created_at", "updated_at"),
+}  # fmt: skip
+
+
+def rows(leads: int, events: int, sends: int) -> dict[str, list[tuple]]:
+    """Leads (confirmed, mixed fit), events over 90 days, and ``sends`` sent emails (the open
+    pixel's tokens name them)."""
+    rnd = random.Random(7)
+    out: dict[str, list[tuple]] = {t: [] for t in TABLES}
+    for i in range(leads):
+        out["leads"].append((i + 1, f"lead{i}@{rnd.choice(DOMAINS)}", uuid.uuid4().hex,
+                             json.dumps({"company_size": rnd.choice(SIZES)}), "lead", NOW, NOW,
+                             rnd.choice(TITLES), rnd.choice(COUNTRIES)))  # fmt: skip
+    for _ in range(events):
+        kind = rnd.choice(TYPES)
+        at = NOW - timedelta(minutes=rnd.randrange(90 * 24 * 60))
+        data = json.dumps({"url": rnd.choice(URLS)} if kind == "click" else {})
+        out["events"].append((rnd.randrange(1, leads + 1), kind, at, data, "b2b-nurture",
+                              "welcome"))  # fmt: skip
+    for i in range(min(sends, leads)):
+        out["enrollments"].append((i + 1, i + 1, "b2b-nurture", "v", "active", 1, NOW, NOW))
+        out["sends"].append((i + 1, i + 1, i + 1, "b2b-nurture", "welcome", 0, "sent", NOW, 1,
+                             NOW, NOW))  # fmt: skip
+    return out
+
+
+def _naive(value: object) -> object:
+    # SQLite stores our UTC datetimes as naive text (nurture.db.UTCDateTime).
+    return value.replace(tzinfo=None).isoformat(sep=" ") if isinstance(value, datetime) else value
+
+
+async def load(url: str, leads: int, events: int, sends: int) -> float:
+    """Migrate and bulk-load with the drivers' fastest paths; returns seconds."""
+    from nurture import migrate
+    from nurture.db import dispose_engines
+
+    started = time.perf_counter()
+    await migrate.upgrade(url)
+    await dispose_engines()
+    data = rows(leads, events, sends)
+    if url.startswith("sqlite"):
+        db = sqlite3.connect(url.split("///", 1)[1])
+        for table, cols in TABLES.items():
+            sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            db.executemany(sql, ([_naive(v) for v in r] for r in data[table]))
+        db.commit()
+        db.close()
+    else:
+        import asyncpg
+
+        conn = await asyncpg.connect(url.replace("+asyncpg", ""))
+        for table, cols in TABLES.items():
+            await conn.copy_records_to_table(table, columns=list(cols), records=data[table])
+            await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                               f"(SELECT max(id) FROM {table}))")  # fmt: skip
+        await conn.execute("ANALYZE")
+        await conn.close()
+    return time.perf_counter() - started
+
+
+async def measure_pass(url: str) -> dict[str, float]:
+    from sqlalchemy import func, select
+
+    from nurture.config.project import load_project
+    from nurture.db import dispose_engines, session_scope
+    from nurture.handoff.run import HandoffContext, HandoffReport, promote_step, score_step
+    from nurture.leads.models import Event
+    from nurture.mail.transports import MemoryTransport
+
+    project = load_project(CONFIG)
+    context = HandoffContext(url, project, None, MemoryTransport("bench"))  # type: ignore[arg-type]
+    started = time.perf_counter()
+    async with session_scope(url) as session:
+        await session.execute(select(Event.lead_id, func.count()).group_by(Event.lead_id))
+    baseline = time.perf_counter() - started
+    started = time.perf_counter()
+    changed = await score_step(context, NOW)
+    scored = time.perf_counter() - started
+    report = HandoffReport()
+    await promote_step(context, NOW, report)
+    total = time.perf_counter() - started
+    await dispose_engines()
+    return {"baseline_s": round(baseline, 2), "score_s": round(scored, 2),
+            "score_and_promote_s": round(total, 2), "ratio_to_baseline": round(total / baseline, 1),
+            "scores_changed": changed, "promoted": report.promoted,
+            "handed_off": report.handed_off}  # fmt: skip
+
+
+WRK_SCRIPT = """
+local tokens = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/o/" .. tokens[(n %% #tokens) + 1])
+end
+response = function(status, headers, body)
+  if status ~= 200 then print("unexpected status " .. status) end
+end
+"""
+
+
+def endpoint(url: str, tmp: Path, seconds: int, sends_n: int) -> dict[str, dict[str, float]]:
+    """wrk against GET /o/{token} (a burst of opens over ``sends_n`` sent emails) and, as the
+    baseline, GET /healthz, on one `nurture serve`."""
+    from capture import wrk
+
+    from nurture.tokens import Tokens
+    from nurture.tracking.links import LinkTracker
+
+    tracker = LinkTracker(Tokens("bench"), "http://x")  # the key `serve` gets in capture.py
+    tokens = [tracker.open_url(i + 1).rsplit("/", 1)[1] for i in range(sends_n)]
+    proc, base = serve(url, tmp)
+    try:
+        baseline = wrk(base, seconds, 16, "/healthz", tmp)
+        script = WRK_SCRIPT % ", ".join(f'"{t}"' for t in tokens)
+        opens = wrk(base, seconds, 16, "/o/x", tmp, script)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return {"baseline_get": baseline, "open": opens}
+
+
+async def count_opens(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from nurture.db import dispose_engines, session_scope
+    from nurture.leads.models import Event
+
+    async with session_scope(url) as session:
+        n = await session.scalar(select(func.count()).where(Event.type == "open",
+                                                            Event.occurred_at > NOW))  # fmt: skip
+    await dispose_engines()
+    return int(n or 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--leads", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per endpoint run")
+    parser.add_argument("--json", action="store_true", help="write bench/results/scoring.json")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("bench/scoring.py needs wrk for the endpoint burst: apt-get install wrk")
+    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    runs = []
+    for kind in kinds:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = fresh_db(kind, Path(tmp))
+            url = url.replace("sqlite:///", "sqlite+aiosqlite:///").replace(
+                "postgresql://", "postgresql+asyncpg://")  # fmt: skip
+            loaded = asyncio.run(load(url, args.leads, args.events, 1000))
+            result = asyncio.run(measure_pass(url))
+            hits = endpoint(url, Path(tmp), args.seconds, 1000)
+            recorded = asyncio.run(count_opens(url))
+        run = {"db": kind, "leads": args.leads, "events": args.events, "load_s": round(loaded, 1),
+               **result, **hits, "opens_recorded": recorded}  # fmt: skip
+        runs.append(run)
+        o, g = hits["open"], hits["baseline_get"]
+        print(f"{kind}: {args.leads:,} leads, {args.events:,} events (loaded in {loaded:.0f} s)")
+        print(f"  full scoring pass      {result['score_s']:>7.2f} s")
+        print(
+            f"  scoring + MQL pass     {result['score_and_promote_s']:>7.2f} s   "
+            f"{result['promoted']:,} promoted, {result['handed_off']:,} handed off"
+        )
+        print(
+            f"  baseline (one GROUP BY over the events) {result['baseline_s']:.2f} s;"
+            f" ratio {result['ratio_to_baseline']}"
+        )
+        print(
+            f"  GET /o/ (open pixel)   {o['requests_per_s']:>7,.0f} req/s  p50 {o['p50_ms']} ms"
+            f"  p99 {o['p99_ms']} ms; {recorded:,} opens recorded"
+        )
+        print(f"  GET /healthz baseline  {g['requests_per_s']:>7,.0f} req/s;"
+              f" ratio {o['requests_per_s'] / g['requests_per_s']:.2f}")  # fmt: skip
+    if args.json:
+        out = ROOT / "bench/results/scoring.json"
+        out.write_text(json.dumps({"runs": runs, "cpus": os.cpu_count(),
+                                   "measured_at": datetime.now(UTC).isoformat(timespec="seconds")},
+                                  indent=2) + "\n")  # fmt: skip
+        print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
