@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install run test lint bench chromium clean
+.PHONY: install run test lint bench chromium wrk clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,13 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 	  || echo "could not install chromium: the browser test will fail"; }
 
+# wrk (C) drives the HTTP benchmarks: the load generator must not be the bottleneck.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "installing Debian's wrk for the HTTP benchmarks"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \
+	  || echo "could not install wrk"; }
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -32,9 +39,10 @@ lint: install
 test: install chromium lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: install
+bench: install wrk
 	$(BIN)/python bench/dispatch.py --json
 	$(BIN)/python bench/capture.py --json
+	$(BIN)/python bench/scoring.py --json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -75,3 +75,40 @@ def test_form_pointing_to_missing_sequence(tmp_path):
         load_project(project_with(tmp_path, form=form))
     [problem] = [p for p in info.value.problems if "gibt-es-nicht" in p.message]
     assert problem.line == line_of(form, "gibt-es-nicht")
+
+
+SCORING = (ROOT / "config/scoring.yaml").read_text(encoding="utf-8")
+SALES = (ROOT / "config/sales.yaml").read_text(encoding="utf-8")
+
+
+def with_scoring_and_sales(tmp_path: Path, scoring: str = SCORING, sales: str = SALES) -> Path:
+    folder = project_with(tmp_path)
+    recycle = (ROOT / "config/sequences/b2b-recycle.yaml").read_text(encoding="utf-8")
+    (folder / "sequences/b2b-recycle.yaml").write_text(recycle, encoding="utf-8")
+    (folder / "scoring.yaml").write_text(scoring, encoding="utf-8")
+    (folder / "sales.yaml").write_text(sales, encoding="utf-8")
+    return folder
+
+
+def test_scoring_and_sales_errors_name_file_line_and_field(tmp_path):
+    scoring = SCORING.replace("    cap: 32", "    cap: -1", 1)
+    sales = SALES.replace("remind_after: 4h", "remind_after: 3 business days", 1)
+    with pytest.raises(ConfigError) as info:
+        load_project(with_scoring_and_sales(tmp_path, scoring, sales))
+    problems = {p.file.name: p for p in info.value.problems}
+    assert problems["scoring.yaml"].line == line_of(scoring, "cap: -1")
+    assert problems["scoring.yaml"].field == "engagement.2.cap"
+    assert problems["sales.yaml"].line == line_of(sales, "remind_after")
+    assert "business days" in problems["sales.yaml"].message
+
+
+def test_condition_syntax_and_unknown_recycle_sequence_are_config_errors(tmp_path):
+    broken = SEQ.replace('condition: "not clicked()"', 'condition: "not clicked("', 1)
+    sales = SALES.replace("recycle_sequence: b2b-recycle", "recycle_sequence: nope", 1)
+    folder = with_scoring_and_sales(tmp_path, sales=sales)
+    (folder / "sequences/b2b-nurture.yaml").write_text(broken, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_project(folder)
+    messages = {(p.file.name, p.line): p.message for p in info.value.problems}
+    assert "not a valid expression" in messages[("b2b-nurture.yaml", line_of(broken, "clicked("))]
+    assert "no sequence 'nope'" in messages[("sales.yaml", line_of(sales, "recycle_sequence"))]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -15,6 +20,7 @@ from nurture.handoff.run import build_context, run_handoff_pass
 from nurture.leads.models import Event, Lead
 from nurture.leads.service import record_events
 from nurture.mail.transports import MemoryTransport
+from nurture.reporting.lead import lead_profile, profile_text
 from nurture.sequences.models import Enrollment
 from nurture.web.app import create_app
 from tests.factories import enrolled_leads
@@ -157,3 +163,64 @@ async def test_forged_or_altered_handoff_tokens_get_404(settings, client):
         assert (await client.post(f"/s/{bad}/accept")).status_code == 404
     assert (await client.get(f"/s/{token}/delete")).status_code == 404
     assert (await handoffs(settings))[0].state == "pending"
+
+
+class Hook(BaseHTTPRequestHandler):
+    """A webhook receiver that fails the first call with 500, then accepts."""
+
+    bodies: ClassVar[list[dict]] = []
+    calls: ClassVar[int] = 0
+
+    def do_POST(self) -> None:
+        type(self).calls += 1
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        if type(self).calls == 1:
+            self.send_response(500)
+        else:
+            type(self).bodies.append(body)
+            self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def hook_settings(settings, tmp_path):
+    Hook.bodies, Hook.calls = [], 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = tmp_path / "config"
+    shutil.copytree(settings.config_dir, config)
+    sales = (config / "sales.yaml").read_text(encoding="utf-8")
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    sales = sales.replace("  - id: benelux", f"    webhook: {url}\n  - id: benelux", 1)
+    (config / "sales.yaml").write_text(sales, encoding="utf-8")
+    yield settings.model_copy(update={"config_dir": config})
+    server.shutdown()
+
+
+async def test_webhook_gets_the_handoff_as_json_and_is_retried(hook_settings):
+    [lead] = await qualified(hook_settings, 1)
+    report = await run_handoff_pass(build_context(hook_settings), MONDAY)
+    assert (report.webhooks_ok, report.webhooks_failed, Hook.calls) == (1, 0, 2)
+    [body] = Hook.bodies
+    assert body["event"] == "mql.handoff" and body["territory"] == "dach"
+    assert body["rep"]["email"] == "jonas.albrecht@planwerk.example"
+    assert body["lead"]["email"] == "lead0@firma.de" and body["score"]["total"] == 58
+    assert body["accept_url"].startswith("http://nurture.test/s/")
+    async with session_scope(hook_settings.database_url) as session:
+        kinds = set(await session.scalars(select(Event.type).where(Event.lead_id == lead)))
+    assert {"handed_off", "handoff_notified", "webhook_delivered"} <= kinds
+
+
+async def test_leads_show_tells_the_story(settings):
+    await qualified(settings, 1)
+    await run_handoff_pass(build_context(settings), MONDAY)
+    async with session_scope(settings.database_url) as session:
+        profile = await lead_profile(session, "LEAD0@firma.de ")
+    text = profile_text(profile)
+    assert "stage:    mql" in text and "jonas.albrecht@planwerk.example (pending)" in text
+    assert "score 58" in text and "+15.0  senior-title (fit)" in text
+    assert "b2b-nurture          exited" in text and "(goal_mql)" in text
+    assert "handed_off" in text and "stage_changed" in text

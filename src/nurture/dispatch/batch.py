@@ -29,6 +29,7 @@ from nurture.leads.models import Lead
 from nurture.mail.message import OutgoingMessage
 from nurture.mail.transports import SendResult, Transport, TransportUnavailable
 from nurture.rendering.compose import LEAD_FIELDS, Composer, lead_context
+from nurture.scoring.score import score_of
 from nurture.sequences.conditions import Engagement, evaluate, load_engagement
 from nurture.sequences.enrollment import exit_enrollments
 from nurture.sequences.models import Enrollment, EnrollmentState
@@ -90,7 +91,8 @@ async def _load(session: AsyncSession, ids: list[int]) -> list[Row[Any]]:
         select(
             Touch.id, Touch.enrollment_id, Touch.lead_id, Touch.sequence_id, Touch.step_id,
             Touch.step_index, Touch.attempts, Lead.public_id, Lead.custom, Lead.suppressed_at,
-            Lead.suppression_reason, Enrollment.state.label("enrollment_state"), *columns,
+            Lead.suppression_reason, Enrollment.state.label("enrollment_state"),
+            score_of(Lead.id).label("score"), *columns,
         )
         .join(Lead, Lead.id == Touch.lead_id)
         .join(Enrollment, Enrollment.id == Touch.enrollment_id)

@@ -19,7 +19,7 @@ from nurture.config.project import Project, load_project
 from nurture.db import session_scope
 from nurture.handoff import notify
 from nurture.handoff.models import Handoff, HandoffState
-from nurture.handoff.service import apply_goals, overdue, promote, reassign
+from nurture.handoff.service import apply_goals, breakdowns, overdue, promote, reassign
 from nurture.leads.service import record_events
 from nurture.mail.transports import Transport, TransportUnavailable, transport_from_url
 from nurture.rendering.compose import Composer
@@ -172,8 +172,11 @@ async def notify_step(c: HandoffContext, now: datetime, report: HandoffReport,
                                       Handoff.notified_at.is_(None))
                 .order_by(Handoff.id).limit(limit).with_for_update(skip_locked=True)
             )).all())  # fmt: skip
+            scores = await breakdowns(session, [h.lead_id for h in handoffs])
             for h in handoffs:
                 h.notified_at = now
+                # what the rep is shown, kept: reminders and reports show the same
+                h.breakdown = h.breakdown or {"total": h.score, "rules": scores[h.lead_id]}
         if not handoffs:
             return
         await _send(c, handoffs, False, now, report)

@@ -22,6 +22,7 @@ from nurture.handoff.models import Handoff, HandoffState
 from nurture.leads import stages
 from nurture.leads.models import Event, Lead, LeadScore
 from nurture.leads.service import record_events
+from nurture.scoring.score import score_total, totals
 from nurture.sequences.enrollment import enrol_many, exit_matching
 from nurture.sequences.models import Enrollment
 
@@ -36,9 +37,11 @@ async def apply_goals(session: AsyncSession, project: Project, now: datetime) ->
     for sequence in project.sequences.values():
         for goal in sequence.goals:
             if goal.stage:
-                reached = Enrollment.lead_id.in_(
-                    select(Lead.id).where(Lead.lifecycle_stage.in_(stages.at_or_after(goal.stage)))
-                )
+                # The lead's stage by primary key for each live enrollment: a scalar subquery
+                # cannot be turned into a join, which PostgreSQL, with statistics gone stale
+                # by the promotion in this very transaction, ran as 20k x 1k nested loops.
+                stage = select(Lead.lifecycle_stage).where(Lead.id == Enrollment.lead_id)
+                reached = stage.scalar_subquery().in_(stages.at_or_after(goal.stage))
             else:
                 reached = exists().where(
                     Event.lead_id == Enrollment.lead_id, Event.type == goal.event,
@@ -60,10 +63,11 @@ async def promote(session: AsyncSession, project: Project, now: datetime) -> Pro
     config/sales.yaml, are handed to a rep."""
     if project.scoring is None:
         return Promoted([], 0)
+    t = totals().having(score_total() >= project.scoring.mql_threshold).subquery()
     rows = (await session.execute(
-        select(Lead.id, Lead.lifecycle_stage, Lead.score, Lead.country)
-        .where(Lead.score >= project.scoring.mql_threshold,
-               Lead.lifecycle_stage.in_((stages.LEAD, stages.RECYCLED)),
+        select(Lead.id, Lead.lifecycle_stage, t.c.total.label("score"), Lead.country)
+        .join(t, t.c.lead_id == Lead.id)
+        .where(Lead.lifecycle_stage.in_((stages.LEAD, stages.RECYCLED)),
                Lead.suppressed_at.is_(None))
         .order_by(Lead.id)
     )).all()  # fmt: skip
@@ -141,14 +145,13 @@ async def hand_off(
     many."""
     last = await _last_assigned(session)
     seq = [max(last.values(), default=0) + 1_000_000]  # after every real id
-    scores = await breakdowns(session, [lead for lead, _, _ in leads])
     rows, events = [], []
     for lead_id, country, score in leads:
         territory, rep = _pick(sales, country, last, seq, (exclude or {}).get(lead_id))
         rows.append({
             "lead_id": lead_id, "territory": territory, "rep_name": rep.name,
             "rep_email": str(rep.email), "state": HandoffState.PENDING, "score": score,
-            "breakdown": {"total": score, "rules": scores[lead_id]},
+            "breakdown": {},  # the snapshot is taken when the rep is notified
             "previous_id": (previous or {}).get(lead_id), "created_at": now,
         })  # fmt: skip
         events.append({"lead_id": lead_id, "type": "handed_off", "occurred_at": now,

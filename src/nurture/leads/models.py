@@ -46,8 +46,6 @@ class Lead(Base):
     # Set when no marketing email may go out: unsubscribed, bounced, complained.
     suppressed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     suppression_reason: Mapped[str | None] = mapped_column(String(20))
-    # The last scoring pass's total (see scoring/score.py; the breakdown is in lead_scores).
-    score: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Engagement before this instant no longer counts (set when sales recycles the lead).
     score_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The sales rep who accepted the lead (or has it for review).
@@ -57,7 +55,9 @@ class Lead(Base):
 
 
 class LeadScore(Base):
-    """One row per lead and scoring rule that gave it points, as of the last scoring pass."""
+    """One row per lead and scoring rule that gave it points, as of the last scoring pass.
+    A lead's score is the rounded sum of its rows (kept here only: rewriting a score column
+    on every lead each pass cost more than the scoring)."""
 
     __tablename__ = "lead_scores"
 

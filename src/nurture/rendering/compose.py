@@ -20,7 +20,7 @@ from nurture.tracking.links import LinkTracker, literal_urls
 
 LEAD_FIELDS = (
     "email", "first_name", "last_name", "company", "job_title", "country", "timezone", "locale",
-    "lifecycle_stage", "score",
+    "lifecycle_stage",
 )  # fmt: skip
 
 SAMPLE_LEADS: dict[str, dict[str, Any]] = {
@@ -45,6 +45,7 @@ def lead_context(lead: Lead | Mapping[str, Any]) -> dict[str, Any]:
     get = lead.get if isinstance(lead, Mapping) else lambda k, d=None: getattr(lead, k, d)
     ctx: dict[str, Any] = {k: get(k) for k in LEAD_FIELDS}
     ctx["custom"] = dict(get("custom") or {})
+    ctx["score"] = get("score")  # loaded by the dispatcher (scoring.score.score_of)
     names = [ctx["first_name"], ctx["last_name"]]
     ctx["full_name"] = " ".join(n for n in names if n) or None
     return ctx

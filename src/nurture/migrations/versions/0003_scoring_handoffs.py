@@ -1,4 +1,4 @@
-"""Scoring and hand-off: leads.score, score_reset_at, owner_email; lead_scores; handoffs
+"""Scoring and hand-off: leads.score_reset_at, owner_email; lead_scores; handoffs
 
 Revision ID: 0003
 Revises: 0002
@@ -22,7 +22,6 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 def upgrade() -> None:
     with op.batch_alter_table("leads") as batch_op:
-        batch_op.add_column(sa.Column("score", sa.Integer(), server_default="0", nullable=False))
         batch_op.add_column(
             sa.Column("score_reset_at", nurture.db.UTCDateTime(timezone=True), nullable=True)
         )
@@ -79,4 +78,3 @@ def downgrade() -> None:
     with op.batch_alter_table("leads") as batch_op:
         batch_op.drop_column("owner_email")
         batch_op.drop_column("score_reset_at")
-        batch_op.drop_column("score")
