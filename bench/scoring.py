@@ -118,7 +118,7 @@ async def measure_pass(url: str) -> dict[str, float]:
 
     from nurture.config.project import load_project
     from nurture.db import dispose_engines, session_scope
-    from nurture.handoff.run import HandoffContext, HandoffReport, promote_step, score_step
+    from nurture.handoff.run import HandoffContext, promote_step, score_step
     from nurture.leads.models import Event
     from nurture.mail.transports import MemoryTransport
 
@@ -129,15 +129,14 @@ async def measure_pass(url: str) -> dict[str, float]:
         await session.execute(select(Event.lead_id, func.count()).group_by(Event.lead_id))
     baseline = time.perf_counter() - started
     started = time.perf_counter()
-    changed = await score_step(context, NOW)
+    rows = await score_step(context, NOW)
     scored = time.perf_counter() - started
-    report = HandoffReport()
-    await promote_step(context, NOW, report)
+    report = await promote_step(context, NOW)
     total = time.perf_counter() - started
     await dispose_engines()
     return {"baseline_s": round(baseline, 2), "score_s": round(scored, 2),
             "score_and_promote_s": round(total, 2), "ratio_to_baseline": round(total / baseline, 1),
-            "scores_changed": changed, "promoted": report.promoted,
+            "rule_rows": rows, "promoted": report.promoted,
             "handed_off": report.handed_off}  # fmt: skip
 
 

@@ -29,21 +29,21 @@ async def score(c: HandoffContext, now: datetime) -> int:
 
 
 @task(name="promote-and-route", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
-async def promote(c: HandoffContext, now: datetime, report: HandoffReport) -> None:
+async def promote(c: HandoffContext, now: datetime) -> HandoffReport:
     # Safe to retry: a promoted lead is an MQL and is not promoted (or handed off) again.
-    await promote_step(c, now, report)
+    return await promote_step(c, now)
 
 
 # No retries on notifying: a notification is claimed before it is sent; a retry would not
 # resend it, and the SLA reminder covers one that was lost.
 @task(name="notify-reps", cache_policy=NO_CACHE)
-async def notify(c: HandoffContext, now: datetime, report: HandoffReport) -> None:
-    await notify_step(c, now, report)
+async def notify(c: HandoffContext, now: datetime) -> HandoffReport:
+    return await notify_step(c, now)
 
 
 @task(name="follow-up-sla", cache_policy=NO_CACHE)
-async def follow_up(c: HandoffContext, now: datetime, report: HandoffReport) -> None:
-    await follow_up_step(c, now, report)
+async def follow_up(c: HandoffContext, now: datetime) -> HandoffReport:
+    return await follow_up_step(c, now)
 
 
 def _run_name() -> str:
@@ -62,10 +62,9 @@ async def score_and_hand_off(now: datetime | None = None) -> dict[str, int]:
     c = build_context(get_settings())
     report = HandoffReport()
     try:
-        report.rescored = await score(c, at)
-        await promote(c, at, report)
-        await notify(c, at, report)
-        await follow_up(c, at, report)
+        report.scored_rules = await score(c, at)
+        for step in (promote, notify, follow_up):
+            report.merge(await step(c, at))
     finally:
         await c.transport.close()
     await create_table_artifact(

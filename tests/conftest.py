@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -124,3 +125,13 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         dispatch_batch_size=50,
         dispatch_chunk_size=10,
     )
+
+
+@pytest.fixture
+async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The web app in-process (ASGI), at the settings' base URL."""
+    from nurture.web.app import create_app
+
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url=settings.base_url) as client:
+        yield client

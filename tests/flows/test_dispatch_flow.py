@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.dispatch import dispatch_due_touches
 from nurture.dispatch.batch import DispatchFailed
@@ -18,25 +17,6 @@ from tests.factories import enrolled_leads, touch_states
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def prefect_api():
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
-
-
-@pytest.fixture
-def flow_settings(settings, smtp, monkeypatch, prefect_api):
-    monkeypatch.setenv("NURTURE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("NURTURE_MAIL_URL", smtp.url)
-    monkeypatch.setenv("NURTURE_SECRET_KEY", settings.secret_key)
-    monkeypatch.setenv("NURTURE_CONFIG_DIR", str(settings.config_dir))
-    monkeypatch.setenv("NURTURE_TEMPLATES_DIR", str(settings.templates_dir))
-    monkeypatch.setenv("NURTURE_DISPATCH_BATCH_SIZE", "20")
-    get_settings.cache_clear()
-    yield settings.model_copy(update={"mail_url": smtp.url})
-    get_settings.cache_clear()
 
 
 async def test_flow_sends_in_batches_and_publishes_artifacts(flow_settings, smtp):

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
-import httpx
 import pytest
 from sqlalchemy import select, update
 
@@ -22,7 +21,6 @@ from nurture.leads.service import record_events
 from nurture.mail.transports import MemoryTransport
 from nurture.reporting.lead import lead_profile, profile_text
 from nurture.sequences.models import Enrollment
-from nurture.web.app import create_app
 from tests.factories import enrolled_leads
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -105,37 +103,31 @@ async def test_no_answer_gets_a_reminder_then_the_next_rep(settings):
     assert (quiet.reminded, quiet.reassigned, quiet.notified) == (0, 0, 0)
 
 
-@pytest.fixture
-async def client(settings):
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://nurture.test") as c:
-        yield c
-
-
-async def test_accept_makes_the_lead_an_sql_owned_by_the_rep(settings, client):
+async def test_accept_makes_the_lead_an_sql_owned_by_the_rep(settings, app_client):
     [lead] = await qualified(settings, 1)
     await run_handoff_pass(build_context(settings), MONDAY)
     [h] = await handoffs(settings)
     token = handoff_token(build_context(settings).composer, h.id)
-    page = await client.get(f"/s/{token}/accept")
+    page = await app_client.get(f"/s/{token}/accept")
     assert page.status_code == 200 and "Ja, ich übernehme" in page.text
     assert (await handoffs(settings))[0].state == "pending"  # a GET changes nothing
-    assert (await client.post(f"/s/{token}/accept")).status_code == 200
-    assert (await client.post(f"/s/{token}/reject", data={"reason": "no-fit"})).status_code == 409
+    assert (await app_client.post(f"/s/{token}/accept")).status_code == 200
+    assert (
+        await app_client.post(f"/s/{token}/reject", data={"reason": "no-fit"})
+    ).status_code == 409
     async with session_scope(settings.database_url) as session:
         row = await session.get(Lead, lead)
     assert (row.lifecycle_stage, row.owner_email) == ("sql", h.rep_email)
 
 
-async def test_reject_recycles_the_lead_with_the_reason(settings, client):
+async def test_reject_recycles_the_lead_with_the_reason(settings, app_client):
     [lead] = await qualified(settings, 1)
     await run_handoff_pass(build_context(settings), MONDAY)
     [h] = await handoffs(settings)
     token = handoff_token(build_context(settings).composer, h.id)
-    missing = await client.post(f"/s/{token}/reject", data={"reason": ""})
+    missing = await app_client.post(f"/s/{token}/reject", data={"reason": ""})
     assert missing.status_code == 422 and "Bitte wählen Sie einen Grund" in missing.text
-    done = await client.post(f"/s/{token}/reject", data={"reason": "bad-timing",
+    done = await app_client.post(f"/s/{token}/reject", data={"reason": "bad-timing",
                                                          "note": "Budget erst 2027"})  # fmt: skip
     assert done.status_code == 200
     [h] = await handoffs(settings)
@@ -153,15 +145,15 @@ async def test_reject_recycles_the_lead_with_the_reason(settings, client):
     assert again.promoted == 0
 
 
-async def test_forged_or_altered_handoff_tokens_get_404(settings, client):
+async def test_forged_or_altered_handoff_tokens_get_404(settings, app_client):
     await qualified(settings, 1)
     await run_handoff_pass(build_context(settings), MONDAY)
     [h] = await handoffs(settings)
     token = handoff_token(build_context(settings).composer, h.id)
     for bad in (token[:-2] + "xx", "1.abc", f"{h.id + 1:x}." + token.partition(".")[2]):
-        assert (await client.get(f"/s/{bad}/accept")).status_code == 404
-        assert (await client.post(f"/s/{bad}/accept")).status_code == 404
-    assert (await client.get(f"/s/{token}/delete")).status_code == 404
+        assert (await app_client.get(f"/s/{bad}/accept")).status_code == 404
+        assert (await app_client.post(f"/s/{bad}/accept")).status_code == 404
+    assert (await app_client.get(f"/s/{token}/delete")).status_code == 404
     assert (await handoffs(settings))[0].state == "pending"
 
 

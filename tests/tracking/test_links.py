@@ -7,8 +7,6 @@ import re
 from datetime import UTC, datetime
 from email.policy import default
 
-import httpx
-import pytest
 from sqlalchemy import select
 
 from nurture.db import session_scope
@@ -17,19 +15,10 @@ from nurture.leads.models import Event
 from nurture.mail.transports import MemoryTransport
 from nurture.tokens import Tokens
 from nurture.tracking.links import LinkTracker, literal_urls
-from nurture.web.app import create_app
 from tests.factories import enrolled_leads
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 WHITEPAPER = "https://planwerk.example/downloads/leitfaden-ressourcenplanung-2027.pdf"
-
-
-@pytest.fixture
-async def client(settings):
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://nurture.test") as c:
-        yield c
 
 
 async def sent_parts(settings) -> tuple[str, str]:
@@ -56,14 +45,14 @@ async def test_sent_email_routes_its_links_through_signed_redirects(settings):
     assert "lead0" not in "".join(paths("r", html) + paths("o", html))  # no lead data in links
 
 
-async def test_open_and_click_are_recorded_with_step_and_url(settings, client):
+async def test_open_and_click_are_recorded_with_step_and_url(settings, app_client):
     html, _ = await sent_parts(settings)
-    pixel = await client.get(paths("o", html)[0])
+    pixel = await app_client.get(paths("o", html)[0])
     assert pixel.status_code == 200 and pixel.headers["content-type"] == "image/gif"
     assert pixel.content.startswith(b"GIF89a") and "no-store" in pixel.headers["cache-control"]
     targets = []
     for path in paths("r", html):
-        response = await client.get(path)
+        response = await app_client.get(path)
         assert response.status_code == 302
         targets.append(response.headers["location"])
     assert WHITEPAPER in targets
@@ -76,7 +65,7 @@ async def test_open_and_click_are_recorded_with_step_and_url(settings, client):
     assert [e.data["url"] for e in events[1:]] == targets
 
 
-async def test_forged_or_altered_tokens_get_404_and_record_nothing(settings, client):
+async def test_forged_or_altered_tokens_get_404_and_record_nothing(settings, app_client):
     html, _ = await sent_parts(settings)
     click, pixel = paths("r", html)[0], paths("o", html)[0]
     token = click.removeprefix("/r/")
@@ -93,7 +82,7 @@ async def test_forged_or_altered_tokens_get_404_and_record_nothing(settings, cli
         "/r/nonsense",
     ]
     for path in attempts:
-        assert (await client.get(path, follow_redirects=False)).status_code == 404, path
+        assert (await app_client.get(path, follow_redirects=False)).status_code == 404, path
     async with session_scope(settings.database_url) as session:
         hits = await session.scalars(select(Event).where(Event.type.in_(["open", "click"])))
         assert not hits.all()

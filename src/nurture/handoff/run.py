@@ -31,7 +31,7 @@ from nurture.tokens import Tokens
 
 @dataclass
 class HandoffReport:
-    rescored: int = 0
+    scored_rules: int = 0  # lead_scores rows written
     promoted: int = 0
     handed_off: int = 0
     goals_ended: int = 0
@@ -45,10 +45,14 @@ class HandoffReport:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    def merge(self, other: HandoffReport) -> None:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
     def summary(self) -> str:
         return (f"{self.promoted} promoted to MQL, {self.handed_off} handed off, "
                 f"{self.notified} notified, {self.reminded} reminded, "
-                f"{self.reassigned} reassigned ({self.rescored} scores changed)")  # fmt: skip
+                f"{self.reassigned} reassigned")  # fmt: skip
 
 
 @dataclass
@@ -76,12 +80,14 @@ async def score_step(c: HandoffContext, now: datetime) -> int:
         return await score_leads(session, c.project.scoring, now)
 
 
-async def promote_step(c: HandoffContext, now: datetime, report: HandoffReport) -> None:
+async def promote_step(c: HandoffContext, now: datetime) -> HandoffReport:
+    report = HandoffReport()
     async with session_scope(c.db_url) as session:
         promoted = await promote(session, c.project, now)
         report.goals_ended += await apply_goals(session, c.project, now)
     report.promoted += len(promoted.lead_ids)
     report.handed_off += promoted.handoffs
+    return report
 
 
 async def _send(
@@ -159,12 +165,12 @@ async def _webhooks(
         await record_events(session, events)
 
 
-async def notify_step(c: HandoffContext, now: datetime, report: HandoffReport,
-                      limit: int = 500) -> None:  # fmt: skip
+async def notify_step(c: HandoffContext, now: datetime, limit: int = 500) -> HandoffReport:
     """Notify the reps of new handoffs: claimed (notified_at set) before sending, so two
     passes at once never notify twice."""
+    report = HandoffReport()
     if c.project.sales is None:
-        return
+        return report
     while True:
         async with session_scope(c.db_url) as session:
             handoffs = list((await session.scalars(
@@ -178,17 +184,18 @@ async def notify_step(c: HandoffContext, now: datetime, report: HandoffReport,
                 # what the rep is shown, kept: reminders and reports show the same
                 h.breakdown = h.breakdown or {"total": h.score, "rules": scores[h.lead_id]}
         if not handoffs:
-            return
+            return report
         await _send(c, handoffs, False, now, report)
         if len(handoffs) < limit or report.notify_failed:
-            return
+            return report
 
 
-async def follow_up_step(c: HandoffContext, now: datetime, report: HandoffReport) -> None:
+async def follow_up_step(c: HandoffContext, now: datetime) -> HandoffReport:
     """The SLA: remind the rep, later hand the lead to the next rep."""
+    report = HandoffReport()
     sales = c.project.sales
     if sales is None:
-        return
+        return report
     async with session_scope(c.db_url) as session:
         remind, late = await overdue(session, sales, now)
         for h in remind:
@@ -198,16 +205,16 @@ async def follow_up_step(c: HandoffContext, now: datetime, report: HandoffReport
     if remind:
         await _send(c, remind, True, now, report)
     if new:
-        await notify_step(c, now, report)
+        report.merge(await notify_step(c, now))
+    return report
 
 
 async def run_handoff_pass(c: HandoffContext, now: datetime) -> HandoffReport:
     report = HandoffReport()
     try:
-        report.rescored = await score_step(c, now)
-        await promote_step(c, now, report)
-        await notify_step(c, now, report)
-        await follow_up_step(c, now, report)
+        report.scored_rules = await score_step(c, now)
+        for step in (promote_step, notify_step, follow_up_step):
+            report.merge(await step(c, now))
     finally:
         await c.transport.close()
     return report
