@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from nurture.db import session_scope
 from nurture.dispatch.run import build_dispatcher, run_pass
-from nurture.leads.models import Event
+from nurture.leads.models import Event, Lead
 from nurture.mail.transports import MemoryTransport
 from nurture.tokens import Tokens
 from nurture.tracking.links import LinkTracker, literal_urls
@@ -42,7 +42,10 @@ async def test_sent_email_routes_its_links_through_signed_redirects(settings):
     assert paths("r", html) and paths("r", text)
     assert len(paths("o", html)) == 1  # the pixel
     assert paths("u", html)  # unsubscribe stays a direct link
-    assert "lead0" not in "".join(paths("r", html) + paths("o", html))  # no lead data in links
+    async with session_scope(settings.database_url) as session:
+        public_id = await session.scalar(select(Lead.public_id))
+    tokens = "".join(paths("r", html) + paths("o", html) + paths("u", html))
+    assert "lead0" not in tokens and public_id not in tokens  # no lead id in the links
 
 
 async def test_open_and_click_are_recorded_with_step_and_url(settings, app_client):
@@ -83,6 +86,14 @@ async def test_forged_or_altered_tokens_get_404_and_record_nothing(settings, app
     ]
     for path in attempts:
         assert (await app_client.get(path, follow_redirects=False)).status_code == 404, path
+    [unsubscribe] = paths("u", html)
+    forged_u = unsubscribe[:-3] + "xyz"
+    assert (await app_client.get(forged_u)).status_code == 404
+    one_click = {"List-Unsubscribe": "One-Click"}
+    assert (await app_client.post(forged_u, data=one_click)).status_code == 404
+    assert (await app_client.post("/u/" + token, data=one_click)).status_code == 404
+    async with session_scope(settings.database_url) as session:
+        assert (await session.scalar(select(Lead.suppressed_at))) is None
     async with session_scope(settings.database_url) as session:
         hits = await session.scalars(select(Event).where(Event.type.in_(["open", "click"])))
         assert not hits.all()

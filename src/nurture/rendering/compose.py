@@ -62,14 +62,18 @@ class Composer:
     def __post_init__(self) -> None:
         self.links = LinkTracker(self.tokens, self.base_url)
 
-    def unsubscribe_url(self, lead_public_id: str) -> str:
-        return f"{self.base_url}/u/{self.tokens.sign('unsubscribe', lead_public_id)}"
+    def unsubscribe_url(self, lead_public_id: str, touch_id: int | None = None) -> str:
+        # A real send's link names the send ("t" + hex id), not the lead; previews and test
+        # sends have no send and use the lead's opaque id.
+        subject = f"t{touch_id:x}" if touch_id is not None else lead_public_id
+        return f"{self.base_url}/u/{self.tokens.sign('unsubscribe', subject)}"
 
     def render(
-        self, sequence: SequenceConfig, index: int, lead: Mapping[str, Any], public_id: str
-    ) -> tuple[RenderedEmail, str]:
+        self, sequence: SequenceConfig, index: int, lead: Mapping[str, Any], public_id: str,
+        touch_id: int | None = None,
+    ) -> tuple[RenderedEmail, str]:  # fmt: skip
         step = sequence.steps[index]
-        unsubscribe = self.unsubscribe_url(public_id)
+        unsubscribe = self.unsubscribe_url(public_id, touch_id)
         context = {**self._step_context(sequence, index), "lead": lead,
                    "unsubscribe_url": unsubscribe}  # fmt: skip
         return self.renderer.render(step.template, step.subject, context), unsubscribe
@@ -109,7 +113,7 @@ class Composer:
         touch_id: int | None = None,
         to_addr: str | None = None,
     ) -> OutgoingMessage:
-        rendered, unsubscribe = self.render(sequence, index, lead, public_id)
+        rendered, unsubscribe = self.render(sequence, index, lead, public_id, touch_id)
         html, text = rendered.html, rendered.text
         if touch_id is not None:  # a real send (not a preview or a test send): track it
             allowed = self._trackable(sequence, index)

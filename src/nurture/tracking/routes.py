@@ -7,8 +7,11 @@ import base64
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse, RedirectResponse
+from sqlalchemy import select
 
 from nurture.db import session_scope, utcnow
+from nurture.dispatch.models import Touch
+from nurture.leads.models import Lead
 from nurture.leads.service import find_by_public_id
 from nurture.tokens import InvalidToken
 from nurture.tracking.unsubscribe import mask_email, unsubscribe
@@ -48,16 +51,27 @@ async def click(token: str, state: AppState = Depends(get_state)) -> Response:
 _GONE = ("Link ungültig", "Dieser Abmeldelink ist ungültig.")
 
 
-def _public_id(state: AppState, token: str) -> str | None:
+async def _public_id(state: AppState, token: str) -> str | None:
+    """The lead an unsubscribe token is for: it names a send ("t" + hex id) or the lead."""
     try:
-        return state.tokens.unsign("unsubscribe", token)
+        subject = state.tokens.unsign("unsubscribe", token)
     except InvalidToken:
         return None
+    if not subject.startswith("t"):
+        return subject
+    try:
+        touch_id = int(subject[1:], 16)
+    except ValueError:
+        return None
+    async with session_scope(state.settings.database_url) as session:
+        return await session.scalar(
+            select(Lead.public_id).join(Touch, Touch.lead_id == Lead.id).where(Touch.id == touch_id)
+        )
 
 
 @router.get("/u/{token}", include_in_schema=False)
 async def unsubscribe_page(token: str, state: AppState = Depends(get_state)):
-    public_id = _public_id(state, token)
+    public_id = await _public_id(state, token)
     async with session_scope(state.settings.database_url) as session:
         lead = await find_by_public_id(session, public_id) if public_id else None
     if lead is None:
@@ -72,7 +86,7 @@ async def unsubscribe_page(token: str, state: AppState = Depends(get_state)):
 
 @router.post("/u/{token}", include_in_schema=False)
 async def unsubscribe_post(token: str, request: Request, state: AppState = Depends(get_state)):
-    public_id = _public_id(state, token)
+    public_id = await _public_id(state, token)
     form = await request.form()
     one_click = form.get("List-Unsubscribe") == "One-Click"
     lead = None
