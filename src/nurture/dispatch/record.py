@@ -84,7 +84,7 @@ async def advance(
                 session, touch.lead_id, "completed", now, sequence_id=touch.sequence_id
             )
     if new_rows:
-        await session.execute(insert(Touch), new_rows)
+        await session.execute(insert(Touch.__table__), new_rows)  # Core: no ORM bulk path
     done = {c["id"] for c in completed}
     await update_by_id(
         session,
