@@ -1,9 +1,11 @@
-"""The `nurture` command as a user runs it: config check, preview, schedule, test-send, tick."""
+"""The `nurture` command as a user runs it: config check, preview, schedule, test-send, tick,
+report."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 import shutil
 import subprocess
@@ -102,3 +104,24 @@ async def test_tick_reports_an_unreachable_smtp_server(settings, cli_env):
     result = nurture("tick", "--now", "2026-11-23T09:00", env=env, cwd=CONTENT)
     assert result.returncode == 1
     assert "dispatch failed" in result.stderr and "cannot reach SMTP" in result.stderr
+
+
+async def test_report_writes_text_json_and_html(settings, cli_env, tmp_path):
+    from tests.reporting.test_funnel import SINCE, UNTIL, history
+
+    await history(settings.database_url)
+    span = ["--since", SINCE.isoformat(), "--until", UNTIL.isoformat()]
+    text = nurture("report", *span, env=cli_env)
+    assert text.returncode == 0, text.stderr
+    assert "b2b-nurture/welcome" in text.stdout and "Sales hand-offs" in text.stdout
+    out = tmp_path / "funnel.json"
+    made = nurture("report", *span, "--sequence", "b2b-nurture", "--format", "json",
+                   "--out", str(out), env=cli_env)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    data = json.loads(out.read_text())
+    assert data["format"] == 1 and data["steps"][0]["delivered"] == 8
+    html = nurture("report", *span, "--format", "html", "--out", str(tmp_path / "f.html"),
+                   env=cli_env)  # fmt: skip
+    assert html.returncode == 0 and "<svg" in (tmp_path / "f.html").read_text()
+    wrong = nurture("report", "--sequence", "nope", env=cli_env)
+    assert wrong.returncode == 1 and "no sequence 'nope'" in wrong.stderr

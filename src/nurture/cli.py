@@ -181,4 +181,4 @@ def config_check() -> None:
     )  # fmt: skip
 
 
-from nurture import cli_leads, cli_marketing, cli_sends  # noqa: E402,F401  (register their commands)
+from nurture import cli_leads, cli_marketing, cli_report, cli_sends  # noqa: E402,F401  (register their commands)

@@ -69,7 +69,20 @@ def start_scheduler(settings: Settings) -> AsyncIOScheduler:
         except Exception:  # logged with its traceback; the next interval tries again
             log.exception("scoring and hand-off failed")
 
+    async def daily_report() -> None:
+        # Only as a Prefect flow: its artifact in the UI is the point.
+        if prefect_api_url() is None:
+            return
+        from flows.report import daily_funnel_report
+
+        try:
+            await daily_funnel_report()
+        except Exception:
+            log.exception("funnel report failed")
+
     scheduler = AsyncIOScheduler()
+    scheduler.add_job(daily_report, "cron", hour=6, minute=0, id="funnel-report",
+                      max_instances=1, coalesce=True)  # fmt: skip
     scheduler.add_job(
         job, "interval", seconds=settings.dispatch_interval_seconds, id="dispatch",
         max_instances=1, coalesce=True, next_run_time=datetime.now(),

@@ -80,9 +80,8 @@ async def advance(
                 }
             )
             completed.append({"id": touch.enrollment_id})
-            await record_event(
-                session, touch.lead_id, "completed", now, sequence_id=touch.sequence_id
-            )
+            await record_event(session, touch.lead_id, "completed", now,
+                               sequence_id=touch.sequence_id, after_step=nxt)  # fmt: skip
     if new_rows:
         await session.execute(insert(Touch.__table__), new_rows)  # Core: no ORM bulk path
     done = {c["id"] for c in completed}

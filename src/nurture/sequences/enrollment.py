@@ -151,7 +151,8 @@ async def exit_matching(
             .where(Enrollment.state.in_(LIVE), *where)
             .values(state=EnrollmentState.EXITED, exit_reason=reason, ended_at=now,
                     next_due_at=None, updated_at=now)
-            .returning(Enrollment.id, Enrollment.lead_id, Enrollment.sequence_id)
+            .returning(Enrollment.id, Enrollment.lead_id, Enrollment.sequence_id,
+                       Enrollment.current_step)
             .execution_options(synchronize_session=False)
         )
     ).all()  # fmt: skip
@@ -165,8 +166,9 @@ async def exit_matching(
             .execution_options(synchronize_session=False)
         )  # fmt: skip
     await record_events(session, [
+        # after_step: how many of its emails the lead had got (reports: where leads leave)
         {"lead_id": e.lead_id, "type": "exited", "occurred_at": now, "sequence_id": e.sequence_id,
-         "data": {"reason": reason}} for e in ended
+         "data": {"reason": reason, "after_step": e.current_step}} for e in ended
     ])  # fmt: skip
     return len(ended)
 

@@ -51,29 +51,32 @@ async def click(token: str, state: AppState = Depends(get_state)) -> Response:
 _GONE = ("Link ungültig", "Dieser Abmeldelink ist ungültig.")
 
 
-async def _public_id(state: AppState, token: str) -> str | None:
-    """The lead an unsubscribe token is for: it names a send ("t" + hex id) or the lead."""
+async def _subject(state: AppState, token: str) -> tuple[str, tuple[str, str] | None] | None:
+    """Whom an unsubscribe token is for: (lead public id, the (sequence, step) of the send it
+    names, if it names one ("t" + hex id) rather than the lead)."""
     try:
         subject = state.tokens.unsign("unsubscribe", token)
     except InvalidToken:
         return None
     if not subject.startswith("t"):
-        return subject
+        return subject, None
     try:
         touch_id = int(subject[1:], 16)
     except ValueError:
         return None
     async with session_scope(state.settings.database_url) as session:
-        return await session.scalar(
-            select(Lead.public_id).join(Touch, Touch.lead_id == Lead.id).where(Touch.id == touch_id)
-        )
+        row = (await session.execute(
+            select(Lead.public_id, Touch.sequence_id, Touch.step_id)
+            .join(Touch, Touch.lead_id == Lead.id).where(Touch.id == touch_id)
+        )).one_or_none()  # fmt: skip
+    return (row.public_id, (row.sequence_id, row.step_id)) if row else None
 
 
 @router.get("/u/{token}", include_in_schema=False)
 async def unsubscribe_page(token: str, state: AppState = Depends(get_state)):
-    public_id = await _public_id(state, token)
+    found = await _subject(state, token)
     async with session_scope(state.settings.database_url) as session:
-        lead = await find_by_public_id(session, public_id) if public_id else None
+        lead = await find_by_public_id(session, found[0]) if found else None
     if lead is None:
         return state.pages.message(*_GONE, status_code=404)
     return state.pages.render(
@@ -86,15 +89,14 @@ async def unsubscribe_page(token: str, state: AppState = Depends(get_state)):
 
 @router.post("/u/{token}", include_in_schema=False)
 async def unsubscribe_post(token: str, request: Request, state: AppState = Depends(get_state)):
-    public_id = await _public_id(state, token)
+    found = await _subject(state, token)
     form = await request.form()
     one_click = form.get("List-Unsubscribe") == "One-Click"
     lead = None
-    if public_id:
+    if found:
         async with session_scope(state.settings.database_url) as session:
-            lead = await unsubscribe(
-                session, public_id, utcnow(), "one_click" if one_click else "page"
-            )
+            lead = await unsubscribe(session, found[0], utcnow(),
+                                     "one_click" if one_click else "page", found[1])  # fmt: skip
     if lead is None:
         return state.pages.message(*_GONE, status_code=404)
     if one_click:  # a mail client, not a person: no page needed

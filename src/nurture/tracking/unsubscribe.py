@@ -12,14 +12,21 @@ from nurture.sequences.enrollment import exit_enrollments
 
 
 async def unsubscribe(
-    session: AsyncSession, public_id: str, now: datetime, via: str
+    session: AsyncSession,
+    public_id: str,
+    now: datetime,
+    via: str,
+    sent: tuple[str, str] | None = None,
 ) -> Lead | None:
-    """Idempotent: a second unsubscribe changes nothing and records nothing."""
+    """Idempotent: a second unsubscribe changes nothing and records nothing. ``sent``: the
+    (sequence, step) whose email the link was in, recorded on the event for reports."""
     lead = await find_by_public_id(session, public_id)
     if lead is None:
         return None
     if lead.suppressed_at is None:
-        await record_event(session, lead.id, "unsubscribed", now, via=via)
+        sequence_id, step_id = sent or (None, None)
+        await record_event(session, lead.id, "unsubscribed", now, via=via,
+                           sequence_id=sequence_id, step_id=step_id)  # fmt: skip
         await suppress(session, lead, "unsubscribed", now)
     await exit_enrollments(session, lead.id, "unsubscribed", now)
     return lead

@@ -1,0 +1,60 @@
+"""``nurture report``: the funnel, from the event log."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from nurture.cli import app, fail, instant, project_or_exit, run
+from nurture.settings import get_settings
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+    html = "html"
+
+
+@app.command()
+def report(
+    sequence: str | None = typer.Option(None, help="Only this sequence's steps."),
+    since: str | None = typer.Option(None, help="From (ISO 8601; default: 30 days ago)."),
+    until: str | None = typer.Option(None, help="Until, exclusive (ISO 8601; default: now)."),
+    format_: Format = typer.Option(Format.text, "--format", help="text, json or html."),
+    out: Path | None = typer.Option(None, help="Write to this file instead of printing."),
+) -> None:
+    """Where leads drop out: per step, per stage, per sales rep and per lead source."""
+    from nurture.db import session_scope, utcnow
+    from nurture.reporting.funnel import funnel_report
+    from nurture.reporting.funnel_format import as_html, as_text
+
+    settings = get_settings()
+    project = project_or_exit(settings)
+    if sequence and sequence not in project.sequences:
+        raise fail(f"no sequence {sequence!r}; there are: {', '.join(project.sequences)}")
+    end = instant(until) or utcnow()
+    start = instant(since) or end - timedelta(days=30)
+    if start >= end:
+        raise fail("--since must be before --until")
+
+    async def main() -> dict:
+        async with session_scope(settings.database_url) as session:
+            return await funnel_report(session, project, start, end, sequence)
+
+    data = run(main())
+    if format_ is Format.json:
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    elif format_ is Format.html:
+        text = as_html(data)
+    else:
+        text = as_text(data)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {out}")
