@@ -125,3 +125,14 @@ async def test_report_writes_text_json_and_html(settings, cli_env, tmp_path):
     assert html.returncode == 0 and "<svg" in (tmp_path / "f.html").read_text()
     wrong = nurture("report", "--sequence", "nope", env=cli_env)
     assert wrong.returncode == 1 and "no sequence 'nope'" in wrong.stderr
+
+
+async def test_leads_stage_records_a_deal(settings, cli_env):
+    [email] = await enrolled_leads(settings, 1, datetime(2026, 11, 23, 9, tzinfo=UTC))
+    done = nurture("leads", "stage", email, "customer", "--value", "9900", env=cli_env)
+    assert done.returncode == 0, done.stderr
+    assert "-> customer (value 9,900.00)" in done.stdout
+    shown = nurture("leads", "show", email, env=cli_env)
+    assert "stage:    customer" in shown.stdout and "'value': 9900.0" in shown.stdout
+    assert nurture("leads", "stage", email, "lead", env=cli_env).returncode == 1
+    assert nurture("leads", "stage", "x@y.de", "sql", env=cli_env).returncode == 1

@@ -31,3 +31,33 @@ def show(
     if text is None:
         raise fail(f"no lead {email!r}")
     typer.echo(text)
+
+
+@leads_app.command("stage")
+def stage(
+    email: str = typer.Argument(..., help="The lead's email address."),
+    stage_: str = typer.Argument(..., metavar="STAGE", help="sql, opportunity or customer."),
+    value: float | None = typer.Option(None, min=0, help="Deal value (pipeline or won)."),
+) -> None:
+    """Record a later stage from sales (as the CRM API does), with an optional deal value."""
+    from sqlalchemy import select
+
+    from nurture.db import session_scope, utcnow
+    from nurture.leads.models import Lead
+    from nurture.leads.service import CRM_STAGES, record_crm_stage
+
+    if stage_ not in CRM_STAGES:
+        raise fail(f"stage must be one of {', '.join(CRM_STAGES)}")
+    settings = get_settings()
+
+    async def main() -> str | None:
+        async with session_scope(settings.database_url) as session:
+            lead = await session.scalar(select(Lead).where(Lead.email == email.strip().lower()))
+            if lead is None:
+                return None
+            return await record_crm_stage(session, lead, stage_, utcnow(), value, "cli")
+
+    previous = run(main())
+    if previous is None:
+        raise fail(f"no lead {email!r}")
+    typer.echo(f"{email}: {previous} -> {stage_}" + (f" (value {value:,.2f})" if value else ""))

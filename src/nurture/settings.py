@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         description="Signs links in emails. Unset: a random key is created once in "
         "VAR_DIR/secret.key, so links stay valid across restarts on one machine.",
     )
+    api_key: str = Field(
+        "", description="Bearer key for the CRM API (POST /api/leads/{id}/stage); empty: off."
+    )
     config_dir: Path = Field(Path("config"), description="Folder with forms/, sequences/ YAML.")
     templates_dir: Path = Field(
         Path("templates"), description="Folder with email/ and landing/ Jinja templates."

@@ -50,6 +50,13 @@ async def history(url: str) -> list[int]:
         e += [ev(L[i], "stage_changed", T + timedelta(days=i + 2), stage="sql")
               for i in (0, 1)]  # fmt: skip
         e += [ev(L[7], "sent", T - timedelta(days=5), "welcome")]  # before the range
+        # the CRM: two opportunities (one value corrected), one customer
+        e += [
+            ev(L[0], "stage_changed", T + timedelta(days=5), stage="opportunity", value=10000),
+            ev(L[1], "stage_changed", T + timedelta(days=6), stage="opportunity", value=5000),
+            ev(L[1], "stage_changed", T + timedelta(days=7), stage="opportunity", value=6000),
+            ev(L[0], "stage_changed", T + timedelta(days=10), stage="customer", value=12000),
+        ]
         await record_events(session, e)
         handoff = {"territory": "dach", "rep_name": "R", "score": 60, "breakdown": {},
                    "created_at": T + timedelta(days=2)}  # fmt: skip
@@ -80,9 +87,9 @@ async def test_funnel_on_a_known_history(db_url, settings):
     assert report["biggest_step_drop_off"] == {"sequence": SEQ, "step": "welcome", "left": 3}
     stages = report["stages"]
     assert stages["reached"] == {"subscriber": 10, "lead": 8, "mql": 4, "sql": 2,
-                                 "opportunity": 0, "customer": 0}  # fmt: skip
-    assert [c["conversion"] for c in stages["conversions"]] == [0.8, 0.5, 0.5, 0.0, None]
-    assert stages["biggest_drop_off"]["to"] == "opportunity"
+                                 "opportunity": 2, "customer": 1}  # fmt: skip
+    assert [c["conversion"] for c in stages["conversions"]] == [0.8, 0.5, 0.5, 1.0, 0.5]
+    assert stages["biggest_drop_off"]["to"] == "mql"
     assert stages["median_seconds"] == {"capture_to_mql": 2.5 * 86400, "mql_to_sql": 86400.0}
     sales = report["sales"]
     a, b = sales["reps"]
@@ -94,11 +101,22 @@ async def test_funnel_on_a_known_history(db_url, settings):
     assert (sources["linkedin"]["leads"], sources["linkedin"]["mql"], sources["linkedin"]["sql"]) \
         == (6, 4, 2)  # fmt: skip
     assert (sources["google"]["leads"], sources["google"]["mql"]) == (4, 0)
+    assert (sources["linkedin"]["customers"], sources["linkedin"]["won"]) == (1, 12000.0)
+    revenue = report["revenue"]
+    assert revenue["currency"] == "EUR"
+    assert revenue["pipeline"] == {"deals": 2, "value": 16000.0}  # the corrected 6,000 counts
+    assert revenue["won"] == {"deals": 1, "value": 12000.0}
+    assert revenue["median_sales_cycle_seconds"] == 9 * 86400
+    costs = {c["utm_source"]: c for c in revenue["costs"]}
+    assert (costs["google"]["cost_per_lead"], costs["google"]["cost_per_mql"]) == (800.0, None)
+    assert costs["linkedin"]["leads"] == 0  # its cost is for a campaign these leads lack
     assert json.loads(json.dumps(report))["format"] == 1
     text = as_text(report)
     assert "b2b-nurture/welcome" in text and "75.0%" in text and "mql -> sql" in text
+    assert "won 1 deal(s) 12,000.00 EUR" in text and "google" in text
     html = as_html(report)
     assert html.startswith("<!doctype html>") and "<svg" in html and "no-fit 1" in html
+    assert "12,000.00" in html and "800.00" in html
     assert "http" not in html.split("<body>")[1]  # self-contained: no external assets
 
 

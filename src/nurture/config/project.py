@@ -10,6 +10,7 @@ from pathlib import Path
 from nurture.capture.config import FormConfig
 from nurture.config.yamlfile import ConfigError, Problem, YamlDoc, load_yaml, validate
 from nurture.handoff.config import SalesConfig
+from nurture.reporting.config import SourcesConfig
 from nurture.scoring.config import ScoringConfig
 from nurture.sequences.config import SequenceConfig
 
@@ -23,6 +24,7 @@ class Project:
     files: dict[str, Path] = field(default_factory=dict)
     scoring: ScoringConfig | None = None  # config/scoring.yaml, if there is one
     sales: SalesConfig | None = None  # config/sales.yaml, if there is one
+    sources: SourcesConfig | None = None  # config/sources.yaml: what lead sources cost
 
     def sequences_for_form(self, form_id: str) -> list[SequenceConfig]:
         """Sequences a form enrols into: named by the form or triggered by it."""
@@ -68,6 +70,7 @@ def load_project(config_dir: Path) -> Project:
     sequences = _load_kind(config_dir / "sequences", SequenceConfig, problems)
     scoring = _load_one(config_dir / "scoring.yaml", ScoringConfig, problems)
     sales = _load_one(config_dir / "sales.yaml", SalesConfig, problems)
+    sources = _load_one(config_dir / "sources.yaml", SourcesConfig, problems)
     project = Project(
         forms={f.id: f for _, f in forms},  # type: ignore[attr-defined]
         sequences={s.id: s for _, s in sequences},  # type: ignore[attr-defined]
@@ -78,6 +81,7 @@ def load_project(config_dir: Path) -> Project:
         files={o.id: d.path for d, o in [*forms, *sequences]},  # type: ignore[attr-defined]
         scoring=scoring[1] if scoring else None,  # type: ignore[arg-type]
         sales=sales[1] if sales else None,  # type: ignore[arg-type]
+        sources=sources[1] if sources else None,  # type: ignore[arg-type]
     )
     # A reference to a file that failed to load is not a second problem: it was reported.
     broken = {p.file.stem for p in problems}

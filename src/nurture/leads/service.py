@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Row, TextClause, bindparam, insert, select, text, update
+from sqlalchemy import Row, TextClause, bindparam, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.db import is_postgres
@@ -128,19 +128,6 @@ async def record_events(session: AsyncSession, rows: Iterable[dict[str, Any]]) -
         await session.execute(insert(Event.__table__), rows)
 
 
-async def set_stage_by_id(
-    session: AsyncSession, lead_id: int, current: str, stage: str, at: datetime, **data: Any
-) -> None:
-    """As set_stage, for a lead known by id and current stage (no ORM object needed)."""
-    if current == stage:
-        return
-    await session.execute(
-        update(Lead).where(Lead.id == lead_id).values(lifecycle_stage=stage, updated_at=at)
-    )
-    await record_event(session, lead_id, "stage_changed", at, stage=stage, previous=current,
-                       **data)  # fmt: skip
-
-
 async def set_stage(
     session: AsyncSession, lead: Lead, stage: str, at: datetime, **data: Any
 ) -> None:
@@ -158,3 +145,22 @@ async def suppress(session: AsyncSession, lead: Lead, reason: str, at: datetime)
     if lead.suppressed_at is None:
         lead.suppressed_at, lead.suppression_reason = at, reason
         await record_event(session, lead.id, "suppressed", at, reason=reason)
+
+
+# Stages a CRM reports back (the API and `nurture leads stage`): sales owns the lead by then.
+CRM_STAGES = ("sql", "opportunity", "customer")
+
+
+async def record_crm_stage(
+    session: AsyncSession, lead: Lead, stage: str, at: datetime, value: float | None, via: str
+) -> str:
+    """A later stage from the CRM, with an optional deal value. Reporting the same stage again
+    with another value records it again (reports take each lead's latest value). Returns the
+    previous stage."""
+    if stage not in CRM_STAGES:
+        raise ValueError(f"stage must be one of {', '.join(CRM_STAGES)}")
+    previous = lead.lifecycle_stage
+    lead.lifecycle_stage, lead.updated_at = stage, at
+    await record_event(session, lead.id, "stage_changed", at, stage=stage, previous=previous,
+                       value=value, via=via)  # fmt: skip
+    return previous

@@ -187,32 +187,89 @@ async def sales_metrics(session: AsyncSession, since: datetime, until: datetime)
 
 async def source_metrics(session: AsyncSession, since: datetime, until: datetime) -> list[dict]:
     """Per UTM source/medium/campaign of the leads captured in the range: how many became
-    MQL and SQL (ever, by their stage events)."""
+    MQL, SQL and customer (ever, by their stage events) and the revenue won from them."""
     reached = {}
-    for stage in (stages.MQL, stages.SQL):
+    for stage in (stages.MQL, stages.SQL, stages.CUSTOMER):
         reached[stage] = func.max(case((and_(Event.type == "stage_changed",
                                              Event.data["stage"].as_string() == stage), 1),
                                        else_=0))  # fmt: skip
     per_lead = (
         select(Event.lead_id, cast(reached[stages.MQL], Integer).label("mql"),
-               cast(reached[stages.SQL], Integer).label("sql"))
+               cast(reached[stages.SQL], Integer).label("sql"),
+               cast(reached[stages.CUSTOMER], Integer).label("customers"))
         .where(Event.type == "stage_changed").group_by(Event.lead_id).subquery()
     )  # fmt: skip
     created = and_(Lead.created_at >= literal(since, UTCDateTime()),
                    Lead.created_at < literal(until, UTCDateTime()))  # fmt: skip
+    won = latest_values(stages.CUSTOMER, None, None)
     groups = (Lead.utm_source, Lead.utm_medium, Lead.utm_campaign)
     rows = await session.execute(
         select(*groups, func.count().label("leads"),
                func.coalesce(func.sum(per_lead.c.mql), 0).label("mql"),
-               func.coalesce(func.sum(per_lead.c.sql), 0).label("sql"))
+               func.coalesce(func.sum(per_lead.c.sql), 0).label("sql"),
+               func.coalesce(func.sum(per_lead.c.customers), 0).label("customers"),
+               func.coalesce(func.sum(won.c.value), 0).label("won"))
         .outerjoin(per_lead, per_lead.c.lead_id == Lead.id)
+        .outerjoin(won, won.c.lead_id == Lead.id)
         .where(created).group_by(*groups)
         .order_by(func.count().desc())
     )  # fmt: skip
     return [{"utm_source": r.utm_source, "utm_medium": r.utm_medium,
              "utm_campaign": r.utm_campaign, "leads": r.leads, "mql": int(r.mql),
-             "sql": int(r.sql), "lead_to_mql": _rate(int(r.mql), r.leads),
-             "mql_to_sql": _rate(int(r.sql), int(r.mql))} for r in rows]  # fmt: skip
+             "sql": int(r.sql), "customers": int(r.customers), "won": float(r.won),
+             "lead_to_mql": _rate(int(r.mql), r.leads),
+             "mql_to_sql": _rate(int(r.sql), int(r.mql)),
+             "lead_to_customer": _rate(int(r.customers), r.leads)} for r in rows]  # fmt: skip
+
+
+def latest_values(stage: str, since: datetime | None, until: datetime | None) -> Any:
+    """(lead_id, value): each lead's latest deal value reported for ``stage`` (a CRM may
+    report a stage again with a corrected value)."""
+    kind = and_(Event.type == "stage_changed", Event.data["stage"].as_string() == stage)
+    where = [kind] + ([_in_range(since, until)] if since and until else [])
+    latest = select(func.max(Event.id)).where(*where).group_by(Event.lead_id)
+    value = func.coalesce(Event.data["value"].as_float(), 0.0)
+    return select(Event.lead_id, value.label("value")).where(Event.id.in_(latest)).subquery()
+
+
+async def revenue_metrics(
+    session: AsyncSession, project: Project, since: datetime, until: datetime,
+    sources: list[dict[str, Any]],
+) -> dict[str, Any]:  # fmt: skip
+    """Pipeline (opportunities) and won revenue (customers) reported in the range, the sales
+    cycle (median MQL to customer), and with config/sources.yaml the cost per lead, per MQL
+    and per customer (CAC) of each costed source."""
+    out: dict[str, Any] = {"currency": project.sources.currency if project.sources else None}
+    for stage, key in ((stages.OPPORTUNITY, "pipeline"), (stages.CUSTOMER, "won")):
+        values = latest_values(stage, since, until)
+        row = (await session.execute(
+            select(func.count(), func.coalesce(func.sum(values.c.value), 0.0))
+            .select_from(values)
+        )).one()  # fmt: skip
+        out[key] = {"deals": int(row[0]), "value": round(float(row[1]), 2)}
+    out["median_sales_cycle_seconds"] = await _median_seconds(
+        session, stages.MQL, stages.CUSTOMER, since, until
+    )
+    costs = []
+    for entry in project.sources.costs if project.sources else []:
+        campaign = entry.utm_campaign
+        rows = [s for s in sources if s["utm_source"] == entry.utm_source
+                and campaign in (None, s["utm_campaign"])]  # fmt: skip
+        leads = sum(s["leads"] for s in rows)
+        mqls = sum(s["mql"] for s in rows)
+        customers = sum(s["customers"] for s in rows)
+        won = sum(s["won"] for s in rows)
+        costs.append({
+            "utm_source": entry.utm_source, "utm_campaign": entry.utm_campaign,
+            "cost": entry.cost, "leads": leads, "mql": mqls, "customers": customers,
+            "won": round(won, 2),
+            "cost_per_lead": round(entry.cost / leads, 2) if leads else None,
+            "cost_per_mql": round(entry.cost / mqls, 2) if mqls else None,
+            "customer_acquisition_cost": round(entry.cost / customers, 2) if customers else None,
+            "return_on_spend": round(won / entry.cost, 2) if entry.cost else None,
+        })  # fmt: skip
+    out["costs"] = costs
+    return out
 
 
 async def funnel_report(
@@ -220,6 +277,7 @@ async def funnel_report(
     sequence_id: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     steps = await step_metrics(session, project, since, until, sequence_id)
+    sources = await source_metrics(session, since, until)
     # Where most leads left a sequence before its end (unsubscribed, bounced, a goal, ...):
     # not the fall in sends from one step to the next, which counts leads not yet due.
     drops = [
@@ -239,5 +297,6 @@ async def funnel_report(
         "biggest_step_drop_off": max(drops, key=lambda d: d["left"]) if drops else None,
         "stages": await stage_funnel(session, since, until),
         "sales": await sales_metrics(session, since, until),
-        "sources": await source_metrics(session, since, until),
+        "sources": sources,
+        "revenue": await revenue_metrics(session, project, since, until, sources),
     }

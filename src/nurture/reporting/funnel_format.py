@@ -67,7 +67,25 @@ def as_text(report: dict[str, Any]) -> str:
         name = "/".join(v or "-" for v in (s["utm_source"], s["utm_medium"], s["utm_campaign"]))
         out.append(f"  {name:<40.40} {s['leads']:>6} leads {s['mql']:>5} MQL {s['sql']:>5} SQL"
                    f"  lead->MQL {_pct(s['lead_to_mql'])}")  # fmt: skip
+    rev = report["revenue"]
+    cur = rev["currency"] or ""
+    pipeline, won = rev["pipeline"], rev["won"]
+    cycle = _duration(rev["median_sales_cycle_seconds"])
+    out += ["", "Revenue (reported by sales in the range)",
+            f"  pipeline {pipeline['deals']} opportunit(ies) {_money(pipeline['value'])} {cur}; "
+            f"won {won['deals']} deal(s) {_money(won['value'])} {cur}; "
+            f"median sales cycle (MQL -> customer) {cycle}"]  # fmt: skip
+    for c in rev["costs"]:
+        name = c["utm_source"] + (f"/{c['utm_campaign']}" if c["utm_campaign"] else "")
+        cac = _money(c["customer_acquisition_cost"])
+        out.append(f"  {name:<30.30} cost {_money(c['cost'])} {cur}: per lead "
+                   f"{_money(c['cost_per_lead'])}, per MQL {_money(c['cost_per_mql'])}, "
+                   f"CAC {cac}, won {_money(c['won'])}")  # fmt: skip
     return "\n".join(out) + "\n"
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
 
 
 def as_html(report: dict[str, Any]) -> str:
@@ -77,4 +95,5 @@ def as_html(report: dict[str, Any]) -> str:
     )
     env.filters["pct"] = _pct
     env.filters["duration"] = _duration
+    env.filters["money"] = _money
     return env.get_template("funnel.html.j2").render(r=report)

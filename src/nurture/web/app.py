@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 
 import nurture
 from nurture.capture.routes import router as capture_router
+from nurture.crm.routes import router as crm_router
 from nurture.db import dispose_engines
 from nurture.handoff.routes import router as handoff_router
 from nurture.settings import Settings, get_settings
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(capture_router)
     app.include_router(tracking_router)
     app.include_router(handoff_router)
+    app.include_router(crm_router)
 
     @app.get("/healthz", summary="Liveness check")
     async def healthz() -> dict[str, str]:

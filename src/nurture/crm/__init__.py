@@ -1,0 +1,1 @@
+"""The CRM side: later lifecycle stages and deal values reported back by sales tools."""

@@ -1,0 +1,68 @@
+"""HTTP API for CRMs: POST /api/leads/{lead_id}/stage (bearer key from NURTURE_API_KEY)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from nurture.capture.schemas import ErrorsOut
+from nurture.db import session_scope, utcnow
+from nurture.leads.service import find_by_public_id, record_crm_stage
+from nurture.web.state import AppState, get_state
+
+router = APIRouter(prefix="/api")
+
+
+class StageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Literal["sql", "opportunity", "customer"]
+    value: float | None = Field(
+        None, ge=0, le=1e12, allow_inf_nan=False, description="Deal value (pipeline or won)."
+    )
+
+
+class StageOut(BaseModel):
+    lead_id: str
+    stage: str
+    previous: str
+
+
+def _error(status: int, loc: list[str], msg: str) -> JSONResponse:
+    return JSONResponse(ErrorsOut(detail=[{"loc": loc, "msg": msg}]).model_dump(), status)
+
+
+def _authorised(request: Request, state: AppState) -> bool:
+    key = state.settings.api_key
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    return bool(key) and scheme.lower() == "bearer" and secrets.compare_digest(
+        given.strip().encode(), key.encode())  # fmt: skip
+
+
+@router.post(
+    "/leads/{lead_id}/stage",
+    response_model=StageOut,
+    responses={401: {"model": ErrorsOut}, 404: {"model": ErrorsOut}, 422: {"model": ErrorsOut}},
+    summary="Record a later stage (SQL, opportunity, customer) and a deal value from a CRM",
+)  # fmt: skip
+async def set_stage(
+    lead_id: Annotated[str, Path(max_length=64, description="The lead_id a form post returned")],
+    body: StageIn,
+    request: Request,
+    state: AppState = Depends(get_state),
+) -> JSONResponse:
+    if not _authorised(request, state):
+        return _error(401, ["header", "authorization"], "a valid 'Bearer <NURTURE_API_KEY>' "
+                      "is required")  # fmt: skip
+    async with session_scope(state.settings.database_url) as session:
+        lead = await find_by_public_id(session, lead_id)
+        if lead is None:
+            return _error(404, ["path", "lead_id"], "no such lead")
+        previous = await record_crm_stage(session, lead, body.stage, utcnow(), body.value, "api")
+    return JSONResponse(StageOut(lead_id=lead_id, stage=body.stage, previous=previous)
+                        .model_dump())  # fmt: skip
