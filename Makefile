@@ -43,6 +43,7 @@ bench: install wrk
 	$(BIN)/python bench/dispatch.py --json
 	$(BIN)/python bench/capture.py --json
 	$(BIN)/python bench/scoring.py --json
+	$(BIN)/python bench/report.py --json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -95,6 +95,15 @@ class Event(Base):
         Index("ix_events_lead_occurred", "lead_id", "occurred_at"),
         Index("ix_events_type_occurred", "type", "occurred_at"),
         Index("ix_events_lead_type", "lead_id", "type"),
+        # the funnel report's per-step counts (migration 0004)
+        Index(
+            "ix_events_type_sequence_step",
+            "type",
+            "sequence_id",
+            "step_id",
+            "occurred_at",
+            "lead_id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -115,28 +115,34 @@ def _stage_at(stage: str, since: datetime, until: datetime) -> Any:
 async def _median_seconds(
     session: AsyncSession, start: str, end: str, since: datetime, until: datetime
 ) -> float | None:
-    """The median time from reaching ``start`` to reaching ``end``, in SQL: count, then the
-    middle row by OFFSET (SQLite has no percentile function)."""
+    """The median time from reaching ``start`` to reaching ``end``: the durations computed
+    and sorted in SQL, the middle one taken here (SQLite has no percentile function)."""
     a, b = _stage_at(start, since, until), _stage_at(end, since, until)
     duration = _seconds(is_postgres(session), b.c.at, a.c.at)
-    joined = (
-        select(duration.label("s"))
-        .join_from(a, b, a.c.lead_id == b.c.lead_id)
-        .where(b.c.at >= a.c.at)
-    )
-    n = await session.scalar(select(func.count()).select_from(joined.subquery()))
-    if not n:
+    values = list(await session.scalars(
+        select(duration).join_from(a, b, a.c.lead_id == b.c.lead_id)
+        .where(b.c.at >= a.c.at).order_by(duration)
+    ))  # fmt: skip
+    if not values:
         return None
-    middle = await session.scalars(joined.order_by(duration).offset((n - 1) // 2).limit(2 - n % 2))
-    values = [float(v) for v in middle]
-    return round(sum(values) / len(values), 1)
+    n = len(values)
+    middle = values[(n - 1) // 2 : n // 2 + 1]
+    return round(sum(float(v) for v in middle) / len(middle), 1)
 
 
 async def stage_funnel(session: AsyncSession, since: datetime, until: datetime) -> dict[str, Any]:
-    reached = {}
-    for stage in stages.FUNNEL:
-        sub = _stage_at(stage, since, until)
-        reached[stage] = int(await session.scalar(select(func.count()).select_from(sub)) or 0)
+    """Leads that reached each stage in the range: one grouped pass over the stage events."""
+    stage = Event.data["stage"].as_string()
+    counted = dict((await session.execute(
+        select(stage, func.count(distinct(Event.lead_id)))
+        .where(Event.type == "stage_changed", _in_range(since, until)).group_by(stage)
+    )).all())  # fmt: skip
+    captured = await session.scalar(
+        select(func.count(distinct(Event.lead_id))).where(Event.type == "captured",
+                                                          _in_range(since, until))
+    )  # fmt: skip
+    reached = {s: int(counted.get(s, 0)) for s in stages.FUNNEL}
+    reached[stages.SUBSCRIBER] = int(captured or 0)
     steps = []
     for a, b in pairwise(stages.FUNNEL):
         steps.append({"from": a, "to": b, "conversion": _rate(reached[b], reached[a]),
