@@ -49,6 +49,22 @@ def _run_name() -> str:
     return f"dispatch {stamp[:16]}"
 
 
+async def _label_run(at: datetime, report: PassReport) -> None:
+    """Once the pass knows what it did: the run's name says how many went out, and it gets a
+    tag per sequence it sent for (filterable in the UI)."""
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    sequences = sorted({sequence for sequence, _, _ in report.counts})
+    name = f"dispatch {at:%Y-%m-%d %H:%M} · {report.total('sent')} sent"
+    if sequences:
+        name += f" ({', '.join(sequences)})"
+    async with get_client() as client:
+        current = await client.read_flow_run(flow_run.id)
+        tags = sorted({*current.tags, *(f"sequence:{s}" for s in sequences)})
+        await client.update_flow_run(flow_run.id, name=name, tags=tags)
+
+
 @flow(name="dispatch-due-touches", flow_run_name=_run_name, log_prints=False)
 async def dispatch_due_touches(now: datetime | None = None, max_batches: int | None = None) -> dict:
     """Send every touch due at ``now`` (default: the current time), one task run per batch."""
@@ -84,6 +100,7 @@ async def dispatch_due_touches(now: datetime | None = None, max_batches: int | N
         description="Touches per sequence, step and outcome in this pass",
     )  # fmt: skip
     await create_markdown_artifact(summary_markdown(report, at, failure), key="dispatch-summary")
+    await _label_run(at, report)
     log.info("pass done: %d batches, %d claimed, %d sent", report.batches, report.claimed,
              report.total("sent"))  # fmt: skip
     if failure is not None:
