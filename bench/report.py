@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import random
-import sqlite3
 import sys
 import tempfile
 import time
@@ -30,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bulkload import bulk_load  # noqa: E402
 from capture import fresh_db  # noqa: E402
-from scoring import _naive  # noqa: E402  (SQLite stores naive UTC text)
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 CONFIG = Path(os.environ.get("NURTURE_CONFIG_DIR", ROOT / "config"))
@@ -120,21 +119,7 @@ async def load(url: str, leads: int, events: int) -> tuple[float, int]:
     await migrate.upgrade(url)
     await dispose_engines()
     data = history(leads, events)
-    if url.startswith("sqlite"):
-        db = sqlite3.connect(url.split("///", 1)[1])
-        for table, cols in TABLES.items():
-            sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-            db.executemany(sql, ([_naive(v) for v in r] for r in data[table]))
-        db.commit()
-        db.close()
-    else:
-        import asyncpg
-
-        conn = await asyncpg.connect(url.replace("+asyncpg", ""))
-        for table, cols in TABLES.items():
-            await conn.copy_records_to_table(table, columns=list(cols), records=data[table])
-        await conn.execute("ANALYZE")
-        await conn.close()
+    await bulk_load(url, TABLES, data)
     return time.perf_counter() - started, len(data["events"])
 
 

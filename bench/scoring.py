@@ -19,7 +19,6 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bulkload import bulk_load  # noqa: E402
 from capture import fresh_db, serve  # noqa: E402  (the capture bench's server helpers)
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -79,11 +79,6 @@ def rows(leads: int, events: int, sends: int) -> dict[str, list[tuple]]:
     return out
 
 
-def _naive(value: object) -> object:
-    # SQLite stores our UTC datetimes as naive text (nurture.db.UTCDateTime).
-    return value.replace(tzinfo=None).isoformat(sep=" ") if isinstance(value, datetime) else value
-
-
 async def load(url: str, leads: int, events: int, sends: int) -> float:
     """Migrate and bulk-load with the drivers' fastest paths; returns seconds."""
     from nurture import migrate
@@ -93,23 +88,7 @@ async def load(url: str, leads: int, events: int, sends: int) -> float:
     await migrate.upgrade(url)
     await dispose_engines()
     data = rows(leads, events, sends)
-    if url.startswith("sqlite"):
-        db = sqlite3.connect(url.split("///", 1)[1])
-        for table, cols in TABLES.items():
-            sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-            db.executemany(sql, ([_naive(v) for v in r] for r in data[table]))
-        db.commit()
-        db.close()
-    else:
-        import asyncpg
-
-        conn = await asyncpg.connect(url.replace("+asyncpg", ""))
-        for table, cols in TABLES.items():
-            await conn.copy_records_to_table(table, columns=list(cols), records=data[table])
-            await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                               f"(SELECT max(id) FROM {table}))")  # fmt: skip
-        await conn.execute("ANALYZE")
-        await conn.close()
+    await bulk_load(url, TABLES, data)
     return time.perf_counter() - started
 
 

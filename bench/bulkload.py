@@ -1,0 +1,36 @@
+"""Fill a migrated database fast for the benchmarks: sqlite3's executemany on SQLite,
+COPY on PostgreSQL (the application's own write path is not what these benchmarks measure)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+
+def _naive(value: Any) -> Any:
+    # SQLite stores our UTC datetimes as naive text (nurture.db.UTCDateTime).
+    return value.replace(tzinfo=None).isoformat(sep=" ") if isinstance(value, datetime) else value
+
+
+async def bulk_load(url: str, tables: dict[str, tuple[str, ...]],
+                    data: dict[str, list[tuple]]) -> None:  # fmt: skip
+    """Insert ``data[table]`` rows (tuples in ``tables[table]`` column order), then bring
+    PostgreSQL's id sequences and statistics up to date."""
+    if url.startswith("sqlite"):
+        db = sqlite3.connect(url.split("///", 1)[1])
+        for table, cols in tables.items():
+            sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            db.executemany(sql, ([_naive(v) for v in r] for r in data[table]))
+        db.commit()
+        db.close()
+        return
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("+asyncpg", ""))
+    for table, cols in tables.items():
+        await conn.copy_records_to_table(table, columns=list(cols), records=data[table])
+        await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                           f"(SELECT coalesce(max(id), 1) FROM {table}))")  # fmt: skip
+    await conn.execute("ANALYZE")
+    await conn.close()
