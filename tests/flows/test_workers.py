@@ -57,6 +57,8 @@ def cluster(settings, smtp, home: Path) -> list[dict]:
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api,
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
            "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_LOGGING_LEVEL": "WARNING",
+           # only the two runs queued here: no scheduled runs taking a worker's one slot
+           "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
            "NURTURE_DATABASE_URL": settings.database_url, "NURTURE_MAIL_URL": smtp.url,
            "NURTURE_SECRET_KEY": settings.secret_key,
            "NURTURE_CONFIG_DIR": str(settings.config_dir),
