@@ -1,10 +1,14 @@
-"""Fill a migrated database fast for the benchmarks: sqlite3's executemany on SQLite,
-COPY on PostgreSQL (the application's own write path is not what these benchmarks measure)."""
+"""For the scoring and report benchmarks: fill a migrated database fast (sqlite3's executemany
+on SQLite, COPY on PostgreSQL: the application's own write path is not what they measure) and
+write their results."""
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 
@@ -34,3 +38,11 @@ async def bulk_load(url: str, tables: dict[str, tuple[str, ...]],
                            f"(SELECT coalesce(max(id), 1) FROM {table}))")  # fmt: skip
     await conn.execute("ANALYZE")
     await conn.close()
+
+
+def write_results(path: Path, runs: list[dict[str, Any]]) -> None:
+    """bench/results/<name>.json: the runs, the machine's CPU count and when."""
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    body = {"runs": runs, "cpus": os.cpu_count(), "measured_at": stamp}
+    path.write_text(json.dumps(body, indent=2) + "\n")
+    print(f"wrote {path}")

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bulkload import bulk_load  # noqa: E402
+from bulkload import bulk_load, write_results  # noqa: E402
 from capture import fresh_db  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -166,11 +166,7 @@ def main() -> None:
               f"the events) {result['baseline_s']:.2f} s, "
               f"ratio {result['ratio_to_baseline']}")  # fmt: skip
     if args.json:
-        out = ROOT / "bench/results/report.json"
-        out.write_text(json.dumps({"runs": runs, "cpus": os.cpu_count(),
-                                   "measured_at": datetime.now(UTC).isoformat(timespec="seconds")},
-                                  indent=2) + "\n")  # fmt: skip
-        print(f"wrote {out}")
+        write_results(ROOT / "bench/results/report.json", runs)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bulkload import bulk_load  # noqa: E402
+from bulkload import bulk_load, write_results  # noqa: E402
 from capture import fresh_db, serve  # noqa: E402  (the capture bench's server helpers)
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -208,11 +208,7 @@ def main() -> None:
         print(f"  GET /healthz baseline  {g['requests_per_s']:>7,.0f} req/s;"
               f" ratio {o['requests_per_s'] / g['requests_per_s']:.2f}")  # fmt: skip
     if args.json:
-        out = ROOT / "bench/results/scoring.json"
-        out.write_text(json.dumps({"runs": runs, "cpus": os.cpu_count(),
-                                   "measured_at": datetime.now(UTC).isoformat(timespec="seconds")},
-                                  indent=2) + "\n")  # fmt: skip
-        print(f"wrote {out}")
+        write_results(ROOT / "bench/results/scoring.json", runs)
 
 
 if __name__ == "__main__":
