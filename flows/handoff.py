@@ -17,6 +17,7 @@ from nurture.handoff.run import (
     follow_up_step,
     notify_step,
     promote_step,
+    run_handoff_pass,
     score_step,
 )
 from nurture.settings import get_settings
@@ -59,14 +60,8 @@ async def score_and_hand_off(now: datetime | None = None) -> dict[str, int]:
     """Rescore every lead, promote those over the threshold to MQL, notify their reps, and
     follow up on handoffs past the SLA."""
     at = now or utcnow()
-    c = build_context(get_settings())
-    report = HandoffReport()
-    try:
-        report.scored_rules = await score(c, at)
-        for step in (promote, notify, follow_up):
-            report.merge(await step(c, at))
-    finally:
-        await c.transport.close()
+    report = await run_handoff_pass(build_context(get_settings()), at, score,
+                                    (promote, notify, follow_up))  # fmt: skip
     await create_table_artifact(
         [{"what": k.replace("_", " "), "count": v} for k, v in report.as_dict().items()],
         key="handoff-outcomes", description="This scoring and hand-off pass",

@@ -53,7 +53,8 @@ async def advance(
     """Schedule the step after each (touch, index) pair, or complete the enrollment."""
     new_rows: list[dict[str, Any]] = []
     enrollment_rows: list[dict[str, Any]] = []
-    completed: list[dict[str, Any]] = []
+    done: set[int] = set()  # enrollments that just sent their last step
+    completed: list[dict[str, Any]] = []  # their events, written with one executemany
     for touch, index in touches:
         sequence = project.sequences[touch.sequence_id]
         nxt = index + 1
@@ -79,12 +80,12 @@ async def advance(
                     "updated_at": now,
                 }
             )
-            completed.append({"id": touch.enrollment_id})
-            await record_event(session, touch.lead_id, "completed", now,
-                               sequence_id=touch.sequence_id, after_step=nxt)  # fmt: skip
+            done.add(touch.enrollment_id)
+            completed.append({"lead_id": touch.lead_id, "type": "completed",
+                              "occurred_at": now, "sequence_id": touch.sequence_id,
+                              "data": {"after_step": nxt}})  # fmt: skip
     if new_rows:
         await session.execute(insert(Touch.__table__), new_rows)  # Core: no ORM bulk path
-    done = {c["id"] for c in completed}
     await update_by_id(
         session,
         Enrollment,
@@ -93,6 +94,7 @@ async def advance(
             for r in enrollment_rows
         ],
     )
+    await record_events(session, completed)
 
 
 async def record_results(

@@ -8,6 +8,7 @@ before it is sent, and the SLA only acts on pending handoffs past their time.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -19,12 +20,12 @@ from nurture.config.project import Project, load_project
 from nurture.db import session_scope
 from nurture.handoff import notify
 from nurture.handoff.models import Handoff, HandoffState
-from nurture.handoff.service import apply_goals, breakdowns, overdue, promote, reassign
+from nurture.handoff.service import apply_goals, overdue, promote, reassign
 from nurture.leads.service import record_events
 from nurture.mail.transports import Transport, TransportUnavailable, transport_from_url
 from nurture.rendering.compose import Composer
 from nurture.rendering.render import Renderer
-from nurture.scoring.score import score_leads
+from nurture.scoring.score import breakdowns, score_leads
 from nurture.settings import Settings
 from nurture.tokens import Tokens
 
@@ -182,7 +183,7 @@ async def notify_step(c: HandoffContext, now: datetime, limit: int = 500) -> Han
             for h in handoffs:
                 h.notified_at = now
                 # what the rep is shown, kept: reminders and reports show the same
-                h.breakdown = h.breakdown or {"total": h.score, "rules": scores[h.lead_id]}
+                h.breakdown = h.breakdown or {**scores[h.lead_id].as_dict(), "total": h.score}
         if not handoffs:
             return report
         await _send(c, handoffs, False, now, report)
@@ -209,11 +210,20 @@ async def follow_up_step(c: HandoffContext, now: datetime) -> HandoffReport:
     return report
 
 
-async def run_handoff_pass(c: HandoffContext, now: datetime) -> HandoffReport:
+Step = Callable[[HandoffContext, datetime], Awaitable[HandoffReport]]
+
+
+async def run_handoff_pass(
+    c: HandoffContext,
+    now: datetime,
+    score: Callable[[HandoffContext, datetime], Awaitable[int]] = score_step,
+    steps: tuple[Step, ...] = (promote_step, notify_step, follow_up_step),
+) -> HandoffReport:
+    """The whole pass, in-process; the Prefect flow passes its tasks as the steps."""
     report = HandoffReport()
     try:
-        report.scored_rules = await score_step(c, now)
-        for step in (promote_step, notify_step, follow_up_step):
+        report.scored_rules = await score(c, now)
+        for step in steps:
             report.merge(await step(c, now))
     finally:
         await c.transport.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +19,7 @@ from nurture.db import update_by_id
 from nurture.handoff.config import Rep, SalesConfig
 from nurture.handoff.models import Handoff, HandoffState
 from nurture.leads import stages
-from nurture.leads.models import Event, Lead, LeadScore
+from nurture.leads.models import Event, Lead
 from nurture.leads.service import record_events
 from nurture.scoring.score import score_total, totals
 from nurture.sequences.enrollment import enrol_many, exit_matching
@@ -85,25 +84,11 @@ async def promote(session: AsyncSession, project: Project, now: datetime) -> Pro
          "data": {"stage": stages.MQL, "previous": r.lifecycle_stage, "score": r.score}}
         for r in rows
     ])  # fmt: skip
-    await apply_goals(session, project, now)
     handoffs = 0
     if project.sales is not None:
         leads = [(r.id, r.country, r.score) for r in rows]
         handoffs = await hand_off(session, project.sales, leads, now)
     return Promoted(ids, handoffs)
-
-
-async def breakdowns(session: AsyncSession, lead_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    out: dict[int, list[dict[str, Any]]] = {i: [] for i in lead_ids}
-    for start in range(0, len(lead_ids), _CHUNK):
-        rows = await session.execute(
-            select(LeadScore.lead_id, LeadScore.rule, LeadScore.kind, LeadScore.points)
-            .where(LeadScore.lead_id.in_(lead_ids[start : start + _CHUNK]))
-            .order_by(LeadScore.lead_id, LeadScore.points.desc(), LeadScore.rule)
-        )  # fmt: skip
-        for r in rows:
-            out[r.lead_id].append({"rule": r.rule, "kind": r.kind, "points": round(r.points, 1)})
-    return out
 
 
 async def _last_assigned(session: AsyncSession) -> dict[tuple[str, str], int]:

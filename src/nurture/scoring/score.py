@@ -159,12 +159,19 @@ class Breakdown:
         return {"total": self.total, "rules": rules}
 
 
+async def breakdowns(session: AsyncSession, lead_ids: list[int]) -> dict[int, Breakdown]:
+    """Which rule gave how many points, as of the last scoring pass, for each lead."""
+    rules: dict[int, list[tuple[str, str, float]]] = {i: [] for i in lead_ids}
+    for start in range(0, len(lead_ids), 5000):  # bound-parameter limits
+        rows = await session.execute(
+            select(LeadScore.lead_id, LeadScore.rule, LeadScore.kind, LeadScore.points)
+            .where(LeadScore.lead_id.in_(lead_ids[start : start + 5000]))
+            .order_by(LeadScore.lead_id, LeadScore.points.desc(), LeadScore.rule)
+        )  # fmt: skip
+        for r in rows:
+            rules[r.lead_id].append((r.rule, r.kind, float(r.points)))
+    return {i: Breakdown(round(sum(p for _, _, p in rs)), rs) for i, rs in rules.items()}
+
+
 async def breakdown(session: AsyncSession, lead_id: int) -> Breakdown:
-    """Which rule gave how many points, as of the last scoring pass."""
-    rows = (await session.execute(
-        select(LeadScore.rule, LeadScore.kind, LeadScore.points)
-        .where(LeadScore.lead_id == lead_id)
-        .order_by(LeadScore.points.desc(), LeadScore.rule)
-    )).all()  # fmt: skip
-    total = round(sum(float(r.points) for r in rows))
-    return Breakdown(total, [(r.rule, r.kind, float(r.points)) for r in rows])
+    return (await breakdowns(session, [lead_id]))[lead_id]
