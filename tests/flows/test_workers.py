@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,18 +20,14 @@ import pytest
 from nurture.config.project import load_project
 from nurture.devdata import seed_due_touches
 from tests.factories import touch_states
+from tests.processes import wait_healthy
+from tests.smtp_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).parent / "prefect")
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 N = 3000
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def prefect(*args: str, env: dict[str, str]) -> str:
@@ -69,13 +64,7 @@ def cluster(settings, smtp, home: Path) -> list[dict]:
                                str(port)], env=env, **quiet)]  # fmt: skip
     runs: list[dict] = []
     try:
-        for _ in range(120):
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        wait_healthy(f"{api}/health", procs[0])
         prefect("work-pool", "create", "nurture", "--type", "process", env=env)
         prefect("--no-prompt", "deploy", "--all", env=env)
         for _ in range(2):  # two passes of the same deployment, queued before any worker runs

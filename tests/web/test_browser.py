@@ -12,10 +12,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import CONTENT
+from tests.processes import wait_healthy
 from tests.smtp_server import free_port
 
 pytestmark = pytest.mark.e2e
@@ -41,15 +41,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                pytest.fail(f"nurture serve exited: {proc.stdout.read().decode()}")
-            time.sleep(0.2)
+        wait_healthy(f"{base}/healthz", proc, 30)
         yield base, tmp_path
     finally:
         proc.terminate()
