@@ -2,15 +2,17 @@
 
 PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets concurrent dispatchers take disjoint rows without
 waiting. SQLite: every transaction starts with ``BEGIN IMMEDIATE`` (see db.py), so claims are
-serialised by the single writer lock. Either way the UPDATE re-checks the state, so a row is
-claimed by exactly one dispatcher.
+serialised by the single writer lock. Either way the candidate rows are tested and held in
+one step (PostgreSQL re-tests the WHERE of a row it locks after a concurrent change), so a
+row is claimed by exactly one dispatcher.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.dispatch.models import Touch, TouchState
@@ -34,27 +36,52 @@ async def expire_sending(session: AsyncSession, now: datetime) -> int:
 async def claim_due(
     session: AsyncSession, worker: str, now: datetime, limit: int, lease_seconds: int
 ) -> list[int]:
-    """Claim up to ``limit`` due touches (or claims whose lease ran out); returns their ids."""
-    due = or_(
-        and_(Touch.state.in_(TouchState.CLAIMABLE), Touch.due_at <= now),
-        # Claimed but never marked 'sending': nothing reached SMTP, safe to take over.
-        and_(Touch.state == TouchState.CLAIMED, Touch.lease_until < now),
-    )
+    """Claim up to ``limit`` touches: claims whose lease ran out (their dispatcher died
+    before handing them to SMTP: safe to take over), then due retries, then due first
+    attempts, each oldest first. Returns their ids.
+
+    One state at a time, so that each claim walks ix_sends_state_due (state, due_at) in
+    order and reads ``limit`` rows; ``state IN (...) ORDER BY due_at`` made both databases
+    sort the whole backlog for every batch (a 100k backlog: 21 ms a claim, not 2).
+    """
+    ids: list[int] = []
+    for where, order_by in (
+        ([Touch.state == TouchState.CLAIMED, Touch.lease_until < now], None),
+        ([Touch.state == TouchState.RETRYING, Touch.due_at <= now], Touch.due_at),
+        ([Touch.state == TouchState.SCHEDULED, Touch.due_at <= now], Touch.due_at),
+    ):
+        ids += await _claim(session, where, worker, now, limit - len(ids), lease_seconds, order_by)
+    return sorted(ids)
+
+
+async def _claim(
+    session: AsyncSession,
+    where: list[ColumnElement[bool]],
+    worker: str,
+    now: datetime,
+    limit: int,
+    lease_seconds: int,
+    order_by: ColumnElement[Any] | None = None,
+) -> list[int]:
+    if limit <= 0:
+        return []
     # A materialized CTE, not ``IN (SELECT ... LIMIT ... SKIP LOCKED)``: PostgreSQL may run
     # such a subquery once per outer row, each time skipping the rows it just locked, and so
-    # claim far more than ``limit`` rows.
-    candidates = (
-        select(Touch.id)
-        .where(due)
-        .order_by(Touch.due_at)
-        .limit(limit)
+    # claim far more than ``limit`` rows. The UPDATE need not test ``where`` again: the rows
+    # are locked (PostgreSQL re-checks ``where`` on locking) or the writer lock is held
+    # (SQLite), and a second test let SQLite scan the backlog instead of the ids.
+    candidates = select(Touch.id).where(*where)
+    if order_by is not None:
+        candidates = candidates.order_by(order_by)
+    cte = (
+        candidates.limit(limit)
         .with_for_update(skip_locked=True)
         .cte("candidates")
         .prefix_with("MATERIALIZED")
     )
     result = await session.execute(
         update(Touch)
-        .where(Touch.id.in_(select(candidates.c.id)), due)
+        .where(Touch.id.in_(select(cte.c.id)))
         .values(
             state=TouchState.CLAIMED,
             claimed_by=worker,
@@ -64,7 +91,7 @@ async def claim_due(
         .returning(Touch.id)
         .execution_options(synchronize_session=False)
     )
-    return sorted(result.scalars().all())
+    return list(result.scalars().all())
 
 
 async def mark_sending(
