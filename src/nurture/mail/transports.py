@@ -22,6 +22,7 @@ from typing import ClassVar, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+from aiosmtplib.protocol import normalize_message_line_endings
 
 from nurture.mail.message import OutgoingMessage
 
@@ -102,6 +103,40 @@ class SmtpOptions:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+_Job = tuple[OutgoingMessage, "asyncio.Future[SendResult]"]
+
+
+def wire_data(data: bytes) -> bytes:
+    """The DATA payload: CRLF line ends, leading dots doubled, ``.`` line at the end.
+
+    Messages from mail.message already have CRLF line ends, so the common path is two
+    ``bytes.replace`` calls; aiosmtplib's own DATA runs two regular expressions over every
+    message, ~15 % of a dispatcher's CPU (profiled)."""
+    crlf = data.count(b"\r\n")
+    if data.count(b"\r") != crlf or data.count(b"\n") != crlf or not data.endswith(b"\r\n"):
+        data = normalize_message_line_endings(data)
+    if data.startswith(b"."):
+        data = b"." + data
+    return data.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+
+
+async def _content(client: aiosmtplib.SMTP, data: bytes) -> aiosmtplib.SMTPResponse:
+    """The message after the server's 354: as ``client.data()`` sends it, via wire_data."""
+    protocol = client.protocol
+    if protocol is None or not client.is_connected:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    try:
+        # Nothing awaits between the write and read_response: the reply cannot slip by.
+        protocol.write(wire_data(data))
+        response = await protocol.read_response(timeout=client.timeout)
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+        client.close()  # a half-read conversation must not be reused
+        raise
+    if response.code != 250:
+        raise aiosmtplib.SMTPDataError(response.code, response.message)
+    return response
+
+
 def _code_status(code: int) -> Status:
     return "bounced" if code >= 500 else "retry"
 
@@ -112,7 +147,9 @@ class SmtpTransport(Transport):
 
     def __init__(self, options: SmtpOptions):
         self.options = options
-        self._idle: list[aiosmtplib.SMTP] = []
+        self._idle: list[aiosmtplib.SMTP] = []  # connected, no worker holds them
+        self._queue: asyncio.Queue[_Job] | None = None
+        self._workers: list[asyncio.Task[None]] = []
 
     def _client(self) -> aiosmtplib.SMTP:
         o = self.options
@@ -153,10 +190,10 @@ class SmtpTransport(Transport):
                 status = "retry"  # our sender was refused: not the lead's address at fault
             return SendResult(message, status, exc.code, exc.message), client.is_connected
         except (aiosmtplib.SMTPException, OSError) as exc:
-            # Before DATA nothing can have been delivered: safe to send again.
+            # The content was not sent yet: nothing can have been delivered, safe to resend.
             return SendResult(message, "retry", None, f"connection lost before DATA: {exc}"), False
         try:
-            response = await client.data(message.data)
+            response = await _content(client, message.data)
         except aiosmtplib.SMTPResponseException as exc:
             return SendResult(message, _code_status(exc.code), exc.code, exc.message), True
         except (aiosmtplib.SMTPException, OSError) as exc:
@@ -165,20 +202,23 @@ class SmtpTransport(Transport):
 
     @staticmethod
     async def _envelope(client: aiosmtplib.SMTP, message: OutgoingMessage) -> None:
-        """MAIL FROM and RCPT TO. Addresses were checked when the message was built, so we
-        skip aiosmtplib's per-call re-parsing (email.utils, ~40 us a message)."""
-        if not client.is_ehlo_or_helo_needed:
+        """MAIL FROM, RCPT TO and DATA up to the server's 354. Addresses were checked when
+        the message was built, so we skip aiosmtplib's per-call re-parsing (email.utils,
+        ~40 us a message) once the greeting is done."""
+        if client.is_ehlo_or_helo_needed:
+            await client.mail(message.sender)  # greets the server first
+        else:
             response = await client.execute_command(b"MAIL", f"FROM:<{message.sender}>".encode())
             if response.code != 250:
                 raise aiosmtplib.SMTPSenderRefused(response.code, response.message, message.sender)
-            response = await client.execute_command(b"RCPT", f"TO:<{message.recipient}>".encode())
-            if response.code not in (250, 251):
-                raise aiosmtplib.SMTPRecipientRefused(
-                    response.code, response.message, message.recipient
-                )
-            return
-        await client.mail(message.sender)
-        await client.rcpt(message.recipient)
+        response = await client.execute_command(b"RCPT", f"TO:<{message.recipient}>".encode())
+        if response.code not in (250, 251):
+            raise aiosmtplib.SMTPRecipientRefused(
+                response.code, response.message, message.recipient
+            )
+        response = await client.execute_command(b"DATA")
+        if response.code != 354:
+            raise aiosmtplib.SMTPDataError(response.code, response.message)
 
     async def _reset(self, client: aiosmtplib.SMTP) -> None:
         try:
@@ -186,22 +226,38 @@ class SmtpTransport(Transport):
         except (aiosmtplib.SMTPException, OSError):
             client.close()
 
-    async def _worker(
-        self, queue: asyncio.Queue[tuple[int, OutgoingMessage]], results: list[SendResult | None]
-    ) -> None:
+    def _start(self) -> asyncio.Queue[_Job]:
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            self._workers = [asyncio.create_task(self._worker(self._queue))
+                             for _ in range(self.options.pool)]  # fmt: skip
+        return self._queue
+
+    async def _worker(self, queue: asyncio.Queue[_Job]) -> None:
+        """One connection: takes messages from the shared queue until the transport closes."""
         client: aiosmtplib.SMTP | None = self._idle.pop() if self._idle else None
         try:
-            while not queue.empty():
-                index, message = queue.get_nowait()
+            while True:
+                message, reply = await queue.get()
+                if reply.done():  # the caller gave up waiting (cancelled)
+                    continue
                 if client is None or not client.is_connected:
                     try:
                         client = await self._connect()
                     except TransportUnavailable as exc:
-                        results[index] = SendResult(message, "not_sent", None, str(exc))
+                        reply.set_result(SendResult(message, "not_sent", None, str(exc)))
                         client = None
                         continue
-                result, usable = await self._send_one(client, message)
-                results[index] = result
+                try:
+                    result, usable = await self._send_one(client, message)
+                except Exception as exc:  # a bug, not a reply: fail the caller, not the pool
+                    if not reply.done():
+                        reply.set_exception(exc)
+                    client.close()
+                    client = None
+                    continue
+                if not reply.done():
+                    reply.set_result(result)
                 if not usable:
                     client.close()
                     client = None
@@ -210,15 +266,24 @@ class SmtpTransport(Transport):
                 self._idle.append(client)
 
     async def send(self, batch: list[OutgoingMessage]) -> list[SendResult]:
-        queue: asyncio.Queue[tuple[int, OutgoingMessage]] = asyncio.Queue()
-        for item in enumerate(batch):
-            queue.put_nowait(item)
-        results: list[SendResult | None] = [None] * len(batch)
-        workers = min(self.options.pool, len(batch))
-        await asyncio.gather(*(self._worker(queue, results) for _ in range(workers)))
-        return [r for r in results if r is not None]
+        """Queue the batch for the pool's connections and wait for its results. Concurrent
+        calls share the connections (first come, first sent): a caller can queue the next
+        batch while this one is on the wire, and no connection waits for a batch's last
+        few messages."""
+        queue = self._start()
+        loop = asyncio.get_running_loop()
+        replies: list[asyncio.Future[SendResult]] = []
+        for message in batch:
+            reply = loop.create_future()
+            queue.put_nowait((message, reply))
+            replies.append(reply)
+        return list(await asyncio.gather(*replies))
 
     async def close(self) -> None:
+        workers, self._workers, self._queue = self._workers, [], None
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
         idle, self._idle = self._idle, []
         for client in idle:
             try:
