@@ -1,5 +1,6 @@
 import email
 import email.policy
+import html
 from datetime import UTC, datetime
 
 import pytest
@@ -94,4 +95,36 @@ def test_address_with_line_break_is_refused():
 def test_lines_of_the_body_are_short_and_crlf():
     data = build(html="<p>" + "x" * 2000 + "</p>", text="y" * 2000).data
     assert b"\n" not in data.replace(b"\r\n", b"")
+    assert max(len(line) for line in data.split(b"\r\n")) <= 78
+
+
+def html_part(data: bytes):
+    return parse(data).get_body(("html",))
+
+
+def test_html_goes_as_7bit_with_character_references():
+    part = html_part(build(html='<p style="color:red">Grüße, Jürgen – 🎉</p>').data)
+    assert part["Content-Transfer-Encoding"] == "7bit"
+    assert (
+        part.get_content()
+        == '<p style="color:red">Grüße, Jürgen – 🎉</p>'.encode(
+            "ascii", "xmlcharrefreplace"
+        ).decode()
+    )
+    assert html.unescape(part.get_content()) == '<p style="color:red">Grüße, Jürgen – 🎉</p>'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<style>p::before { content: 'ü' }</style><p>x</p>",  # references are not decoded there
+        "<p>" + "x" * 1000 + "</p>",  # a line over 998 bytes
+        "<p>nul \x00 byte</p>",
+    ],
+)
+def test_html_that_7bit_cannot_carry_goes_quoted_printable(body):
+    data = build(html=body).data
+    part = html_part(data)
+    assert part["Content-Transfer-Encoding"] == "quoted-printable"
+    assert part.get_content() == body
     assert max(len(line) for line in data.split(b"\r\n")) <= 78
