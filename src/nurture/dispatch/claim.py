@@ -17,13 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.dispatch.models import Touch, TouchState
 
+# Core columns, not ORM attributes, in the statements a pass runs per batch and per chunk:
+# an ORM-enabled UPDATE goes through the ORM's bulk machinery (~3% of a dispatcher's CPU).
+T = Touch.__table__
+
 
 async def expire_sending(session: AsyncSession, now: datetime) -> int:
     """Touches still 'sending' after their lease belong to a dispatcher that died while
     handing them to SMTP: they may have gone out, so they are in doubt, never resent."""
     result = await session.execute(
-        update(Touch)
-        .where(Touch.state == TouchState.SENDING, Touch.lease_until < now)
+        update(T)
+        .where(T.c.state == TouchState.SENDING, T.c.lease_until < now)
         .values(
             state=TouchState.IN_DOUBT,
             reason="dispatcher lost during SMTP hand-off",
@@ -46,9 +50,9 @@ async def claim_due(
     """
     ids: list[int] = []
     for where, order_by in (
-        ([Touch.state == TouchState.CLAIMED, Touch.lease_until < now], None),
-        ([Touch.state == TouchState.RETRYING, Touch.due_at <= now], Touch.due_at),
-        ([Touch.state == TouchState.SCHEDULED, Touch.due_at <= now], Touch.due_at),
+        ([T.c.state == TouchState.CLAIMED, T.c.lease_until < now], None),
+        ([T.c.state == TouchState.RETRYING, T.c.due_at <= now], T.c.due_at),
+        ([T.c.state == TouchState.SCHEDULED, T.c.due_at <= now], T.c.due_at),
     ):
         ids += await _claim(session, where, worker, now, limit - len(ids), lease_seconds, order_by)
     return sorted(ids)
@@ -70,7 +74,7 @@ async def _claim(
     # claim far more than ``limit`` rows. The UPDATE need not test ``where`` again: the rows
     # are locked (PostgreSQL re-checks ``where`` on locking) or the writer lock is held
     # (SQLite), and a second test let SQLite scan the backlog instead of the ids.
-    candidates = select(Touch.id).where(*where)
+    candidates = select(T.c.id).where(*where)
     if order_by is not None:
         candidates = candidates.order_by(order_by)
     cte = (
@@ -80,16 +84,15 @@ async def _claim(
         .prefix_with("MATERIALIZED")
     )
     result = await session.execute(
-        update(Touch)
-        .where(Touch.id.in_(select(cte.c.id)))
+        update(T)
+        .where(T.c.id.in_(select(cte.c.id)))
         .values(
             state=TouchState.CLAIMED,
             claimed_by=worker,
             lease_until=now + timedelta(seconds=lease_seconds),
             updated_at=now,
         )
-        .returning(Touch.id)
-        .execution_options(synchronize_session=False)
+        .returning(T.c.id)
     )
     return list(result.scalars().all())
 
@@ -102,15 +105,14 @@ async def mark_sending(
     if not ids:
         return set()
     result = await session.execute(
-        update(Touch)
-        .where(Touch.id.in_(ids), Touch.claimed_by == worker, Touch.state == TouchState.CLAIMED)
+        update(T)
+        .where(T.c.id.in_(ids), T.c.claimed_by == worker, T.c.state == TouchState.CLAIMED)
         .values(
             state=TouchState.SENDING,
             lease_until=now + timedelta(seconds=lease_seconds),
             updated_at=now,
         )
-        .returning(Touch.id)
-        .execution_options(synchronize_session=False)
+        .returning(T.c.id)
     )
     return set(result.scalars().all())
 
@@ -121,12 +123,12 @@ async def release(session: AsyncSession, ids: list[int], worker: str, now: datet
         return
     for was_retrying in (False, True):
         await session.execute(
-            update(Touch)
+            update(T)
             .where(
-                Touch.id.in_(ids),
-                Touch.claimed_by == worker,
-                Touch.state.in_((TouchState.CLAIMED, TouchState.SENDING)),
-                (Touch.attempts > 0) if was_retrying else (Touch.attempts == 0),
+                T.c.id.in_(ids),
+                T.c.claimed_by == worker,
+                T.c.state.in_((TouchState.CLAIMED, TouchState.SENDING)),
+                (T.c.attempts > 0) if was_retrying else (T.c.attempts == 0),
             )
             .values(
                 state=TouchState.RETRYING if was_retrying else TouchState.SCHEDULED,
@@ -134,7 +136,6 @@ async def release(session: AsyncSession, ids: list[int], worker: str, now: datet
                 lease_until=None,
                 updated_at=now,
             )
-            .execution_options(synchronize_session=False)
         )
 
 

@@ -57,6 +57,7 @@ def _encoded_words(text: str) -> str:
     return "\r\n ".join(words)
 
 
+@lru_cache(maxsize=4096)  # a step's subject is often the same for many leads
 def encode_header_text(value: str, room: int = 68) -> str:
     """An unstructured header value (e.g. Subject), safe whatever the input holds."""
     text = clean_header_text(value)
@@ -71,6 +72,7 @@ def check_address(address: str) -> str:
     return address
 
 
+@lru_cache(maxsize=4096)  # the sender's is the same in every message of a sequence
 def format_address(name: str | None, address: str) -> str:
     check_address(address)
     name = clean_header_text(name or "", 200)
@@ -103,7 +105,7 @@ def _qp(text: str) -> bytes:
 
 
 def _lf(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 _RAW_TEXT = re.compile(r"<(style|script)\b[^>]*>(.*?)</\1", re.IGNORECASE | re.DOTALL)
