@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 PG_ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday morning: inside the window
-POOL = 8
+POOL = int(os.environ.get("BENCH_POOL", "8"))
 CONFIG = Path(os.environ.get("NURTURE_CONFIG_DIR", ROOT / "config"))
 TEMPLATES = Path(os.environ.get("NURTURE_TEMPLATES_DIR", ROOT / "templates"))
 
