@@ -46,7 +46,7 @@ async def claim_due(
 
     One state at a time, so that each claim walks ix_sends_state_due (state, due_at) in
     order and reads ``limit`` rows; ``state IN (...) ORDER BY due_at`` made both databases
-    sort the whole backlog for every batch (a 100k backlog: 21 ms a claim, not 2).
+    sort the whole backlog for every batch (a 100k backlog: 21 ms a claim, now ~5).
     """
     ids: list[int] = []
     for where, order_by in (

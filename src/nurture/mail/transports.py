@@ -193,7 +193,7 @@ class SmtpTransport(Transport):
             return SendResult(message, status, exc.code, exc.message), client.is_connected
         except (aiosmtplib.SMTPException, OSError) as exc:
             # The content was not sent yet: nothing can have been delivered, safe to resend.
-            return SendResult(message, "retry", None, f"connection lost before DATA: {exc}"), False
+            return SendResult(message, "retry", None, f"lost before the content: {exc}"), False
         try:
             async with asyncio.timeout(self.options.timeout):
                 response = await _content(client, message.data)
