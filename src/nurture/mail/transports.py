@@ -109,9 +109,9 @@ _Job = tuple[OutgoingMessage, "asyncio.Future[SendResult]"]
 def wire_data(data: bytes) -> bytes:
     """The DATA payload: CRLF line ends, leading dots doubled, ``.`` line at the end.
 
-    Messages from mail.message already have CRLF line ends, so the common path is two
-    ``bytes.replace`` calls; aiosmtplib's own DATA runs two regular expressions over every
-    message, ~15 % of a dispatcher's CPU (profiled)."""
+    Messages from mail.message already have CRLF line ends, so the common path is three
+    ``bytes.count`` checks and one ``bytes.replace``; aiosmtplib's own DATA runs two regular
+    expressions over every message, ~15 % of a dispatcher's CPU (profiled)."""
     crlf = data.count(b"\r\n")
     if data.count(b"\r") != crlf or data.count(b"\n") != crlf or not data.endswith(b"\r\n"):
         data = normalize_message_line_endings(data)
@@ -258,13 +258,12 @@ class SmtpTransport(Transport):
                 try:
                     result, usable = await self._send_one(client, message)
                 except Exception as exc:  # a bug, not a reply: fail the caller, not the pool
+                    usable = False
                     if not reply.done():
                         reply.set_exception(exc)
-                    client.close()
-                    client = None
-                    continue
-                if not reply.done():
-                    reply.set_result(result)
+                else:
+                    if not reply.done():
+                        reply.set_result(result)
                 if not usable:
                     client.close()
                     client = None
