@@ -9,7 +9,9 @@ separate process, and measures (1) the ceiling: aiosmtplib sending N pre-built m
 machine's speed drifts, (2) claim -> render -> build -> SMTP -> ledger with one dispatcher
 process and with two. Prints msgs/s, the ratio to that run's ceiling, peak RSS of a dispatcher
 process and the task runs a Prefect flow would make for the pass (one per batch, plus one
-count). The JSON's top-level ceiling is the median of the runs' ceilings.
+count), and where the CPU went: the dispatchers' CPU per message during their pass, the
+sink's, and how busy the whole machine was. The JSON's top-level ceiling is the median of the
+runs' ceilings.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,15 +150,58 @@ async def worker_main(url: str, port: int) -> None:
         base_url="https://nurture.example",
     )
     dispatcher = build_dispatcher(settings)
+    cpu_before = process_cpu_s()
     started = time.time()  # wall clock: comparable across dispatcher processes
     report = await run_pass(dispatcher, NOW)
     ended = time.time()
+    cpu_s = process_cpu_s() - cpu_before  # the pass alone, not start-up and imports
     await dispose_engines()
-    usage = resource.getrusage(resource.RUSAGE_SELF)
     rss_mb = peak_rss_mb()
-    print(json.dumps({"sent": report.total("sent"), "batches": report.batches,
-                      "cpu_s": usage.ru_utime + usage.ru_stime,
+    print(json.dumps({"sent": report.total("sent"), "batches": report.batches, "cpu_s": cpu_s,
                       "started": started, "ended": ended, "peak_rss_mb": rss_mb}))  # fmt: skip
+
+
+def process_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def pid_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of another process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class BusySampler:
+    """Samples /proc/stat while dispatchers run, so the share of the machine's CPU in use
+    during the pass itself (start-up excluded) can be read off afterwards."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, int, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            cpu = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+            idle = cpu[3] + cpu[4]  # idle + iowait
+            self.samples.append((time.time(), sum(cpu), idle))
+            self._stop.wait(0.1)
+
+    def __enter__(self) -> BusySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def busy_pct(self, start: float, end: float) -> float | None:
+        window = [s for s in self.samples if start <= s[0] <= end]
+        if len(window) < 2 or window[-1][1] == window[0][1]:
+            return None
+        (_, total0, idle0), (_, total1, idle1) = window[0], window[-1]
+        return 100 * (1 - (idle1 - idle0) / (total1 - total0))
 
 
 def peak_rss_mb() -> float:
@@ -206,9 +252,13 @@ def measure(kind: str, n: int, dispatchers: int, ceiling_rate: float, tmp: Path)
     asyncio.run(seed(url, n))
     sink = Sink()
     try:
-        elapsed, outs = run_dispatchers(url, sink.port, dispatchers)
+        with BusySampler() as sampler:
+            sink_cpu = pid_cpu_s(sink.proc.pid)
+            elapsed, outs = run_dispatchers(url, sink.port, dispatchers)
+            sink_cpu = pid_cpu_s(sink.proc.pid) - sink_cpu
     finally:
         got = sink.stop()
+    busy = sampler.busy_pct(min(o["started"] for o in outs), max(o["ended"] for o in outs))
     sent = sum(o["sent"] for o in outs)
     assert sent == n == got["received"], (sent, n, got)
     assert got["duplicate_message_ids"] == 0
@@ -218,7 +268,12 @@ def measure(kind: str, n: int, dispatchers: int, ceiling_rate: float, tmp: Path)
             "ratio": round(rate / ceiling_rate, 3),
             "peak_rss_mb": round(max(o["peak_rss_mb"] for o in outs), 1),
             "task_runs": sum(o["batches"] for o in outs) + dispatchers,
-            "seconds": round(elapsed, 2)}  # fmt: skip
+            "seconds": round(elapsed, 2),
+            # Where the CPU went: the dispatchers' during their pass, the sink's, and how
+            # busy the whole machine was (the sink and the database share it).
+            "dispatcher_cpu_ms_per_msg": round(1e3 * sum(o["cpu_s"] for o in outs) / n, 3),
+            "sink_cpu_ms_per_msg": round(1e3 * sink_cpu / n, 3),
+            "machine_busy_pct": busy and round(busy)}  # fmt: skip
 
 
 def measure_ceiling(n: int) -> float:
@@ -267,7 +322,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmpdir:
         print(
             f"{'db':<11}{'disp':>5}{'n':>9}{'msgs/s':>10}{'ceiling':>9}{'ratio':>7}"
-            f"{'rss MB':>8}{'tasks':>7}{'s':>8}"
+            f"{'rss MB':>8}{'tasks':>7}{'s':>8}{'disp ms':>9}{'sink ms':>9}{'busy':>6}"
         )
         runs, ceilings = [], []
         for n in sizes:
@@ -283,7 +338,9 @@ def main() -> None:
                     print(
                         f"{r['db']:<11}{dispatchers:>5}{n:>9}{r['msgs_per_s']:>10,.0f}"
                         f"{ceiling_rate:>9,.0f}{r['ratio']:>7.2f}{r['peak_rss_mb']:>8.0f}"
-                        f"{r['task_runs']:>7}{r['seconds']:>8.1f}",
+                        f"{r['task_runs']:>7}{r['seconds']:>8.1f}"
+                        f"{r['dispatcher_cpu_ms_per_msg']:>9.2f}{r['sink_cpu_ms_per_msg']:>9.2f}"
+                        f"{r['machine_busy_pct'] or 0:>5}%",
                         flush=True,
                     )
     result = {"ceiling_msgs_per_s": round(statistics.median(ceilings), 1), "runs": runs,
