@@ -34,6 +34,8 @@ class Behaviour:
     temporary_times: dict[str, int] = field(default_factory=dict)
     drop_in_data: set[str] = field(default_factory=set)
     stall_seconds: float = 0.0
+    refuse_greeting: str = ""  # e.g. "550 5.7.1 go away": the reply to EHLO and HELO
+    refuse_sender: str = ""  # the reply to MAIL FROM
 
 
 class RecordingHandler:
@@ -41,6 +43,29 @@ class RecordingHandler:
         self.messages: list[Received] = []
         self.behaviour = Behaviour()
         self.lock = threading.Lock()
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        if self.behaviour.refuse_greeting:
+            return [self.behaviour.refuse_greeting]
+        session.host_name = hostname
+        return responses
+
+    async def handle_HELO(self, server: Any, session: Any, envelope: Any, hostname: str) -> str:
+        if self.behaviour.refuse_greeting:
+            return self.behaviour.refuse_greeting
+        session.host_name = hostname
+        return f"250 {server.hostname}"
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.behaviour.refuse_sender:
+            return self.behaviour.refuse_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import JSON, DateTime, MetaData, bindparam, event, update
+from sqlalchemy import JSON, ColumnElement, DateTime, MetaData, bindparam, event, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -149,16 +149,27 @@ def is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-async def update_by_id(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
+def insert_ignoring_conflicts(session: AsyncSession, table: Any, *columns: str) -> Any:
+    """``INSERT ... ON CONFLICT (columns) DO NOTHING`` in the session's dialect."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if is_postgres(session) else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(columns))
+
+
+async def update_by_id(
+    session: AsyncSession, table: Any, rows: list[dict[str, Any]], *where: ColumnElement[bool]
+) -> None:
     """Update many rows by primary key ``id`` with one executemany per shape of row (Core,
-    not the ORM's bulk machinery: a dispatch batch updates thousands of rows)."""
+    not the ORM's bulk machinery: a dispatch batch updates thousands of rows); ``where``:
+    conditions a row must also meet to be updated."""
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         shapes.setdefault(tuple(sorted(row)), []).append(row)
     t = table.__table__
     for keys, group in shapes.items():
         values = {k: bindparam(f"p_{k}") for k in keys if k != "id"}
-        stmt = update(t).where(t.c.id == bindparam("p_id")).values(values)
+        stmt = update(t).where(t.c.id == bindparam("p_id"), *where).values(values)
         await session.execute(stmt, [{f"p_{k}": v for k, v in r.items()} for r in group])
 
 

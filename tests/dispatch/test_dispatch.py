@@ -130,3 +130,56 @@ async def test_hostile_lead_data_arrives_as_text(smtp_settings, smtp):
     text = msg.get_body(("plain",)).get_content()
     assert "{{ 7*7 }}" in text  # printed as data, never evaluated
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
+
+
+async def test_a_refused_greeting_fails_the_pass_and_bounces_no_one(smtp_settings, smtp):
+    await enrolled_leads(smtp_settings, 3, MONDAY)
+    smtp.handler.behaviour.refuse_greeting = "550 5.7.1 your HELO name is not welcome"
+    with pytest.raises(DispatchFailed, match="refused our greeting: 550"):
+        await run_pass(build_dispatcher(smtp_settings), MONDAY)
+    assert await touch_states(smtp_settings) == {TouchState.SCHEDULED: 3}
+    async with session_scope(smtp_settings.database_url) as session:
+        assert not (
+            await session.scalars(select(Lead).where(Lead.suppressed_at.is_not(None)))
+        ).all()
+    smtp.handler.behaviour.refuse_greeting = ""
+    assert (await run_pass(build_dispatcher(smtp_settings), MONDAY)).total("sent") == 3
+
+
+async def test_replies_to_the_content_other_than_250(smtp_settings, smtp):
+    """Any 2xx is sent; 421 (server closing) is a retry on a fresh connection for the rest."""
+    emails = await enrolled_leads(smtp_settings, 4, MONDAY)
+    smtp.handler.behaviour.data[emails[0]] = "251 2.0.0 accepted, will forward"
+    smtp.handler.behaviour.data[emails[1]] = "421 4.3.2 shutting down"
+    settings = smtp_settings.model_copy(update={"mail_url": smtp.url + "&pool=1"})
+    report = await run_pass(build_dispatcher(settings), MONDAY)
+    assert report.total("sent") == 3 and report.total("retrying") == 1
+    assert len(smtp.messages) == 2  # the two accepted with 250 (the 251 is not recorded)
+
+
+async def test_a_refused_sender_fails_the_pass_and_counts_no_attempt(smtp_settings, smtp):
+    """Our sender address refused (5xx to MAIL FROM) is the same for every lead: the pass
+    fails with the reason and no lead's drip pays for it."""
+    await enrolled_leads(smtp_settings, 3, MONDAY)
+    smtp.handler.behaviour.refuse_sender = "553 5.7.1 sender not allowed"
+    with pytest.raises(DispatchFailed, match="refused the sender"):
+        await run_pass(build_dispatcher(smtp_settings), MONDAY)
+    async with session_scope(smtp_settings.database_url) as session:
+        touches = (await session.scalars(select(Touch))).all()
+        assert {(t.state, t.attempts) for t in touches} == {(TouchState.SCHEDULED, 0)}
+
+
+async def test_4xx_until_the_last_attempt_ends_this_drip_only(smtp_settings, smtp):
+    [email] = await enrolled_leads(smtp_settings, 1, MONDAY)
+    smtp.handler.behaviour.temporary_times[email] = 10
+    settings = smtp_settings.model_copy(update={"max_attempts": 2})
+    assert (await run_pass(build_dispatcher(settings), MONDAY)).total("retrying") == 1
+    later = await run_pass(build_dispatcher(settings), MONDAY + timedelta(hours=1))
+    assert later.total("bounced") == 1
+    async with session_scope(settings.database_url) as session:
+        lead = await session.scalar(select(Lead).where(Lead.email == email))
+        assert lead.suppressed_at is None  # a soft bounce says nothing final about the address
+        enrollment = await session.scalar(select(Enrollment))
+        assert (enrollment.state, enrollment.exit_reason) == ("exited", "soft_bounce")
+        exited = await session.scalar(select(Event).where(Event.type == "exited"))
+        assert exited is not None and exited.data["reason"] == "soft_bounce"

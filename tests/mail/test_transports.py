@@ -45,8 +45,11 @@ async def test_dotted_lines_and_bare_line_ends_arrive_intact(smtp: SmtpServer) -
     assert received.data == b"Subject: dots\r\n\r\n.\r\n..\r\n.end\r\nbare\r\nlf\r\ncr\r\n"
 
 
-async def _server_that_hangs_up(at: bytes) -> asyncio.Server:
-    """A bare SMTP server on loopback that closes the connection on the line ``at``."""
+async def _server_that_hangs_up(
+    at: bytes, after_content: bytes = b"250 queued\r\n"
+) -> asyncio.Server:
+    """A bare SMTP server on loopback that closes the connection on the line ``at`` and
+    answers ``after_content`` to a message's content."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"220 test\r\n")
@@ -61,7 +64,7 @@ async def _server_that_hangs_up(at: bytes) -> asyncio.Server:
                     if at == b".":
                         writer.close()
                         return
-                    writer.write(b"250 queued\r\n")
+                    writer.write(after_content)
                 continue
             verb = line[:4].upper()
             if verb == b"EHLO":
@@ -94,6 +97,30 @@ async def test_a_dropped_connection_is_classified_by_how_far_the_message_got(
     port = server.sockets[0].getsockname()[1]
     message = OutgoingMessage("news@example.com", "lead@example.com", b"Subject: x\r\n\r\nhi\r\n",
                               "<m2@example.com>")  # fmt: skip
+    transport = transport_from_url(f"smtp://127.0.0.1:{port}?pool=1&timeout=5")
+    try:
+        [result] = await transport.send([message])
+    finally:
+        await transport.close()
+        server.close()
+    assert result.status == status, result
+
+
+@pytest.mark.parametrize(
+    ("reply", "status"),
+    [
+        (b"252 2.0.0 accepted\r\n", "sent"),  # any 2xx
+        (b"452 4.3.1 out of memory\r\n", "retry"),
+        (b"554 5.7.1 rejected\r\n", "bounced"),
+        (b"ok, got it\r\n", "in_doubt"),  # malformed: it may have been accepted
+        (b"354 again?\r\n", "in_doubt"),  # not a reply to the content at all
+    ],
+)
+async def test_the_reply_to_the_content_is_classified(reply: bytes, status: str) -> None:
+    server = await _server_that_hangs_up(b"NEVER", after_content=reply)
+    port = server.sockets[0].getsockname()[1]
+    message = OutgoingMessage("news@example.com", "lead@example.com", b"Subject: x\r\n\r\nhi\r\n",
+                              "<m3@example.com>")  # fmt: skip
     transport = transport_from_url(f"smtp://127.0.0.1:{port}?pool=1&timeout=5")
     try:
         [result] = await transport.send([message])

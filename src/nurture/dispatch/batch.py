@@ -10,10 +10,11 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import TemplateError
@@ -31,7 +32,7 @@ from nurture.mail.transports import SendResult, Transport, TransportUnavailable
 from nurture.rendering.compose import LEAD_FIELDS, Composer, lead_context
 from nurture.scoring.score import score_of
 from nurture.sequences.conditions import Engagement, evaluate, load_engagement
-from nurture.sequences.enrollment import exit_enrollments
+from nurture.sequences.enrollment import exit_enrollments, exit_matching
 from nurture.sequences.models import Enrollment, EnrollmentState
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,16 @@ class Dispatcher:
     chunk_size: int = 100
     lease_seconds: int = 300
     worker: str = field(default_factory=worker_id)
+    started: float = field(default_factory=time.monotonic)
+
+    def clock(self, now: datetime) -> datetime:
+        """The time leases are taken and tested by: the pass's ``now`` advanced by the time
+        since this dispatcher was built (once per pass). ``now`` alone stays fixed for the
+        whole pass, so a long pass would claim work whose lease had already run out, and a
+        concurrent pass would mark its chunk in doubt before it was even sent. In production
+        ``now`` is the wall clock at the start of the pass, so this is the wall clock; tests
+        fast-forward ``now`` and the clock runs on from there."""
+        return now + timedelta(seconds=time.monotonic() - self.started)
 
 
 @dataclass
@@ -121,7 +132,7 @@ async def _skip(
     now: datetime,
     report: BatchReport,
 ) -> None:
-    to_advance: list[tuple[Claimed, int]] = []
+    to_advance: list[Claimed] = []
     for touch, reason in skipped:
         report.counts[(touch.sequence_id, touch.step_id, TouchState.SKIPPED)] += 1
         await session.execute(
@@ -133,17 +144,9 @@ async def _skip(
         if reason.startswith("suppressed"):
             await exit_enrollments(session, touch.lead_id, reason, now)
         elif reason == "sequence_removed":
-            await session.execute(
-                update(Enrollment)
-                .where(Enrollment.id == touch.enrollment_id)
-                .values(state=EnrollmentState.EXITED, exit_reason=reason, ended_at=now,
-                        next_due_at=None)
-            )  # fmt: skip
-        elif reason == "condition_false":
-            to_advance.append((touch, touch.step_index))
-        elif reason == "step_removed":
-            # The step left the config: go on with the step now at that position.
-            to_advance.append((touch, touch.step_index - 1))
+            await exit_matching(session, [Enrollment.id == touch.enrollment_id], reason, now)
+        elif reason in ("condition_false", "step_removed"):
+            to_advance.append(touch)  # advance() finds the next step by id
     if to_advance:
         await advance(session, to_advance, project, now)
 
@@ -193,8 +196,10 @@ async def dispatch_batch(d: Dispatcher, now: datetime) -> BatchReport:
     or a template fails, after recording everything that did happen."""
     report = BatchReport()
     async with session_scope(d.db_url) as session:
-        report.in_doubt_expired = await claim.expire_sending(session, now)
-        ids = await claim.claim_due(session, d.worker, now, d.batch_size, d.lease_seconds)
+        report.in_doubt_expired = await claim.expire_sending(session, d.clock(now))
+        ids = await claim.claim_due(
+            session, d.worker, now, d.batch_size, d.lease_seconds, d.clock(now)
+        )
         report.claimed = len(ids)
         if not ids:
             return report
@@ -249,9 +254,11 @@ async def _render(
         try:
             out.append(d.composer.compose(sequence, touch.step_index, lead_ctx, public_id, now,
                                           touch.id))  # fmt: skip
-        except (TemplateError, ValueError) as exc:
+        except Exception as exc:  # e.g. TypeError from `{% if lead.custom.size > 50 %}`
+            # This touch stays due; the chunk in flight still gets its replies recorded.
             failed.append(touch.id)
-            report.error = f"{sequence.id}/{touch.step_id}: template does not render: {exc}"
+            kind = "" if isinstance(exc, TemplateError | ValueError) else f"{type(exc).__name__}: "
+            report.error = f"{sequence.id}/{touch.step_id}: template does not render: {kind}{exc}"
     return out
 
 
@@ -276,15 +283,26 @@ async def _send_chunks(
         async with session_scope(d.db_url) as session:
             if results:
                 counts, released = await record_results(
-                    session, results, claimed, d.project, d.policy, now
+                    session, results, claimed, d.project, d.policy, now, d.worker
                 )
                 await claim.release(session, released, d.worker, now)
             ids = [m.touch_id for m in messages if m.touch_id is not None]
-            ours = set()
+            ours: set[int] = set()
+            dropped: list[int] = []
             if ids and not unavailable:
-                ours = await claim.mark_sending(session, ids, d.worker, now, d.lease_seconds)
+                ours = await claim.mark_sending(
+                    session, ids, d.worker, d.clock(now), d.lease_seconds
+                )
+                # Lead suppressed or enrollment ended since the claim: give them back; the
+                # next batch skips them with the reason. (Touches another dispatcher took
+                # over are not ours to release: the guard in release() leaves them.)
+                dropped = await claim.release(
+                    session, [i for i in ids if i not in ours], d.worker, now
+                )
         if results:
             report.counts.update(counts)
+        for i in dropped:
+            report.counts[(claimed[i].sequence_id, claimed[i].step_id, "released")] += 1
         if unavailable:  # the server went away: leave the rest due, untouched
             rest = {c.id for chunk in chunks[k:] for c, _, _ in chunk} - set(failed)
             if rest:
@@ -304,6 +322,6 @@ async def _release(
     d: Dispatcher, ids: list[int], claimed: dict[int, Claimed], now: datetime, report: BatchReport
 ) -> None:
     async with session_scope(d.db_url) as session:
-        await claim.release(session, ids, d.worker, now)
+        ids = await claim.release(session, ids, d.worker, now)
     for i in ids:
         report.counts[(claimed[i].sequence_id, claimed[i].step_id, "released")] += 1

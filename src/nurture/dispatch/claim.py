@@ -16,45 +16,57 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.dispatch.models import Touch, TouchState
+from nurture.leads.models import Lead
+from nurture.sequences.models import Enrollment, EnrollmentState
 
 # Core columns, not ORM attributes, in the statements a pass runs per batch and per chunk:
 # an ORM-enabled UPDATE goes through the ORM's bulk machinery (~3% of a dispatcher's CPU).
-T = Touch.__table__
+T, E, L = Touch.__table__, Enrollment.__table__, Lead.__table__
 
 
-async def expire_sending(session: AsyncSession, now: datetime) -> int:
+async def expire_sending(session: AsyncSession, clock: datetime) -> int:
     """Touches still 'sending' after their lease belong to a dispatcher that died while
-    handing them to SMTP: they may have gone out, so they are in doubt, never resent."""
+    handing them to SMTP: they may have gone out, so they are in doubt, never resent.
+    ``clock``: the time leases are tested by (``Dispatcher.clock``)."""
     result = await session.execute(
         update(T)
-        .where(T.c.state == TouchState.SENDING, T.c.lease_until < now)
+        .where(T.c.state == TouchState.SENDING, T.c.lease_until < clock)
         .values(
             state=TouchState.IN_DOUBT,
             reason="dispatcher lost during SMTP hand-off",
-            updated_at=now,
+            updated_at=clock,
         )
     )
     return result.rowcount or 0  # type: ignore[attr-defined]
 
 
 async def claim_due(
-    session: AsyncSession, worker: str, now: datetime, limit: int, lease_seconds: int
+    session: AsyncSession,
+    worker: str,
+    now: datetime,
+    limit: int,
+    lease_seconds: int,
+    clock: datetime | None = None,
 ) -> list[int]:
     """Claim up to ``limit`` touches: claims whose lease ran out (their dispatcher died
     before handing them to SMTP: safe to take over), then due retries, then due first
-    attempts, each oldest first. Returns their ids.
+    attempts, each oldest first. Returns their ids. ``now`` decides what is due; ``clock``
+    (default ``now``) is the time leases are tested and taken by (``Dispatcher.clock``).
 
     One state at a time, so that each claim walks ix_sends_state_due (state, due_at) in
     order and reads ``limit`` rows; ``state IN (...) ORDER BY due_at`` made both databases
     sort the whole backlog for every batch (a 100k backlog: 21 ms a claim, now ~5).
     """
+    clock = clock or now
     ids: list[int] = []
     for where, order_by in (
-        ([T.c.state == TouchState.CLAIMED, T.c.lease_until < now], None),
+        ([T.c.state == TouchState.CLAIMED, T.c.lease_until < clock], T.c.lease_until),
         ([T.c.state == TouchState.RETRYING, T.c.due_at <= now], T.c.due_at),
         ([T.c.state == TouchState.SCHEDULED, T.c.due_at <= now], T.c.due_at),
     ):
-        ids += await _claim(session, where, worker, now, limit - len(ids), lease_seconds, order_by)
+        ids += await _claim(
+            session, where, worker, clock, limit - len(ids), lease_seconds, order_by
+        )
     return sorted(ids)
 
 
@@ -65,7 +77,7 @@ async def _claim(
     now: datetime,
     limit: int,
     lease_seconds: int,
-    order_by: ColumnElement[Any] | None = None,
+    order_by: ColumnElement[Any],
 ) -> list[int]:
     if limit <= 0:
         return []
@@ -74,11 +86,11 @@ async def _claim(
     # claim far more than ``limit`` rows. The UPDATE need not test ``where`` again: the rows
     # are locked (PostgreSQL re-checks ``where`` on locking) or the writer lock is held
     # (SQLite), and a second test let SQLite scan the backlog instead of the ids.
-    candidates = select(T.c.id).where(*where)
-    if order_by is not None:
-        candidates = candidates.order_by(order_by)
     cte = (
-        candidates.limit(limit)
+        select(T.c.id)
+        .where(*where)
+        .order_by(order_by)
+        .limit(limit)
         .with_for_update(skip_locked=True)
         .cte("candidates")
         .prefix_with("MATERIALIZED")
@@ -98,36 +110,61 @@ async def _claim(
 
 
 async def mark_sending(
-    session: AsyncSession, ids: list[int], worker: str, now: datetime, lease_seconds: int
+    session: AsyncSession, ids: list[int], worker: str, clock: datetime, lease_seconds: int
 ) -> set[int]:
-    """Record, before SMTP, which touches are about to be handed over; only touches this
-    dispatcher still holds come back (a stalled dispatcher may have lost its claim)."""
+    """Record, before SMTP, which touches are about to be handed over, with a fresh lease
+    from ``clock``. Only touches this dispatcher still holds come back (a stalled dispatcher
+    may have lost its claim), and only those whose lead is not suppressed and whose
+    enrollment is still active: a lead may have bounced in an earlier chunk of this batch,
+    or unsubscribed, since the batch was claimed."""
     if not ids:
         return set()
+    active = select(E.c.id).where(E.c.id == T.c.enrollment_id, E.c.state == EnrollmentState.ACTIVE)
+    suppressed = select(L.c.id).where(L.c.id == T.c.lead_id, L.c.suppressed_at.is_not(None))
     result = await session.execute(
         update(T)
-        .where(T.c.id.in_(ids), T.c.claimed_by == worker, T.c.state == TouchState.CLAIMED)
+        .where(T.c.id.in_(ids), T.c.claimed_by == worker, T.c.state == TouchState.CLAIMED,
+               active.exists(), ~suppressed.exists())
         .values(
             state=TouchState.SENDING,
-            lease_until=now + timedelta(seconds=lease_seconds),
-            updated_at=now,
+            lease_until=clock + timedelta(seconds=lease_seconds),
+            updated_at=clock,
         )
         .returning(T.c.id)
-    )
+    )  # fmt: skip
     return set(result.scalars().all())
 
 
-async def release(session: AsyncSession, ids: list[int], worker: str, now: datetime) -> None:
-    """Give touches back untouched (never handed to SMTP): due again as they were."""
+async def held(session: AsyncSession, ids: list[int], worker: str) -> set[int]:
+    """Of these touches handed to SMTP, the ones this dispatcher may record replies for:
+    still claimed by it, in 'sending' or, if its lease ran out while they were being sent,
+    'in_doubt' (the reply settles the doubt). Not those an operator or another dispatcher
+    has moved on meanwhile. Locked until commit on PostgreSQL (SQLite: the writer lock is
+    held already)."""
     if not ids:
-        return
+        return set()
+    rows = await session.execute(
+        select(T.c.id)
+        .where(T.c.id.in_(ids), T.c.claimed_by == worker,
+               T.c.state.in_((TouchState.SENDING, TouchState.IN_DOUBT)))
+        .with_for_update()
+    )  # fmt: skip
+    return set(rows.scalars().all())
+
+
+async def release(session: AsyncSession, ids: list[int], worker: str, now: datetime) -> list[int]:
+    """Give touches back untouched (never handed to SMTP): due again as they were. Only
+    those this dispatcher still holds; returns their ids."""
+    if not ids:
+        return []
+    released: list[int] = []
     for was_retrying in (False, True):
-        await session.execute(
+        result = await session.execute(
             update(T)
             .where(
                 T.c.id.in_(ids),
                 T.c.claimed_by == worker,
-                T.c.state.in_((TouchState.CLAIMED, TouchState.SENDING)),
+                T.c.state.in_((TouchState.CLAIMED, TouchState.SENDING, TouchState.IN_DOUBT)),
                 (T.c.attempts > 0) if was_retrying else (T.c.attempts == 0),
             )
             .values(
@@ -136,7 +173,10 @@ async def release(session: AsyncSession, ids: list[int], worker: str, now: datet
                 lease_until=None,
                 updated_at=now,
             )
+            .returning(T.c.id)
         )
+        released += result.scalars().all()
+    return released
 
 
 async def count_due(session: AsyncSession, now: datetime) -> int:

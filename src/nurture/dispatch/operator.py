@@ -12,7 +12,7 @@ from nurture.config.project import Project
 from nurture.dispatch.models import Touch, TouchState
 from nurture.dispatch.record import Claimed, advance
 from nurture.leads.models import Lead
-from nurture.leads.service import record_event
+from nurture.leads.service import record_event, record_events
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,17 @@ async def release_in_doubt(
         live = [t for t in touches if t.sequence_id in project.sequences]
         await advance(
             session,
-            [(Claimed(t.id, t.enrollment_id, t.lead_id, leads.get(t.lead_id), t.sequence_id,
-                      t.step_id, t.step_index, t.attempts), t.step_index) for t in live],
+            [Claimed(t.id, t.enrollment_id, t.lead_id, leads.get(t.lead_id), t.sequence_id,
+                     t.step_id, t.step_index, t.attempts) for t in live],
             project, now,
         )  # fmt: skip
+        # Counted as sent where sends are counted (the funnel reads 'sent' events).
+        await record_events(session, [
+            {"lead_id": t.lead_id, "type": "sent", "occurred_at": now,
+             "sequence_id": t.sequence_id, "step_id": t.step_id,
+             "data": {"message_id": t.message_id, "released_as_sent": True}}
+            for t in touches
+        ])  # fmt: skip
     else:
         await session.execute(
             update(Touch).where(Touch.id.in_(chosen))

@@ -5,23 +5,27 @@ One transaction per chunk, set-based: bulk updates by primary key, bulk inserts.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
-from nurture.db import update_by_id
+from nurture.db import insert_ignoring_conflicts, update_by_id
+from nurture.dispatch.claim import held
 from nurture.dispatch.models import Touch, TouchState
 from nurture.leads.models import Lead
 from nurture.leads.service import record_event, record_events
 from nurture.mail.transports import SendResult
-from nurture.sequences.enrollment import exit_enrollments, next_touch
+from nurture.sequences.enrollment import exit_enrollments, exit_matching, next_touch
 from nurture.sequences.models import Enrollment, EnrollmentState
 from nurture.sequences.schedule import retry_at
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,53 +52,115 @@ Outcome = str  # sent, retrying, bounced, skipped, in_doubt, released
 
 
 async def advance(
-    session: AsyncSession, touches: list[tuple[Claimed, int]], project: Project, now: datetime
+    session: AsyncSession, touches: list[Claimed], project: Project, now: datetime
 ) -> None:
-    """Schedule the step after each (touch, index) pair, or complete the enrollment."""
-    new_rows: list[dict[str, Any]] = []
-    enrollment_rows: list[dict[str, Any]] = []
-    done: set[int] = set()  # enrollments that just sent their last step
-    completed: list[dict[str, Any]] = []  # their events, written with one executemany
-    for touch, index in touches:
-        sequence = project.sequences[touch.sequence_id]
-        nxt = index + 1
-        if nxt < len(sequence.steps):
-            row = next_touch(
-                touch.enrollment_id, touch.lead_id, touch.lead_timezone, sequence, nxt, now
-            )
-            new_rows.append(row)
-            enrollment_rows.append(
-                {
-                    "id": touch.enrollment_id,
-                    "current_step": nxt,
-                    "next_due_at": row["due_at"],
-                    "updated_at": now,
-                }
-            )
+    """Schedule the next step of each touch's enrollment, or complete the enrollment.
+
+    The next step is the first one after the touch's step, in the sequence's current order,
+    that the enrollment has not had yet; if the touch's step is no longer in the sequence,
+    the first step the enrollment has not had. Steps are matched by id because a marketer
+    may reorder, add or remove them while leads are under way; a lead never gets a step
+    twice. Only active enrollments move on: one that ended meanwhile (bounce, unsubscribe)
+    stays ended.
+    """
+    planned: dict[int, tuple[Claimed, int]] = {}  # enrollment -> (touch, next index)
+    unplanned: list[Claimed] = []
+    for touch in touches:
+        index = project.sequences[touch.sequence_id].step_index(touch.step_id)
+        if index is None:
+            unplanned.append(touch)
         else:
-            enrollment_rows.append(
-                {
-                    "id": touch.enrollment_id,
-                    "current_step": nxt,
-                    "next_due_at": None,
-                    "updated_at": now,
-                }
-            )
-            done.add(touch.enrollment_id)
-            completed.append({"lead_id": touch.lead_id, "type": "completed",
-                              "occurred_at": now, "sequence_id": touch.sequence_id,
-                              "data": {"after_step": nxt}})  # fmt: skip
-    if new_rows:
-        await session.execute(insert(Touch.__table__), new_rows)  # Core: no ORM bulk path
+            planned[touch.enrollment_id] = (touch, index + 1)
+    # Common case: the step right after has no row yet. If it has one (steps reordered),
+    # the insert is skipped, not failed: this transaction also records SMTP replies.
+    scheduled = await _schedule(session, list(planned.values()), project, now)
+    unplanned += [
+        t
+        for e, (t, i) in planned.items()
+        if e not in scheduled and i < len(project.sequences[t.sequence_id].steps)
+    ]
+    if unplanned:
+        scheduled.update(await _schedule_unplanned(session, unplanned, project, now))
+    finished = [t for t in touches if t.enrollment_id not in scheduled]
     await update_by_id(
         session,
         Enrollment,
-        [
-            {**r, "state": EnrollmentState.COMPLETED, "ended_at": now} if r["id"] in done else r
-            for r in enrollment_rows
-        ],
+        [{"id": e, "current_step": index, "next_due_at": due, "updated_at": now}
+         for e, (index, due) in scheduled.items()],
+        Enrollment.state == EnrollmentState.ACTIVE,
+    )  # fmt: skip
+    await _complete(session, finished, project, now)
+
+
+async def _schedule(
+    session: AsyncSession, plan: list[tuple[Claimed, int]], project: Project, now: datetime
+) -> dict[int, tuple[int, datetime]]:
+    """Insert the touch for step ``index`` of each enrollment where it has no row yet.
+    Returns enrollment -> (index, due) for those inserted."""
+    rows = []
+    for touch, index in plan:
+        sequence = project.sequences[touch.sequence_id]
+        if index < len(sequence.steps):
+            rows.append(next_touch(touch.enrollment_id, touch.lead_id, touch.lead_timezone,
+                                   sequence, index, now))  # fmt: skip
+    if not rows:
+        return {}
+    T = Touch.__table__
+    stmt = insert_ignoring_conflicts(session, T, "enrollment_id", "step_id")
+    result = await session.execute(stmt.returning(T.c.enrollment_id), rows)
+    inserted = set(result.scalars().all())
+    return {r["enrollment_id"]: (r["step_index"], r["due_at"])  # type: ignore[misc]
+            for r in rows if r["enrollment_id"] in inserted}  # fmt: skip
+
+
+async def _schedule_unplanned(
+    session: AsyncSession, touches: list[Claimed], project: Project, now: datetime
+) -> dict[int, tuple[int, datetime]]:
+    """The slow path after a config change: look up which steps each enrollment has had."""
+    T = Touch.__table__
+    had: dict[int, set[str]] = {}
+    rows = await session.execute(
+        select(T.c.enrollment_id, T.c.step_id).where(
+            T.c.enrollment_id.in_({t.enrollment_id for t in touches})
+        )
     )
-    await record_events(session, completed)
+    for enrollment_id, step_id in rows:
+        had.setdefault(enrollment_id, set()).add(step_id)
+    plan = []
+    for touch in touches:
+        steps = project.sequences[touch.sequence_id].steps
+        current = project.sequences[touch.sequence_id].step_index(touch.step_id)
+        start = 0 if current is None else current + 1
+        done = had.get(touch.enrollment_id, set())
+        index = next((i for i in range(start, len(steps)) if steps[i].id not in done), None)
+        if index is not None:
+            plan.append((touch, index))
+    return await _schedule(session, plan, project, now)
+
+
+async def _complete(
+    session: AsyncSession, touches: list[Claimed], project: Project, now: datetime
+) -> None:
+    """End the enrollments that had their last step, with a ``completed`` event each (only
+    for those still active)."""
+    by_length: dict[int, list[int]] = {}
+    for touch in touches:
+        steps = len(project.sequences[touch.sequence_id].steps)
+        by_length.setdefault(steps, []).append(touch.enrollment_id)
+    E = Enrollment.__table__
+    for steps, ids in by_length.items():
+        ended = await session.execute(
+            update(E)
+            .where(E.c.id.in_(ids), E.c.state == EnrollmentState.ACTIVE)
+            .values(state=EnrollmentState.COMPLETED, current_step=steps, next_due_at=None,
+                    ended_at=now, updated_at=now)
+            .returning(E.c.lead_id, E.c.sequence_id)
+        )  # fmt: skip
+        await record_events(session, [
+            {"lead_id": lead_id, "type": "completed", "occurred_at": now,
+             "sequence_id": sequence_id, "data": {"after_step": steps}}
+            for lead_id, sequence_id in ended
+        ])  # fmt: skip
 
 
 async def record_results(
@@ -104,19 +170,28 @@ async def record_results(
     project: Project,
     policy: Policy,
     now: datetime,
+    worker: str,
 ) -> tuple[Counter[tuple[str, str, Outcome]], list[int]]:
     """Returns counts per (sequence, step, outcome) and the ids never handed to SMTP, which
-    the caller releases (they stay due)."""
+    the caller releases (they stay due). Only touches this dispatcher still holds are
+    recorded (see ``claim.held``)."""
     counts: Counter[tuple[str, str, Outcome]] = Counter()
     updates: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    sent: list[tuple[Claimed, int]] = []
+    sent: list[Claimed] = []
     bounced_leads: dict[int, str] = {}
     soft_bounced: list[Claimed] = []
     released: list[int] = []
+    ids = [r.message.touch_id for r in results if r.message.touch_id is not None]
+    ours = await held(session, ids, worker)
 
     for result in results:
         touch = claimed[result.message.touch_id]  # type: ignore[index]
+        if touch.id not in ours:
+            log.warning("touch %d (%s/%s): %s by SMTP, but no longer held by this dispatcher "
+                        "(its lease ran out while it was being sent): left as it is", touch.id,
+                        touch.sequence_id, touch.step_id, result.status)  # fmt: skip
+            continue
         attempts = touch.attempts + 1
         base = {"id": touch.id, "claimed_by": None, "lease_until": None, "updated_at": now,
                 "smtp_code": result.code, "smtp_reply": result.reply[:500],
@@ -126,7 +201,7 @@ async def record_results(
         if result.status == "sent":
             outcome = TouchState.SENT
             changes = {"sent_at": now, "message_id": result.message.message_id, "reason": None}
-            sent.append((touch, touch.step_index))
+            sent.append(touch)
         elif result.status == "retry" and attempts < policy.max_attempts:
             outcome = TouchState.RETRYING
             sequence = project.sequences[touch.sequence_id]
@@ -166,18 +241,9 @@ async def record_results(
     await update_by_id(session, Touch, updates)
     await record_events(session, events)
     await advance(session, sent, project, now)
-    for touch in soft_bounced:
-        await session.execute(
-            update(Enrollment)
-            .where(Enrollment.id == touch.enrollment_id)
-            .values(
-                state=EnrollmentState.EXITED,
-                exit_reason="soft_bounce",
-                ended_at=now,
-                next_due_at=None,
-                updated_at=now,
-            )
-        )
+    if soft_bounced:  # this enrollment ends (with an 'exited' event), not the lead's others
+        ended = [t.enrollment_id for t in soft_bounced]
+        await exit_matching(session, [Enrollment.id.in_(ended)], "soft_bounce", now)
     # Hard bounces last: they end every enrollment of the lead, including any just advanced.
     for lead_id, reply in bounced_leads.items():
         await session.execute(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ import aiosmtplib
 from aiosmtplib.protocol import normalize_message_line_endings
 
 from nurture.mail.message import OutgoingMessage
+
+log = logging.getLogger(__name__)
 
 Status = Literal["sent", "retry", "bounced", "in_doubt", "not_sent"]
 
@@ -132,13 +135,23 @@ async def _content(client: aiosmtplib.SMTP, data: bytes) -> aiosmtplib.SMTPRespo
     except (aiosmtplib.SMTPServerDisconnected, asyncio.CancelledError):
         client.close()  # a half-read conversation must not be reused
         raise
-    if response.code != 250:
+    if not 200 <= response.code < 300:
         raise aiosmtplib.SMTPDataError(response.code, response.message)
     return response
 
 
 def _code_status(code: int) -> Status:
     return "bounced" if code >= 500 else "retry"
+
+
+def _after_content(exc: aiosmtplib.SMTPResponseException) -> tuple[Status, bool]:
+    """What a reply other than 2xx to the message content means, and whether the connection
+    may be reused. Only a clear 4xx or 5xx says the message was not taken; a malformed reply
+    (aiosmtplib's code -1) or anything else may hide an accepted message: in doubt. 421
+    means the server is closing the connection."""
+    if 400 <= exc.code < 600:
+        return _code_status(exc.code), exc.code != 421
+    return "in_doubt", False
 
 
 class SmtpTransport(Transport):
@@ -165,12 +178,22 @@ class SmtpTransport(Transport):
 
     async def _connect(self) -> aiosmtplib.SMTP:
         client = self._client()
+        server = f"{self.options.hostname}:{self.options.port}"
         try:
             await client.connect()
-        except (aiosmtplib.SMTPException, OSError) as exc:
+            if client.is_ehlo_or_helo_needed:  # greet now: a refusal is the server's answer
+                try:  # to us, and must not surface later as a reply about a lead's address
+                    await client.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await client.helo()
+        except aiosmtplib.SMTPHeloError as exc:
+            client.close()
             raise TransportUnavailable(
-                f"cannot reach SMTP server {self.options.hostname}:{self.options.port}: {exc}"
+                f"SMTP server {server} refused our greeting: {exc.code} {exc.message}"
             ) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise TransportUnavailable(f"cannot reach SMTP server {server}: {exc}") from exc
         return client
 
     async def open(self) -> None:
@@ -185,11 +208,19 @@ class SmtpTransport(Transport):
         try:
             async with asyncio.timeout(self.options.timeout):
                 await self._envelope(client, message)
+        except aiosmtplib.SMTPHeloError as exc:
+            # The server will not talk to us (e.g. a HELO policy): our problem, not the
+            # lead's address. Not sent; the pass fails with the reason, the touches stay due.
+            reply = f"SMTP server refused our greeting: {exc.code} {exc.message}"
+            return SendResult(message, "not_sent", exc.code, reply), False
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset(client)
-            status: Status = _code_status(exc.code)
             if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
-                status = "retry"  # our sender was refused: not the lead's address at fault
+                # Our sender address was refused, for every lead alike: fail the pass rather
+                # than count attempts against (and eventually end) every lead's drip.
+                reply = f"SMTP server refused the sender {message.sender}: {exc.code} {exc.message}"
+                return SendResult(message, "not_sent", exc.code, reply), client.is_connected
+            status: Status = _code_status(exc.code)
             return SendResult(message, status, exc.code, exc.message), client.is_connected
         except (aiosmtplib.SMTPException, OSError) as exc:
             # The content was not sent yet: nothing can have been delivered, safe to resend.
@@ -198,7 +229,8 @@ class SmtpTransport(Transport):
             async with asyncio.timeout(self.options.timeout):
                 response = await _content(client, message.data)
         except aiosmtplib.SMTPResponseException as exc:
-            return SendResult(message, _code_status(exc.code), exc.code, exc.message), True
+            status, usable = _after_content(exc)
+            return SendResult(message, status, exc.code, exc.message), usable
         except (aiosmtplib.SMTPException, OSError) as exc:
             return SendResult(message, "in_doubt", None, f"connection lost in DATA: {exc}"), False
         return SendResult(message, "sent", response.code, response.message), True
@@ -257,13 +289,14 @@ class SmtpTransport(Transport):
                         continue
                 try:
                     result, usable = await self._send_one(client, message)
-                except Exception as exc:  # a bug, not a reply: fail the caller, not the pool
+                except Exception as exc:
+                    # A bug, not a reply. Whatever stage it came from, the message may have
+                    # gone out: in doubt, and the rest of the batch is still recorded.
+                    log.exception("sending %s failed unexpectedly", message.message_id)
                     usable = False
-                    if not reply.done():
-                        reply.set_exception(exc)
-                else:
-                    if not reply.done():
-                        reply.set_result(result)
+                    result = SendResult(message, "in_doubt", None, f"unexpected error: {exc!r}")
+                if not reply.done():
+                    reply.set_result(result)
                 if not usable:
                     client.close()
                     client = None
