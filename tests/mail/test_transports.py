@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nurture.mail.message import OutgoingMessage
-from nurture.mail.transports import transport_from_url, wire_data
+from nurture.mail.transports import SendResult, transport_from_url, wire_data
 from tests.smtp_server import SmtpServer
 
 
@@ -82,6 +82,20 @@ async def _server_that_hangs_up(
     return await asyncio.start_server(handle, "127.0.0.1", 0)
 
 
+async def _send_one_to(server: asyncio.Server) -> SendResult:
+    """One small message over one connection to ``server``; closes both."""
+    port = server.sockets[0].getsockname()[1]
+    message = OutgoingMessage("news@example.com", "lead@example.com", b"Subject: x\r\n\r\nhi\r\n",
+                              "<m2@example.com>")  # fmt: skip
+    transport = transport_from_url(f"smtp://127.0.0.1:{port}?pool=1&timeout=5")
+    try:
+        [result] = await transport.send([message])
+    finally:
+        await transport.close()
+        server.close()
+    return result
+
+
 @pytest.mark.parametrize(
     ("hang_up_at", "status"),
     [
@@ -93,16 +107,7 @@ async def _server_that_hangs_up(
 async def test_a_dropped_connection_is_classified_by_how_far_the_message_got(
     hang_up_at: bytes, status: str
 ) -> None:
-    server = await _server_that_hangs_up(hang_up_at)
-    port = server.sockets[0].getsockname()[1]
-    message = OutgoingMessage("news@example.com", "lead@example.com", b"Subject: x\r\n\r\nhi\r\n",
-                              "<m2@example.com>")  # fmt: skip
-    transport = transport_from_url(f"smtp://127.0.0.1:{port}?pool=1&timeout=5")
-    try:
-        [result] = await transport.send([message])
-    finally:
-        await transport.close()
-        server.close()
+    result = await _send_one_to(await _server_that_hangs_up(hang_up_at))
     assert result.status == status, result
 
 
@@ -117,14 +122,5 @@ async def test_a_dropped_connection_is_classified_by_how_far_the_message_got(
     ],
 )
 async def test_the_reply_to_the_content_is_classified(reply: bytes, status: str) -> None:
-    server = await _server_that_hangs_up(b"NEVER", after_content=reply)
-    port = server.sockets[0].getsockname()[1]
-    message = OutgoingMessage("news@example.com", "lead@example.com", b"Subject: x\r\n\r\nhi\r\n",
-                              "<m3@example.com>")  # fmt: skip
-    transport = transport_from_url(f"smtp://127.0.0.1:{port}?pool=1&timeout=5")
-    try:
-        [result] = await transport.send([message])
-    finally:
-        await transport.close()
-        server.close()
+    result = await _send_one_to(await _server_that_hangs_up(b"NEVER", after_content=reply))
     assert result.status == status, result
