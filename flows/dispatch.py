@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from nurture.db import session_scope, utcnow
 from nurture.dispatch.batch import BatchReport, Dispatcher, DispatchFailed, dispatch_batch
 from nurture.dispatch.claim import count_due
-from nurture.dispatch.run import PassReport, build_dispatcher, more_to_do
+from nurture.dispatch.run import PassReport, build_dispatcher, run_batches
 from nurture.reporting.dispatch import outcome_rows, summary_markdown
 from nurture.settings import get_settings
 
@@ -75,25 +75,17 @@ async def dispatch_due_touches(now: datetime | None = None, max_batches: int | N
     progress = await create_progress_artifact(
         0.0, key="dispatch-progress", description=f"{total} touches due at {at:%Y-%m-%d %H:%M}"
     )
-    report = PassReport()
+
+    async def show(report: PassReport) -> None:
+        done = report.claimed / total * 100 if total else 100.0
+        await update_progress_artifact(progress, min(done, 100.0))
+
     failure: DispatchFailed | None = None
     try:
-        while max_batches is None or report.batches < max_batches:
-            report.batches += 1
-            try:
-                batch = await send_batch(d, at, report.batches)
-            except DispatchFailed as exc:
-                failure = exc
-                if exc.report:
-                    report.merge(exc.report)
-                break
-            report.merge(batch)
-            done = report.claimed / total * 100 if total else 100.0
-            await update_progress_artifact(progress, min(done, 100.0))
-            if not more_to_do(batch, d):
-                break
-    finally:
-        await d.transport.close()
+        report = await run_batches(d, lambda n: send_batch(d, at, n), max_batches, show)
+    except DispatchFailed as exc:  # artifacts first, then the run fails with the reason
+        failure = exc
+        report = exc.report if isinstance(exc.report, PassReport) else PassReport()
     await update_progress_artifact(progress, 100.0)
     await create_table_artifact(
         outcome_rows(report), key="dispatch-outcomes",

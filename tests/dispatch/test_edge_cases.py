@@ -178,9 +178,37 @@ async def test_a_template_failing_with_any_error_keeps_the_chunk_in_flight_recor
         return compose(sequence, index, lead, public_id, now, touch_id)
 
     d.composer.compose = failing  # type: ignore[method-assign]
-    with pytest.raises(DispatchFailed, match="TypeError"):
+    with pytest.raises(DispatchFailed, match="TypeError") as failed:
         await run_pass(d, MONDAY)
+    assert not failed.value.fatal and failed.value.report.total("sent") == 11
     states = await touch_states(settings)
     assert states.get(TouchState.IN_DOUBT, 0) == 0
     assert states[TouchState.SENT] == 11
     assert (await steps_of(settings, emails[7]))["welcome"] == "scheduled"
+
+
+async def test_one_lead_that_fails_to_render_does_not_hold_up_the_pass(settings):
+    """Its touch waits for the retry delay; the pass goes on with the other batches and
+    fails at its end with the reason."""
+    emails = await enrolled_leads(settings, 12, MONDAY)
+    d = dataclasses.replace(
+        build_dispatcher(settings, transport=MemoryTransport("one-bad")), batch_size=5
+    )
+    compose = d.composer.compose
+
+    def failing(sequence, index, lead, public_id, now, touch_id):  # type: ignore[no-untyped-def]
+        if lead["email"] == emails[0]:  # the oldest: first in every batch if it stayed due
+            raise ZeroDivisionError("division by zero")
+        return compose(sequence, index, lead, public_id, now, touch_id)
+
+    d.composer.compose = failing  # type: ignore[method-assign]
+    with pytest.raises(DispatchFailed, match="ZeroDivisionError") as failed:
+        await run_pass(d, MONDAY)
+    report = failed.value.report
+    assert report.batches == 3 and report.total("sent") == 11 and report.total("released") == 1
+    async with session_scope(settings.database_url) as session:
+        touch = await session.scalar(
+            select(Touch).join(Lead, Lead.id == Touch.lead_id).where(Lead.email == emails[0])
+        )
+    assert touch.state == TouchState.SCHEDULED
+    assert touch.due_at == MONDAY + timedelta(seconds=settings.retry_base_seconds)

@@ -43,11 +43,15 @@ def worker_id() -> str:
 
 
 class DispatchFailed(RuntimeError):
-    """The batch could not do its work; touches not handed over stay due."""
+    """The batch could not do all its work; touches not handed over stay due. ``fatal``: the
+    pass cannot go on (SMTP unreachable). Otherwise only some touches failed (a template or a
+    condition that fails for them): they are due again after the retry delay, the pass goes
+    on with the others and fails at its end."""
 
-    def __init__(self, reason: str, report: BatchReport | None = None):
+    def __init__(self, reason: str, report: BatchReport | None = None, fatal: bool = True):
         super().__init__(reason)
         self.report = report
+        self.fatal = fatal
 
 
 @dataclass
@@ -226,15 +230,20 @@ async def dispatch_batch(d: Dispatcher, now: datetime) -> BatchReport:
             await d.transport.open()
         except TransportUnavailable as exc:
             await _release(d, list(claimed), claimed, now, report)
-            work, failed_render = [], []
             report.error = str(exc)
+            raise DispatchFailed(report.error, report) from exc
 
     unavailable = await _send_chunks(d, work, claimed, now, report, failed_render)
     if failed_render:
-        await _release(d, failed_render, claimed, now, report)
-    report.error = unavailable or report.error
+        # Due again after the retry delay, not at once: the next batch would claim them
+        # first (they are the oldest) and a pass would spin on one bad lead's data.
+        later = now + timedelta(seconds=d.policy.retry_base_seconds)
+        await _release(d, failed_render, claimed, now, report, due_at=later)
+    if unavailable:
+        report.error = unavailable
+        raise DispatchFailed(unavailable, report)
     if report.error:
-        raise DispatchFailed(report.error, report)
+        raise DispatchFailed(report.error, report, fatal=False)
     return report
 
 
@@ -319,9 +328,14 @@ async def _send_chunks(
 
 
 async def _release(
-    d: Dispatcher, ids: list[int], claimed: dict[int, Claimed], now: datetime, report: BatchReport
+    d: Dispatcher,
+    ids: list[int],
+    claimed: dict[int, Claimed],
+    now: datetime,
+    report: BatchReport,
+    due_at: datetime | None = None,
 ) -> None:
     async with session_scope(d.db_url) as session:
-        ids = await claim.release(session, ids, d.worker, now)
+        ids = await claim.release(session, ids, d.worker, now, due_at)
     for i in ids:
         report.counts[(claimed[i].sequence_id, claimed[i].step_id, "released")] += 1

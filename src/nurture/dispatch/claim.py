@@ -152,9 +152,15 @@ async def held(session: AsyncSession, ids: list[int], worker: str) -> set[int]:
     return set(rows.scalars().all())
 
 
-async def release(session: AsyncSession, ids: list[int], worker: str, now: datetime) -> list[int]:
-    """Give touches back untouched (never handed to SMTP): due again as they were. Only
-    those this dispatcher still holds; returns their ids."""
+async def release(
+    session: AsyncSession,
+    ids: list[int],
+    worker: str,
+    now: datetime,
+    due_at: datetime | None = None,
+) -> list[int]:
+    """Give touches back untouched (never handed to SMTP): due again as they were, or at
+    ``due_at``. Only those this dispatcher still holds; returns their ids."""
     if not ids:
         return []
     released: list[int] = []
@@ -172,6 +178,7 @@ async def release(session: AsyncSession, ids: list[int], worker: str, now: datet
                 claimed_by=None,
                 lease_until=None,
                 updated_at=now,
+                **({"due_at": due_at} if due_at else {}),
             )
             .returning(T.c.id)
         )

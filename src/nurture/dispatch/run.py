@@ -3,11 +3,12 @@ the same batches as task runs; this module runs them without Prefect (tests, ben
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from nurture.config.project import Project, load_project
-from nurture.dispatch.batch import BatchReport, Dispatcher, dispatch_batch
+from nurture.dispatch.batch import BatchReport, Dispatcher, DispatchFailed, dispatch_batch
 from nurture.dispatch.record import Policy
 from nurture.mail.transports import Transport, transport_from_url
 from nurture.rendering.compose import Composer
@@ -44,17 +45,38 @@ def more_to_do(batch: BatchReport, d: Dispatcher) -> bool:
     return batch.claimed >= d.batch_size
 
 
-async def run_pass(d: Dispatcher, now: datetime, max_batches: int | None = None) -> PassReport:
-    """Dispatch everything due at ``now``. Raises DispatchFailed (after recording) on SMTP
-    or template failure; the report of the failed batch is on the exception."""
+async def run_batches(
+    d: Dispatcher,
+    send: Callable[[int], Awaitable[BatchReport]],
+    max_batches: int | None = None,
+    progress: Callable[[PassReport], Awaitable[None]] | None = None,
+) -> PassReport:
+    """Batches (``send(number)``) until nothing more is due. Raises DispatchFailed, with the
+    pass's report, when SMTP is unreachable (at once) or when some touches failed to render
+    (at the end of the pass, after the others were sent)."""
     report = PassReport()
+    failure: DispatchFailed | None = None
     try:
         while max_batches is None or report.batches < max_batches:
-            batch = await dispatch_batch(d, now)
             report.batches += 1
+            try:
+                batch = await send(report.batches)
+            except DispatchFailed as exc:
+                batch = exc.report or BatchReport()
+                if failure is None or exc.fatal:
+                    failure = exc
             report.merge(batch)
-            if not more_to_do(batch, d):
+            if progress is not None:
+                await progress(report)
+            if (failure is not None and failure.fatal) or not more_to_do(batch, d):
                 break
     finally:
         await d.transport.close()
+    if failure is not None:
+        raise DispatchFailed(str(failure), report, failure.fatal) from failure
     return report
+
+
+async def run_pass(d: Dispatcher, now: datetime, max_batches: int | None = None) -> PassReport:
+    """Dispatch everything due at ``now`` without Prefect (see run_batches)."""
+    return await run_batches(d, lambda _: dispatch_batch(d, now), max_batches)
