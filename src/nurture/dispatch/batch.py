@@ -200,10 +200,9 @@ async def dispatch_batch(d: Dispatcher, now: datetime) -> BatchReport:
     or a template fails, after recording everything that did happen."""
     report = BatchReport()
     async with session_scope(d.db_url) as session:
-        report.in_doubt_expired = await claim.expire_sending(session, d.clock(now))
-        ids = await claim.claim_due(
-            session, d.worker, now, d.batch_size, d.lease_seconds, d.clock(now)
-        )
+        clock = d.clock(now)
+        report.in_doubt_expired = await claim.expire_sending(session, clock)
+        ids = await claim.claim_due(session, d.worker, now, d.batch_size, d.lease_seconds, clock)
         report.claimed = len(ids)
         if not ids:
             return report
@@ -310,8 +309,7 @@ async def _send_chunks(
                 )
         if results:
             report.counts.update(counts)
-        for i in dropped:
-            report.counts[(claimed[i].sequence_id, claimed[i].step_id, "released")] += 1
+        _count_released(report, claimed, dropped)
         if unavailable:  # the server went away: leave the rest due, untouched
             rest = {c.id for chunk in chunks[k:] for c, _, _ in chunk} - set(failed)
             if rest:
@@ -337,5 +335,9 @@ async def _release(
 ) -> None:
     async with session_scope(d.db_url) as session:
         ids = await claim.release(session, ids, d.worker, now, due_at)
+    _count_released(report, claimed, ids)
+
+
+def _count_released(report: BatchReport, claimed: dict[int, Claimed], ids: list[int]) -> None:
     for i in ids:
         report.counts[(claimed[i].sequence_id, claimed[i].step_id, "released")] += 1
