@@ -16,8 +16,8 @@ from prefect.cache_policies import NO_CACHE
 
 from nurture.db import session_scope, utcnow
 from nurture.dispatch.batch import BatchReport, Dispatcher, DispatchFailed, dispatch_batch
-from nurture.dispatch.claim import count_due
 from nurture.dispatch.run import PassReport, build_dispatcher, run_batches
+from nurture.ledger.claims import count_due
 from nurture.reporting.dispatch import outcome_rows, summary_markdown
 from nurture.settings import get_settings
 

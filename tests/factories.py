@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from nurture.config.project import load_project
 from nurture.db import session_scope
-from nurture.dispatch.models import Touch
 from nurture.leads.service import upsert_leads
-from nurture.sequences.enrollment import enrol_many
+from nurture.ledger.enrollment import enrol_many
+from nurture.ledger.models import Touch
 from nurture.settings import Settings
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from nurture.config.project import load_project
 from nurture.db import session_scope
 from nurture.dispatch.run import build_dispatcher, run_pass
-from nurture.sequences.models import Enrollment
+from nurture.ledger.models import Enrollment
 from nurture.web.app import create_app
 
 

@@ -14,12 +14,12 @@ import httpx
 from sqlalchemy import select
 
 from nurture.db import session_scope, utcnow
-from nurture.dispatch.claim import next_due
 from nurture.dispatch.run import build_dispatcher, run_pass
 from nurture.handoff.models import Handoff
 from nurture.handoff.run import build_context, run_handoff_pass
 from nurture.leads.models import Lead
-from nurture.sequences.models import Enrollment
+from nurture.ledger.claims import next_due
+from nurture.ledger.models import Enrollment
 from nurture.web.app import create_app
 
 ENGAGED, QUIET = "eva.engaged@firma.de", "quentin.quiet@firma.de"

@@ -118,7 +118,7 @@ def tick(
     from nurture import migrate
     from nurture.db import session_scope, utcnow
     from nurture.dispatch.batch import DispatchFailed
-    from nurture.dispatch.claim import next_due
+    from nurture.ledger.claims import next_due
     from nurture.scheduler import dispatch_once, handoff_once
 
     settings = get_settings()
@@ -163,11 +163,13 @@ def db_upgrade() -> None:
 def config_check() -> None:
     """Validate every form and sequence, and render every email with sample leads."""
     from nurture.dispatch.run import build_dispatcher
-    from nurture.rendering.check import check_project
+    from nurture.handoff.check import check_handoff_email
+    from nurture.rendering.check import check_sequences
 
     settings = get_settings()
     project = project_or_exit(settings)
-    problems = check_project(project, build_dispatcher(settings, project).composer)
+    composer = build_dispatcher(settings, project).composer
+    problems = check_sequences(project, composer) + check_handoff_email(project, composer)
     if problems:
         raise fail("\n".join(str(p) for p in problems))
     steps = sum(len(s.steps) for s in project.sequences.values())

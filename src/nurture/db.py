@@ -8,13 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import JSON, ColumnElement, DateTime, MetaData, bindparam, event, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    DateTime,
+    MetaData,
+    Row,
+    Table,
+    TextClause,
+    bindparam,
+    event,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -147,6 +160,49 @@ async def session_scope(url: str) -> AsyncIterator[AsyncSession]:
 
 def is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+# Ids per ``IN (...)`` list or rows per statement: well inside every backend's limit on bound
+# parameters (SQLite 32766, asyncpg 32767).
+PARAM_CHUNK = 5000
+
+
+def chunked(items: Sequence[T], size: int = PARAM_CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@lru_cache(maxsize=256)
+def _values_insert(
+    table: Table, columns: tuple[str, ...], rows: int, tail: str, returning: tuple[str, ...]
+) -> TextClause:
+    values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in columns) + ")" for i in range(rows))
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {values} {tail}"
+    if returning:
+        sql += f" RETURNING {', '.join(returning)}"
+    typed = [bindparam(f"{c}_{i}", type_=table.c[c].type) for i in range(rows) for c in columns]
+    return text(sql).bindparams(*typed).columns(*(table.c[c] for c in returning))
+
+
+async def insert_values(
+    session: AsyncSession,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    tail: str = "",
+    returning: Sequence[str] = (),
+) -> list[Row[Any]]:
+    """One multi-row ``INSERT ... VALUES (row 0), (row 1), ... {tail} RETURNING ...``, the
+    statement cached per row count as text. Why not SQLAlchemy's constructs: it cannot cache
+    the compiled form of a dialect's ON CONFLICT, compiling that cost more than running it, and
+    its RETURNING in parameter order goes row by row on SQLite. RETURNING order is not
+    promised: match the rows by a key."""
+    if not rows:
+        return []
+    stmt = _values_insert(table, tuple(columns), len(rows), tail, tuple(returning))
+    params = {f"{c}_{i}": row[c] for i, row in enumerate(rows) for c in columns}
+    result = await session.execute(stmt, params)
+    return list(result.all()) if returning else []
 
 
 def insert_ignoring_conflicts(session: AsyncSession, table: Any, *columns: str) -> Any:

@@ -11,9 +11,8 @@ from sqlalchemy import func, insert, select, text
 
 from nurture.config.project import Project
 from nurture.db import session_scope
-from nurture.dispatch.models import Touch
 from nurture.leads.models import Lead
-from nurture.sequences.models import Enrollment
+from nurture.ledger.models import Enrollment, Touch
 
 CHUNK = 5000
 

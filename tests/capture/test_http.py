@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from nurture.db import session_scope
 from nurture.leads.models import Consent, Event, Lead
+from nurture.ledger.models import Enrollment
 from nurture.mail.transports import MemoryTransport
-from nurture.sequences.models import Enrollment
 from nurture.web.app import create_app, get_state_from
 
 FORM = {

@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from nurture.db import GroupCommit, session_scope, utcnow
+from nurture.leads.events import record_events
 from nurture.leads.models import Event
-from nurture.leads.service import record_events, upsert_leads
+from nurture.leads.service import upsert_leads
 
 
 async def _write(session, rows):

@@ -11,10 +11,9 @@ from sqlalchemy import select
 
 from nurture.db import session_scope
 from nurture.dispatch.batch import DispatchFailed
-from nurture.dispatch.models import Touch, TouchState
 from nurture.dispatch.run import build_dispatcher, run_pass
 from nurture.leads.models import Event, Lead
-from nurture.sequences.models import Enrollment
+from nurture.ledger.models import Enrollment, Touch, TouchState
 from tests.factories import enrolled_leads, touch_states
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin

@@ -14,12 +14,11 @@ from sqlalchemy import select, update
 from nurture.config.project import Project, load_project
 from nurture.db import session_scope
 from nurture.dispatch.batch import DispatchFailed, dispatch_batch
-from nurture.dispatch.models import Touch, TouchState
 from nurture.dispatch.run import build_dispatcher, run_pass
 from nurture.leads.models import Lead
+from nurture.ledger.models import Enrollment, Touch, TouchState
 from nurture.mail.message import OutgoingMessage
 from nurture.mail.transports import MemoryTransport, SendResult, Transport
-from nurture.sequences.models import Enrollment
 from tests.factories import enrolled_leads, touch_states
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

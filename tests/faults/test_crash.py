@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from nurture.config.project import load_project
 from nurture.db import session_scope
 from nurture.devdata import seed_due_touches
-from nurture.dispatch.models import Touch
 from nurture.leads.models import Lead
+from nurture.ledger.models import Touch
 from tests.faults.conftest import dispatcher_env, start_dispatcher
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from markupsafe import escape
 
 from nurture.config.project import load_project
+from nurture.config.sequences import SequenceConfig
 from nurture.mail.message import clean_header_text
 from nurture.rendering.compose import Composer, lead_context
 from nurture.rendering.render import Renderer
-from nurture.sequences.config import SequenceConfig
 from nurture.tokens import Tokens
 from tests.conftest import CONTENT
 

@@ -16,9 +16,9 @@ from sqlalchemy.exc import DBAPIError
 from nurture.config.project import load_project
 from nurture.db import dispose_engines, session_scope
 from nurture.devdata import seed_due_touches
-from nurture.dispatch.models import Touch
 from nurture.dispatch.run import build_dispatcher, run_pass
 from nurture.leads.models import Lead
+from nurture.ledger.models import Touch
 from tests.factories import touch_states
 from tests.faults.tcp_proxy import TcpProxy
 

@@ -16,11 +16,11 @@ from nurture.db import session_scope
 from nurture.handoff.models import Handoff
 from nurture.handoff.notify import handoff_token
 from nurture.handoff.run import build_context, run_handoff_pass
+from nurture.leads.events import record_events
 from nurture.leads.models import Event, Lead
-from nurture.leads.service import record_events
+from nurture.ledger.models import Enrollment
 from nurture.mail.transports import MemoryTransport
 from nurture.reporting.lead import lead_profile, profile_text
-from nurture.sequences.models import Enrollment
 from tests.factories import enrolled_leads
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

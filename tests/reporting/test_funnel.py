@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from nurture.config.project import load_project
 from nurture.db import session_scope
 from nurture.handoff.models import Handoff
-from nurture.leads.service import record_events, upsert_leads
+from nurture.leads.events import record_events
+from nurture.leads.service import upsert_leads
 from nurture.reporting.funnel import funnel_report
 from nurture.reporting.funnel_format import as_html, as_text
 

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from nurture.config.scoring import ScoringConfig
 from nurture.db import session_scope
+from nurture.leads.events import record_events
 from nurture.leads.models import Lead, LeadScore
-from nurture.leads.service import record_events, upsert_leads
-from nurture.scoring.config import ScoringConfig
+from nurture.leads.service import upsert_leads
 from nurture.scoring.score import breakdown, score_leads
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

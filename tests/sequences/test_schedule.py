@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from nurture.sequences.config import SendWindow, Step, parse_delay
+from nurture.config.sequences import SendWindow, Step, parse_delay
 from nurture.sequences.schedule import due_at, fit_window
 
 BERLIN_WINDOW = SendWindow(

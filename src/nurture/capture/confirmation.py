@@ -6,12 +6,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from nurture.capture.config import FormConfig
+from nurture.config.forms import FormConfig
 from nurture.config.project import Project
+from nurture.config.sequences import Sender
 from nurture.mail.message import OutgoingMessage, build_message
 from nurture.mail.transports import transport_from_url
 from nurture.rendering.compose import Composer
-from nurture.sequences.config import Sender
 
 log = logging.getLogger(__name__)
 

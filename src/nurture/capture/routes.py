@@ -11,7 +11,6 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import ValidationError
 
-from nurture.capture.config import HONEYPOT, UTM_FIELDS, FormConfig
 from nurture.capture.confirmation import confirmation_message, send_confirmation
 from nurture.capture.schemas import ErrorsOut, SubmissionIn, SubmissionOut
 from nurture.capture.service import (
@@ -22,6 +21,7 @@ from nurture.capture.service import (
     confirm,
     prepare,
 )
+from nurture.config.forms import HONEYPOT, UTM_FIELDS, FormConfig
 from nurture.db import session_scope, utcnow
 from nurture.rendering.compose import lead_context
 from nurture.tokens import InvalidToken

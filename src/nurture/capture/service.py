@@ -9,26 +9,26 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Row, TextClause, bindparam, text
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nurture.capture.config import HONEYPOT, LEAD_COLUMNS, UTM_FIELDS, FormConfig
+from nurture.config.forms import HONEYPOT, LEAD_COLUMNS, UTM_FIELDS, FormConfig
 from nurture.config.project import Project
-from nurture.db import update_by_id
+from nurture.db import insert_values, update_by_id
+from nurture.leads.events import EventType, event_row, record_event, record_events
 from nurture.leads.models import Consent, Lead
 from nurture.leads.service import (
     InvalidEmail,
+    StageChange,
+    change_stage,
     normalise_email,
-    record_event,
-    record_events,
-    set_stage,
     upsert_leads,
 )
-from nurture.sequences.enrollment import activate_pending, enrol_many
+from nurture.leads.stages import Stage
+from nurture.ledger.enrollment import activate_pending, enrol_many
 
 _TRUE = {"on", "true", "1", "yes", "ja"}
 _PHONE = re.compile(r"^[0-9+()./ -]{3,40}$")
@@ -186,18 +186,20 @@ async def _capture_round(
     leads = await upsert_leads(session, [(p.email, p.profile, p.sub.now, p.source) for p in batch])
     events: list[dict[str, Any]] = []
     resubscribed: list[dict[str, Any]] = []
-    staged: list[dict[str, Any]] = []
+    staged: list[StageChange] = []
     consents: list[dict[str, Any]] = []
     wanted: list[tuple[Row[Any], list[Any], bool, datetime]] = []
     for p, (lead, _) in zip(batch, leads, strict=True):
         form, now = p.form, p.sub.now
         source = {k: v for k, v in p.source.items() if v}
-        events.append(_event(lead.id, "captured", now, form=form.id, **source))
+        events.append(event_row(lead.id, EventType.CAPTURED, now, form=form.id, **source))
         if lead.suppressed_at is not None:
             # Opting in again through a form, with consent, lifts a suppression.
             resubscribed.append({"id": lead.id, "suppressed_at": None, "suppression_reason": None})
             previous = lead.suppression_reason
-            events.append(_event(lead.id, "resubscribed", now, form=form.id, previous=previous))
+            events.append(
+                event_row(lead.id, EventType.RESUBSCRIBED, now, form=form.id, previous=previous)
+            )
         verified = not form.double_opt_in or lead.email_verified_at is not None
         consents.append({
             "lead_id": lead.id, "form_id": form.id, "text": form.consent.text,
@@ -207,19 +209,19 @@ async def _capture_round(
             "confirmed_at": now if form.double_opt_in and verified else None,
         })  # fmt: skip
         wanted.append((lead, project.sequences_for_form(form.id), not verified, now))
-        if verified and lead.lifecycle_stage != "lead":
-            staged.append({"id": lead.id, "lifecycle_stage": "lead", "updated_at": now})
-            previous = lead.lifecycle_stage
-            events.append(_event(lead.id, "stage_changed", now, stage="lead", previous=previous,
-                                 form=form.id))  # fmt: skip
-    if resubscribed or staged:
-        await update_by_id(session, Lead, resubscribed + staged)
-    params = {f"{k}_{i}": v for i, row in enumerate(consents) for k, v in row.items()}
-    inserted = await session.execute(_consent_sql(len(consents)), params)
+        if verified:
+            staged.append(StageChange(lead.id, lead.lifecycle_stage, {"form": form.id}))
+    if resubscribed:
+        await update_by_id(session, Lead, resubscribed)
+    inserted = await insert_values(
+        session, Consent.__table__, _CONSENT_COLUMNS, consents, returning=("id", "lead_id")
+    )
     by_lead = {r.lead_id: r.id for r in inserted}  # RETURNING order is not promised
     consent_ids = [by_lead[lead.id] for lead, _ in leads]
     enrolled = await enrol_many(session, project.versions, wanted)
     await record_events(session, events)
+    # A new lead is a subscriber until it confirms; confirmed (or no double opt-in): a lead.
+    await change_stage(session, Stage.LEAD, staged, now)
     results = []
     for p, (lead, created), consent_id in zip(batch, leads, consent_ids, strict=True):
         waits = p.form.double_opt_in and lead.email_verified_at is None
@@ -233,27 +235,6 @@ async def _capture_round(
 
 _CONSENT_COLUMNS = ("lead_id", "form_id", "text", "text_version", "granted_at", "ip",
                     "user_agent", "double_opt_in", "confirmed_at")  # fmt: skip
-
-
-@lru_cache(maxsize=128)
-def _consent_sql(rows: int) -> TextClause:
-    """One multi-row INSERT ... RETURNING as text, cached per row count (SQLAlchemy's
-    RETURNING in parameter order goes row by row on SQLite)."""
-    table = Consent.__table__
-    values = ", ".join(
-        "(" + ", ".join(f":{c}_{i}" for c in _CONSENT_COLUMNS) + ")" for i in range(rows)
-    )
-    return (
-        text(f"INSERT INTO consents ({', '.join(_CONSENT_COLUMNS)}) VALUES {values} "
-             "RETURNING id, lead_id")
-        .bindparams(*[bindparam(f"{c}_{i}", type_=table.c[c].type)
-                      for i in range(rows) for c in _CONSENT_COLUMNS])
-        .columns(table.c.id, table.c.lead_id)
-    )  # fmt: skip
-
-
-def _event(lead_id: int, type_: str, at: datetime, **data: Any) -> dict[str, Any]:
-    return {"lead_id": lead_id, "type": type_, "occurred_at": at, "data": data}
 
 
 class ConfirmError(ValueError):
@@ -282,8 +263,9 @@ async def confirm(
     if consent.confirmed_at is None:
         consent.confirmed_at, consent.confirmed_ip = now, ip
         lead.email_verified_at = lead.email_verified_at or now
-        await record_event(session, lead.id, "confirmed", now, form=form.id)
-        await set_stage(session, lead, "lead", now, form=form.id)
+        await record_event(session, lead.id, EventType.CONFIRMED, now, form=form.id)
+        change = StageChange(lead.id, lead.lifecycle_stage, {"form": form.id})
+        await change_stage(session, Stage.LEAD, [change], now)
     if lead.suppressed_at is None:
         started = await activate_pending(session, lead, project.sequences_for_form(form.id), now)
     return lead, form, started

@@ -7,12 +7,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nurture.capture.config import FormConfig
+from nurture.config.forms import FormConfig
+from nurture.config.sales import SalesConfig
+from nurture.config.scoring import ScoringConfig
+from nurture.config.sequences import SequenceConfig
+from nurture.config.sources import SourcesConfig
 from nurture.config.yamlfile import ConfigError, Problem, YamlDoc, load_yaml, validate
-from nurture.handoff.config import SalesConfig
-from nurture.reporting.config import SourcesConfig
-from nurture.scoring.config import ScoringConfig
-from nurture.sequences.config import SequenceConfig
 
 
 @dataclass(frozen=True)

@@ -23,17 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
 from nurture.db import session_scope
-from nurture.dispatch import claim
-from nurture.dispatch.models import Touch, TouchState
 from nurture.dispatch.record import Claimed, Policy, advance, record_results
 from nurture.leads.models import Lead
+from nurture.ledger import claims
+from nurture.ledger.enrollment import exit_enrollments, exit_matching
+from nurture.ledger.models import Enrollment, EnrollmentState, Touch, TouchState
 from nurture.mail.message import OutgoingMessage
 from nurture.mail.transports import SendResult, Transport, TransportUnavailable
 from nurture.rendering.compose import LEAD_FIELDS, Composer, lead_context
 from nurture.scoring.score import score_of
 from nurture.sequences.conditions import Engagement, evaluate, load_engagement
-from nurture.sequences.enrollment import exit_enrollments, exit_matching
-from nurture.sequences.models import Enrollment, EnrollmentState
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +200,8 @@ async def dispatch_batch(d: Dispatcher, now: datetime) -> BatchReport:
     report = BatchReport()
     async with session_scope(d.db_url) as session:
         clock = d.clock(now)
-        report.in_doubt_expired = await claim.expire_sending(session, clock)
-        ids = await claim.claim_due(session, d.worker, now, d.batch_size, d.lease_seconds, clock)
+        report.in_doubt_expired = await claims.expire_sending(session, clock)
+        ids = await claims.claim_due(session, d.worker, now, d.batch_size, d.lease_seconds, clock)
         report.claimed = len(ids)
         if not ids:
             return report
@@ -293,18 +292,18 @@ async def _send_chunks(
                 counts, released = await record_results(
                     session, results, claimed, d.project, d.policy, now, d.worker
                 )
-                await claim.release(session, released, d.worker, now)
+                await claims.release(session, released, d.worker, now)
             ids = [m.touch_id for m in messages if m.touch_id is not None]
             ours: set[int] = set()
             dropped: list[int] = []
             if ids and not unavailable:
-                ours = await claim.mark_sending(
+                ours = await claims.mark_sending(
                     session, ids, d.worker, d.clock(now), d.lease_seconds
                 )
                 # Lead suppressed or enrollment ended since the claim: give them back; the
                 # next batch skips them with the reason. (Touches another dispatcher took
                 # over are not ours to release: the guard in release() leaves them.)
-                dropped = await claim.release(
+                dropped = await claims.release(
                     session, [i for i in ids if i not in ours], d.worker, now
                 )
         if results:
@@ -334,7 +333,7 @@ async def _release(
     due_at: datetime | None = None,
 ) -> None:
     async with session_scope(d.db_url) as session:
-        ids = await claim.release(session, ids, d.worker, now, due_at)
+        ids = await claims.release(session, ids, d.worker, now, due_at)
     _count_released(report, claimed, ids)
 
 

@@ -9,10 +9,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
-from nurture.dispatch.models import Touch, TouchState
 from nurture.dispatch.record import Claimed, advance
+from nurture.leads.events import EventType, event_row, record_events
 from nurture.leads.models import Lead
-from nurture.leads.service import record_event, record_events
+from nurture.ledger.models import Touch, TouchState
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,8 @@ async def release_in_doubt(
         )  # fmt: skip
         # Counted as sent where sends are counted (the funnel reads 'sent' events).
         await record_events(session, [
-            {"lead_id": t.lead_id, "type": "sent", "occurred_at": now,
-             "sequence_id": t.sequence_id, "step_id": t.step_id,
-             "data": {"message_id": t.message_id, "released_as_sent": True}}
+            event_row(t.lead_id, EventType.SENT, now, sequence_id=t.sequence_id,
+                      step_id=t.step_id, message_id=t.message_id, released_as_sent=True)
             for t in touches
         ])  # fmt: skip
     else:
@@ -79,7 +78,9 @@ async def release_in_doubt(
             .values(state=TouchState.SCHEDULED, due_at=now, claimed_by=None, lease_until=None,
                     reason="released for resend", updated_at=now)
         )  # fmt: skip
-    for t in touches:
-        await record_event(session, t.lead_id, "released", now, sequence_id=t.sequence_id,
-                           step_id=t.step_id, as_sent=as_sent)  # fmt: skip
+    await record_events(session, [
+        event_row(t.lead_id, EventType.RELEASED, now, sequence_id=t.sequence_id,
+                  step_id=t.step_id, as_sent=as_sent)
+        for t in touches
+    ])  # fmt: skip
     return len(touches)

@@ -16,13 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
 from nurture.db import insert_ignoring_conflicts, update_by_id
-from nurture.dispatch.claim import held
-from nurture.dispatch.models import Touch, TouchState
+from nurture.leads.events import record_event, record_events
 from nurture.leads.models import Lead
-from nurture.leads.service import record_event, record_events
+from nurture.ledger.claims import held
+from nurture.ledger.enrollment import exit_enrollments, exit_matching, next_touch
+from nurture.ledger.models import Enrollment, EnrollmentState, Touch, TouchState
 from nurture.mail.transports import SendResult
-from nurture.sequences.enrollment import exit_enrollments, exit_matching, next_touch
-from nurture.sequences.models import Enrollment, EnrollmentState
 from nurture.sequences.schedule import retry_at
 
 log = logging.getLogger(__name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, text
@@ -12,7 +13,7 @@ from nurture.db import Base, JSONType, UTCDateTime, utcnow
 from nurture.leads.models import BigId
 
 
-class HandoffState:
+class HandoffState(StrEnum):
     PENDING = "pending"  # waiting for the rep to accept or reject
     ACCEPTED = "accepted"
     REJECTED = "rejected"
@@ -24,8 +25,8 @@ class Handoff(Base):
     __table_args__ = (
         # At most one open handoff per lead, whatever reruns or races happen.
         Index("uq_handoffs_pending_lead", "lead_id", unique=True,
-              sqlite_where=text("state = 'pending'"),
-              postgresql_where=text("state = 'pending'")),
+              sqlite_where=text(f"state = '{HandoffState.PENDING}'"),
+              postgresql_where=text(f"state = '{HandoffState.PENDING}'")),
         Index("ix_handoffs_state_created", "state", "created_at"),
     )  # fmt: skip
 

@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nurture.handoff.config import SalesConfig
+from nurture.config.sales import SalesConfig
 from nurture.handoff.models import Handoff
 from nurture.leads.models import Event, Lead
 from nurture.mail.message import OutgoingMessage, build_message

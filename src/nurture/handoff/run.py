@@ -21,7 +21,7 @@ from nurture.db import session_scope
 from nurture.handoff import notify
 from nurture.handoff.models import Handoff, HandoffState
 from nurture.handoff.service import apply_goals, overdue, promote, reassign
-from nurture.leads.service import record_events
+from nurture.leads.events import EventType, event_row, record_events
 from nurture.mail.transports import Transport, TransportUnavailable, transport_from_url
 from nurture.rendering.compose import Composer
 from nurture.rendering.render import Renderer
@@ -118,10 +118,9 @@ async def _send(
         if not ok:
             failed.append(h.id)
         reply = result.reply if result else failed_reply
-        kind = ("handoff_reminded" if reminder else "handoff_notified") if ok else (
-            "handoff_notify_failed")  # fmt: skip
-        events.append({"lead_id": h.lead_id, "type": kind, "occurred_at": now,
-                       "data": {"rep": h.rep_email, "reply": reply[:200]}})  # fmt: skip
+        done = EventType.HANDOFF_REMINDED if reminder else EventType.HANDOFF_NOTIFIED
+        kind = done if ok else EventType.HANDOFF_NOTIFY_FAILED
+        events.append(event_row(h.lead_id, kind, now, rep=h.rep_email, reply=reply[:200]))
     async with session_scope(c.db_url) as session:
         if failed:
             column = "reminded_at" if reminder else "notified_at"
@@ -159,9 +158,8 @@ async def _webhooks(
                 contexts[h.id]))  # fmt: skip
             report.webhooks_ok += ok
             report.webhooks_failed += not ok
-            events.append({"lead_id": h.lead_id, "occurred_at": now,
-                           "type": "webhook_delivered" if ok else "webhook_failed",
-                           "data": {"url": url, "detail": detail}})  # fmt: skip
+            kind = EventType.WEBHOOK_DELIVERED if ok else EventType.WEBHOOK_FAILED
+            events.append(event_row(h.lead_id, kind, now, url=url, detail=detail))
     async with session_scope(c.db_url) as session:
         await record_events(session, events)
 

@@ -15,18 +15,19 @@ from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
-from nurture.db import update_by_id
-from nurture.handoff.config import Rep, SalesConfig
+from nurture.config.sales import Rep, SalesConfig
+from nurture.db import chunked, update_by_id
 from nurture.handoff.models import Handoff, HandoffState
 from nurture.leads import stages
+from nurture.leads.events import EventType, event_row, record_event, record_events
 from nurture.leads.models import Event, Lead
-from nurture.leads.service import record_events
+from nurture.leads.service import StageChange, change_stage
+from nurture.leads.stages import Stage
+from nurture.ledger.enrollment import enrol_many, exit_matching
+from nurture.ledger.models import Enrollment
 from nurture.scoring.score import score_total, totals
-from nurture.sequences.enrollment import enrol_many, exit_matching
-from nurture.sequences.models import Enrollment
 
 FALLBACK = "fallback"
-_CHUNK = 5000  # bound-parameter limits
 
 
 async def apply_goals(session: AsyncSession, project: Project, now: datetime) -> int:
@@ -66,24 +67,15 @@ async def promote(session: AsyncSession, project: Project, now: datetime) -> Pro
     rows = (await session.execute(
         select(Lead.id, Lead.lifecycle_stage, t.c.total.label("score"), Lead.country)
         .join(t, t.c.lead_id == Lead.id)
-        .where(Lead.lifecycle_stage.in_((stages.LEAD, stages.RECYCLED)),
+        .where(Lead.lifecycle_stage.in_((Stage.LEAD, Stage.RECYCLED)),
                Lead.suppressed_at.is_(None))
         .order_by(Lead.id)
     )).all()  # fmt: skip
     if not rows:
         return Promoted([], 0)
     ids = [r.id for r in rows]
-    for start in range(0, len(ids), _CHUNK):
-        await session.execute(
-            update(Lead).where(Lead.id.in_(ids[start : start + _CHUNK]))
-            .values(lifecycle_stage=stages.MQL, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )  # fmt: skip
-    await record_events(session, [
-        {"lead_id": r.id, "type": "stage_changed", "occurred_at": now,
-         "data": {"stage": stages.MQL, "previous": r.lifecycle_stage, "score": r.score}}
-        for r in rows
-    ])  # fmt: skip
+    changes = [StageChange(r.id, r.lifecycle_stage, {"score": r.score}) for r in rows]
+    await change_stage(session, Stage.MQL, changes, now)
     handoffs = 0
     if project.sales is not None:
         leads = [(r.id, r.country, r.score) for r in rows]
@@ -139,14 +131,14 @@ async def hand_off(
             "breakdown": {},  # the snapshot is taken when the rep is notified
             "previous_id": (previous or {}).get(lead_id), "created_at": now,
         })  # fmt: skip
-        events.append({"lead_id": lead_id, "type": "handed_off", "occurred_at": now,
-                       "data": {"rep": str(rep.email), "territory": territory}})  # fmt: skip
+        events.append(event_row(lead_id, EventType.HANDED_OFF, now, rep=str(rep.email),
+                                territory=territory))  # fmt: skip
     # executemany without RETURNING: one statement (RETURNING would go row by row on SQLite)
     await session.execute(Handoff.__table__.insert(), rows)
     lead_ids = [r["lead_id"] for r in rows]
-    for start in range(0, len(lead_ids), _CHUNK):
+    for part in chunked(lead_ids):
         await session.execute(
-            update(Lead).where(Lead.id.in_(lead_ids[start : start + _CHUNK]))
+            update(Lead).where(Lead.id.in_(part))
             .values(owner_email=None, updated_at=now).execution_options(synchronize_session=False)
         )  # fmt: skip
     await record_events(session, events)
@@ -180,22 +172,17 @@ async def respond(
     lead = await session.get(Lead, handoff.lead_id, with_for_update=True)
     assert lead is not None
     handoff.responded_at = now
-    previous = lead.lifecycle_stage
     if accept:
         handoff.state = HandoffState.ACCEPTED
-        lead.lifecycle_stage, lead.owner_email = stages.SQL, handoff.rep_email
-        kind, data = "handoff_accepted", {"rep": handoff.rep_email}
+        lead.owner_email = handoff.rep_email
+        stage, kind, data = Stage.SQL, EventType.HANDOFF_ACCEPTED, {"rep": handoff.rep_email}
     else:
         handoff.state, handoff.reason, handoff.note = HandoffState.REJECTED, reason, note
-        lead.lifecycle_stage, lead.score_reset_at = stages.RECYCLED, now
-        kind, data = "handoff_rejected", {"rep": handoff.rep_email, "reason": reason,
-                                          "note": note}  # fmt: skip
-    lead.updated_at = now
-    await record_events(session, [
-        {"lead_id": lead.id, "type": kind, "occurred_at": now, "data": data},
-        {"lead_id": lead.id, "type": "stage_changed", "occurred_at": now,
-         "data": {"stage": lead.lifecycle_stage, "previous": previous}},
-    ])  # fmt: skip
+        lead.score_reset_at = now
+        stage, kind = Stage.RECYCLED, EventType.HANDOFF_REJECTED
+        data = {"rep": handoff.rep_email, "reason": reason, "note": note}
+    await record_event(session, lead.id, kind, now, **data)
+    await change_stage(session, stage, [StageChange(lead.id, lead.lifecycle_stage)], now)
     sales = project.sales
     if not accept and sales and sales.recycle_sequence in project.sequences:
         sequence = project.sequences[sales.recycle_sequence]  # type: ignore[index]
@@ -238,8 +225,8 @@ async def reassign(
         select(Lead.id, Lead.country).where(Lead.id.in_([h.lead_id for h in handoffs]))
     )).all())  # fmt: skip
     await record_events(session, [
-        {"lead_id": h.lead_id, "type": "handoff_reassigned", "occurred_at": now,
-         "data": {"from": h.rep_email}} for h in handoffs
+        event_row(h.lead_id, EventType.HANDOFF_REASSIGNED, now, **{"from": h.rep_email})
+        for h in handoffs
     ])  # fmt: skip
     return await hand_off(
         session, sales, [(h.lead_id, countries.get(h.lead_id), h.score) for h in handoffs], now,

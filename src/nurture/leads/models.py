@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nurture.db import Base, JSONType, UTCDateTime, utcnow
+from nurture.leads.stages import Stage
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class SuppressionReason(StrEnum):
+    UNSUBSCRIBED = "unsubscribed"  # the lead asked (page or one-click)
+    BOUNCED = "bounced"  # the address does not exist (a 5xx from the receiving server)
 
 
 def new_public_id() -> str:
@@ -40,10 +47,10 @@ class Lead(Base):
     utm_content: Mapped[str | None] = mapped_column(String(200))
     referrer: Mapped[str | None] = mapped_column(String(2000))
     source_form: Mapped[str | None] = mapped_column(String(64))
-    lifecycle_stage: Mapped[str] = mapped_column(String(20), default="subscriber")
+    lifecycle_stage: Mapped[str] = mapped_column(String(20), default=Stage.SUBSCRIBER)
     # Set when the lead first confirmed a double opt-in link: the address is theirs.
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Set when no marketing email may go out: unsubscribed, bounced, complained.
+    # Set when no marketing email may go out (the reason is a SuppressionReason).
     suppressed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     suppression_reason: Mapped[str | None] = mapped_column(String(20))
     # Engagement before this instant no longer counts (set when sales recycles the lead).

@@ -1,21 +1,24 @@
-"""Lead services: normalise addresses, create or update leads, append events.
+"""Lead services: normalise addresses, find, create or update leads, change their stage,
+suppress them.
 
 Functions take a session and never commit; the caller owns the transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Row, TextClause, bindparam, insert, select, text
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nurture.db import is_postgres
-from nurture.leads.models import Event, Lead, new_public_id
+from nurture.db import chunked, insert_values, is_postgres
+from nurture.leads.events import EventType, event_row, record_event, record_events
+from nurture.leads.models import Lead, SuppressionReason, new_public_id
+from nurture.leads.stages import CRM_STAGES, Stage
 
 
 class InvalidEmail(ValueError):
@@ -51,26 +54,12 @@ _UPSERT_COLUMNS = ("email", "public_id", "custom", "lifecycle_stage", "created_a
                    *PROFILE, *FIRST_TOUCH)  # fmt: skip
 
 
-@lru_cache(maxsize=128)
-def _upsert_sql(dialect: str, rows: int) -> TextClause:
-    """INSERT ... VALUES (row 0), (row 1), ... ON CONFLICT (email) DO UPDATE, as text cached per
-    row count: SQLAlchemy cannot cache the compiled form of its dialect-specific upsert, and
-    compiling it costs more than running it."""
-    lead = Lead.__table__
+def _upsert_tail(dialect: str) -> str:
     merge = "leads.custom || excluded.custom" if dialect == "postgresql" else (
         "json_patch(leads.custom, excluded.custom)")  # fmt: skip
     updates = ", ".join(f"{c} = COALESCE(excluded.{c}, leads.{c})" for c in PROFILE)
-    values = ", ".join(
-        "(" + ", ".join(f":{c}_{i}" for c in _UPSERT_COLUMNS) + ")" for i in range(rows)
-    )
-    sql = (
-        f"INSERT INTO leads ({', '.join(_UPSERT_COLUMNS)}) VALUES {values} "
-        f"ON CONFLICT (email) DO UPDATE SET {updates}, custom = {merge}, "
-        f"updated_at = excluded.updated_at RETURNING {', '.join(c.name for c in lead.c)}"
-    )
-    typed = [bindparam(f"{c}_{i}", type_=lead.c[c].type)
-             for i in range(rows) for c in _UPSERT_COLUMNS]  # fmt: skip
-    return text(sql).bindparams(*typed).columns(*lead.c)
+    return (f"ON CONFLICT (email) DO UPDATE SET {updates}, custom = {merge}, "
+            "updated_at = excluded.updated_at")  # fmt: skip
 
 
 async def upsert_leads(
@@ -83,76 +72,81 @@ async def upsert_leads(
     A new submission never blanks a field filled before (empty values are ignored), custom
     fields merge, and the first-touch source (UTM, referrer, form) is kept from creation.
     """
-    params: dict[str, Any] = {}
-    for i, (email, values, now, first_touch) in enumerate(rows):
+    params: list[dict[str, Any]] = []
+    for email, values, now, first_touch in rows:
         row = {k: (values.get(k) or None) for k in PROFILE}
         row.update({k: (first_touch or {}).get(k) for k in FIRST_TOUCH})
         row.update(
-            email=email, public_id=new_public_id(), lifecycle_stage="subscriber",
+            email=email, public_id=new_public_id(), lifecycle_stage=Stage.SUBSCRIBER,
             custom={k: v for k, v in (values.get("custom") or {}).items() if v not in (None, "")},
             created_at=now, updated_at=now,
         )  # fmt: skip
-        params.update({f"{k}_{i}": v for k, v in row.items()})
+        params.append(row)
     dialect = "postgresql" if is_postgres(session) else "sqlite"
-    result = (await session.execute(_upsert_sql(dialect, len(rows)), params)).all()
+    lead = Lead.__table__
+    returning = [c.name for c in lead.c]
+    result = await insert_values(
+        session, lead, _UPSERT_COLUMNS, params, _upsert_tail(dialect), returning
+    )
     by_email = {r.email: r for r in result}  # RETURNING order is not promised: match by email
     return [(by_email[email], by_email[email].created_at == now) for email, _, now, _ in rows]
 
 
-async def record_event(
+async def find_by_address(session: AsyncSession, raw: str) -> Lead | None:
+    """The lead with this address as a person types it (any case, Unicode domain): through
+    the one normalisation every stored address went through. InvalidEmail if it is none."""
+    return await find_by_email(session, normalise_email(raw))
+
+
+@dataclass(frozen=True)
+class StageChange:
+    """A lead about to move to another stage: its id, the stage it is in, and what the
+    ``stage_changed`` event should say about why (beyond what all changes share)."""
+
+    lead_id: int
+    previous: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+async def change_stage(
     session: AsyncSession,
-    lead_id: int,
-    type_: str,
+    stage: Stage,
+    changes: Sequence[StageChange],
     at: datetime,
     *,
-    sequence_id: str | None = None,
-    step_id: str | None = None,
+    again: bool = False,
     **data: Any,
-) -> None:
-    await session.execute(
-        insert(Event.__table__).values(
-            lead_id=lead_id,
-            type=type_,
-            occurred_at=at,
-            sequence_id=sequence_id,
-            step_id=step_id,
-            data=data,
+) -> int:
+    """Move leads to ``stage``, set-based: every stage change in nurture goes through here, so
+    every change is a ``stage_changed`` event (reporting reads them). A lead already at
+    ``stage`` is left alone unless ``again`` (a CRM reporting the same stage with a new deal
+    value is recorded again). ORM objects of these leads in the session see the new stage.
+    Returns how many moved."""
+    moved = [c for c in changes if again or c.previous != stage]
+    ids = [c.lead_id for c in moved]
+    for part in chunked(ids):
+        await session.execute(
+            update(Lead).where(Lead.id.in_(part)).values(lifecycle_stage=stage, updated_at=at)
         )
-    )
+    await record_events(session, [
+        event_row(c.lead_id, EventType.STAGE_CHANGED, at, stage=stage, previous=c.previous,
+                  **data, **c.data)
+        for c in moved
+    ])  # fmt: skip
+    return len(moved)
 
 
-async def record_events(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> None:
-    """Append many events with one executemany (rows: lead_id, type, occurred_at, ...)."""
-    rows = [{"sequence_id": None, "step_id": None, "data": {}, **r} for r in rows]
-    if rows:
-        await session.execute(insert(Event.__table__), rows)
-
-
-async def set_stage(
-    session: AsyncSession, lead: Lead, stage: str, at: datetime, **data: Any
+async def suppress(
+    session: AsyncSession, lead: Lead, reason: SuppressionReason, at: datetime, **data: Any
 ) -> None:
-    """Move a lead to a lifecycle stage; every change is an event (reporting reads them)."""
-    if lead.lifecycle_stage == stage:
-        return
-    previous, lead.lifecycle_stage = lead.lifecycle_stage, stage
-    await record_event(
-        session, lead.id, "stage_changed", at, stage=stage, previous=previous, **data
-    )
-
-
-async def suppress(session: AsyncSession, lead: Lead, reason: str, at: datetime) -> None:
     """No further marketing email to this address until it opts in again with consent."""
     if lead.suppressed_at is None:
         lead.suppressed_at, lead.suppression_reason = at, reason
-        await record_event(session, lead.id, "suppressed", at, reason=reason)
-
-
-# Stages a CRM reports back (the API and `nurture leads stage`): sales owns the lead by then.
-CRM_STAGES = ("sql", "opportunity", "customer")
+        await record_event(session, lead.id, EventType.SUPPRESSED, at, reason=reason, **data)
 
 
 async def record_crm_stage(
-    session: AsyncSession, lead: Lead, stage: str, at: datetime, value: float | None, via: str
+    session: AsyncSession, lead: Lead, stage: Stage, at: datetime, value: float | None, via: str
 ) -> str:
     """A later stage from the CRM, with an optional deal value. Reporting the same stage again
     with another value records it again (reports take each lead's latest value). Returns the
@@ -160,7 +154,6 @@ async def record_crm_stage(
     if stage not in CRM_STAGES:
         raise ValueError(f"stage must be one of {', '.join(CRM_STAGES)}")
     previous = lead.lifecycle_stage
-    lead.lifecycle_stage, lead.updated_at = stage, at
-    await record_event(session, lead.id, "stage_changed", at, stage=stage, previous=previous,
-                       value=value, via=via)  # fmt: skip
+    change = StageChange(lead.id, previous)
+    await change_stage(session, stage, [change], at, again=True, value=value, via=via)
     return previous

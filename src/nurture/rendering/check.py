@@ -1,4 +1,5 @@
-"""Render every email of a project with sample leads: template errors with file and line."""
+"""Render every email of a project's sequences with sample leads: template errors with file
+and line. (The hand-off email is checked by handoff/check.py.)"""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from types import TracebackType
 from jinja2 import TemplateError, TemplateSyntaxError
 
 from nurture.config.project import Project
-from nurture.config.yamlfile import ConfigError, Problem, load_yaml
+from nurture.config.yamlfile import Problem, load_yaml
 from nurture.rendering.compose import SAMPLE_LEADS, Composer, lead_context
 from nurture.utcclock import EPOCH
 
 
-def _template_line(tb: TracebackType | None) -> tuple[str | None, int | None]:
+def template_line(tb: TracebackType | None) -> tuple[str | None, int | None]:
     """Jinja rewrites tracebacks so template frames carry the template's file and line."""
     found: tuple[str | None, int | None] = (None, None)
     while tb is not None:
@@ -23,7 +24,7 @@ def _template_line(tb: TracebackType | None) -> tuple[str | None, int | None]:
     return found
 
 
-def check_project(project: Project, composer: Composer) -> list[Problem]:
+def check_sequences(project: Project, composer: Composer) -> list[Problem]:
     problems: list[Problem] = []
     for sequence in project.sequences.values():
         doc = load_yaml(project.files[sequence.id])
@@ -42,7 +43,7 @@ def check_project(project: Project, composer: Composer) -> list[Problem]:
                     )
                     break
                 except (TemplateError, ValueError, TypeError, AttributeError) as exc:
-                    filename, line = _template_line(exc.__traceback__)
+                    filename, line = template_line(exc.__traceback__)
                     if filename is None:
                         problems.append(
                             doc.problem(
@@ -59,22 +60,6 @@ def check_project(project: Project, composer: Composer) -> list[Problem]:
                             )
                         )
                     break
-    if project.sales is not None:
-        from nurture.handoff.notify import handoff_message, sample_context
-
-        for reminder in (False, True):
-            try:
-                handoff_message(composer, project.sales, sample_context(composer, EPOCH),
-                                reminder, EPOCH)  # fmt: skip
-            except (TemplateError, ValueError, TypeError, AttributeError) as exc:
-                filename, line = _template_line(exc.__traceback__)
-                where = Path(filename or "templates/email/sales/handoff")
-                problems.append(Problem(where, line, "sales hand-off email", str(exc)))
-                break
     return problems
 
 
-def check_or_raise(project: Project, composer: Composer) -> None:
-    problems = check_project(project, composer)
-    if problems:
-        raise ConfigError(problems)

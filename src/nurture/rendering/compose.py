@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy import Row
 
+from nurture.config.sequences import SequenceConfig
 from nurture.leads.models import Lead
 from nurture.mail.message import OutgoingMessage, build_message
 from nurture.rendering.render import RenderedEmail, Renderer
-from nurture.sequences.config import SequenceConfig
 from nurture.tokens import Tokens
 from nurture.tracking.links import LinkTracker, literal_urls
 

@@ -19,6 +19,7 @@ from nurture.db import UTCDateTime, is_postgres
 from nurture.handoff.models import Handoff
 from nurture.leads import stages
 from nurture.leads.models import Event, Lead
+from nurture.leads.stages import Stage
 
 FORMAT_VERSION = 1
 STEP_COUNTS = ("sent", "bounced")  # events per send outcome
@@ -100,7 +101,7 @@ def _seconds(postgres: bool, later: Any, earlier: Any) -> Any:
 
 def _stage_at(stage: str, since: datetime, until: datetime) -> Any:
     """(lead_id, first time it reached ``stage`` in the range)."""
-    if stage == stages.SUBSCRIBER:
+    if stage == Stage.SUBSCRIBER:
         kind = Event.type == "captured"
     else:
         kind = and_(Event.type == "stage_changed", Event.data["stage"].as_string() == stage)
@@ -142,7 +143,7 @@ async def stage_funnel(session: AsyncSession, since: datetime, until: datetime) 
                                                           _in_range(since, until))
     )  # fmt: skip
     reached = {s: int(counted.get(s, 0)) for s in stages.FUNNEL}
-    reached[stages.SUBSCRIBER] = int(captured or 0)
+    reached[Stage.SUBSCRIBER] = int(captured or 0)
     steps = []
     for a, b in pairwise(stages.FUNNEL):
         steps.append({"from": a, "to": b, "conversion": _rate(reached[b], reached[a]),
@@ -154,9 +155,9 @@ async def stage_funnel(session: AsyncSession, since: datetime, until: datetime) 
         "conversions": steps,
         "biggest_drop_off": worst,
         "median_seconds": {
-            "capture_to_mql": await _median_seconds(session, stages.SUBSCRIBER, stages.MQL,
+            "capture_to_mql": await _median_seconds(session, Stage.SUBSCRIBER, Stage.MQL,
                                                     since, until),
-            "mql_to_sql": await _median_seconds(session, stages.MQL, stages.SQL, since, until),
+            "mql_to_sql": await _median_seconds(session, Stage.MQL, Stage.SQL, since, until),
         },
     }  # fmt: skip
 
@@ -195,19 +196,19 @@ async def source_metrics(session: AsyncSession, since: datetime, until: datetime
     """Per UTM source/medium/campaign of the leads captured in the range: how many became
     MQL, SQL and customer (ever, by their stage events) and the revenue won from them."""
     reached = {}
-    for stage in (stages.MQL, stages.SQL, stages.CUSTOMER):
+    for stage in (Stage.MQL, Stage.SQL, Stage.CUSTOMER):
         reached[stage] = func.max(case((and_(Event.type == "stage_changed",
                                              Event.data["stage"].as_string() == stage), 1),
                                        else_=0))  # fmt: skip
     per_lead = (
-        select(Event.lead_id, cast(reached[stages.MQL], Integer).label("mql"),
-               cast(reached[stages.SQL], Integer).label("sql"),
-               cast(reached[stages.CUSTOMER], Integer).label("customers"))
+        select(Event.lead_id, cast(reached[Stage.MQL], Integer).label("mql"),
+               cast(reached[Stage.SQL], Integer).label("sql"),
+               cast(reached[Stage.CUSTOMER], Integer).label("customers"))
         .where(Event.type == "stage_changed").group_by(Event.lead_id).subquery()
     )  # fmt: skip
     created = and_(Lead.created_at >= literal(since, UTCDateTime()),
                    Lead.created_at < literal(until, UTCDateTime()))  # fmt: skip
-    won = latest_values(stages.CUSTOMER, None, None)
+    won = latest_values(Stage.CUSTOMER, None, None)
     groups = (Lead.utm_source, Lead.utm_medium, Lead.utm_campaign)
     rows = await session.execute(
         select(*groups, func.count().label("leads"),
@@ -246,7 +247,7 @@ async def revenue_metrics(
     cycle (median MQL to customer), and with config/sources.yaml the cost per lead, per MQL
     and per customer (CAC) of each costed source."""
     out: dict[str, Any] = {"currency": project.sources.currency if project.sources else None}
-    for stage, key in ((stages.OPPORTUNITY, "pipeline"), (stages.CUSTOMER, "won")):
+    for stage, key in ((Stage.OPPORTUNITY, "pipeline"), (Stage.CUSTOMER, "won")):
         values = latest_values(stage, since, until)
         row = (await session.execute(
             select(func.count(), func.coalesce(func.sum(values.c.value), 0.0))
@@ -254,7 +255,7 @@ async def revenue_metrics(
         )).one()  # fmt: skip
         out[key] = {"deals": int(row[0]), "value": round(float(row[1]), 2)}
     out["median_sales_cycle_seconds"] = await _median_seconds(
-        session, stages.MQL, stages.CUSTOMER, since, until
+        session, Stage.MQL, Stage.CUSTOMER, since, until
     )
     costs = []
     for entry in project.sources.costs if project.sources else []:

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.handoff.models import Handoff, HandoffState
 from nurture.leads.models import Event, Lead
+from nurture.ledger.models import Enrollment
 from nurture.scoring.score import breakdown
-from nurture.sequences.models import Enrollment
 
 
 async def lead_profile(

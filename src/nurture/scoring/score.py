@@ -32,9 +32,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nurture.config.scoring import EngagementRule, FitRule, ScoringConfig
 from nurture.db import UTCDateTime, is_postgres
 from nurture.leads.models import Event, Lead, LeadScore
-from nurture.scoring.config import EngagementRule, FitRule, ScoringConfig
 
 
 def _like_escape(value: str) -> str:

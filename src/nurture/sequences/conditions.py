@@ -17,8 +17,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nurture.config.sequences import SequenceConfig
 from nurture.leads.models import Event
-from nurture.sequences.config import SequenceConfig
 
 _ENV = ImmutableSandboxedEnvironment()
 

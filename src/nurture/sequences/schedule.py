@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from nurture.sequences.config import WEEKDAYS, Delay, SendWindow, SequenceConfig, Step
+from nurture.config.sequences import WEEKDAYS, Delay, SendWindow, SequenceConfig, Step
 
 
 def lead_zone(lead_timezone: str | None, window: SendWindow) -> ZoneInfo:

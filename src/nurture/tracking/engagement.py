@@ -9,24 +9,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import String, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nurture.leads.models import Event
+from nurture.db import JSONType, UTCDateTime
+from nurture.leads.events import insert_events_from
+from nurture.ledger.models import Touch, TouchState
 
-_events = Event.__table__
-_RECORD = text(
-    "INSERT INTO events (lead_id, type, occurred_at, sequence_id, step_id, data) "
-    "SELECT lead_id, :type, :occurred_at, sequence_id, step_id, :data FROM sends "
-    "WHERE id = :touch_id AND state = 'sent'"
-).bindparams(
-    bindparam("occurred_at", type_=_events.c.occurred_at.type),
-    bindparam("data", type_=_events.c.data.type),
+_sends = Touch.__table__
+_RECORD = insert_events_from(
+    select(
+        _sends.c.lead_id,
+        bindparam("type", type_=String()),
+        bindparam("occurred_at", type_=UTCDateTime()),
+        _sends.c.sequence_id,
+        _sends.c.step_id,
+        bindparam("data", type_=JSONType),
+    ).where(_sends.c.id == bindparam("touch_id"), _sends.c.state == TouchState.SENT)
 )
 
 
 async def record_engagement(session: AsyncSession, hits: list[dict[str, Any]]) -> list[None]:
-    """``hits``: touch_id, type ('open' or 'click'), occurred_at, data (the URL for a click).
-    A hit for a send that is not (or no longer) in the ledger as sent records nothing."""
+    """``hits``: touch_id, type (``EventType.OPEN`` or ``CLICK``), occurred_at, data (the URL
+    for a click). A hit for a send that is not (or no longer) in the ledger as sent records
+    nothing."""
     await session.execute(_RECORD, hits)
     return [None] * len(hits)

@@ -10,9 +10,9 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from sqlalchemy import select
 
 from nurture.db import session_scope, utcnow
-from nurture.dispatch.models import Touch
 from nurture.leads.models import Lead
 from nurture.leads.service import find_by_public_id
+from nurture.ledger.models import Touch
 from nurture.tokens import InvalidToken
 from nurture.tracking.unsubscribe import mask_email, unsubscribe
 from nurture.web.state import AppState, get_state

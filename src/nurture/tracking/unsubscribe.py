@@ -6,9 +6,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nurture.leads.models import Lead
-from nurture.leads.service import find_by_public_id, record_event, suppress
-from nurture.sequences.enrollment import exit_enrollments
+from nurture.leads.events import EventType, record_event
+from nurture.leads.models import Lead, SuppressionReason
+from nurture.leads.service import find_by_public_id, suppress
+from nurture.ledger.enrollment import exit_enrollments
 
 
 async def unsubscribe(
@@ -25,10 +26,10 @@ async def unsubscribe(
         return None
     if lead.suppressed_at is None:
         sequence_id, step_id = sent or (None, None)
-        await record_event(session, lead.id, "unsubscribed", now, via=via,
+        await record_event(session, lead.id, EventType.UNSUBSCRIBED, now, via=via,
                            sequence_id=sequence_id, step_id=step_id)  # fmt: skip
-        await suppress(session, lead, "unsubscribed", now)
-    await exit_enrollments(session, lead.id, "unsubscribed", now)
+        await suppress(session, lead, SuppressionReason.UNSUBSCRIBED, now)
+    await exit_enrollments(session, lead.id, SuppressionReason.UNSUBSCRIBED, now)
     return lead
 
 

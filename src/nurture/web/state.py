@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nurture.capture.service import CaptureResult, Prepared, capture_many
 from nurture.config.project import Project, load_project_cached
 from nurture.db import GroupCommit
-from nurture.leads.service import record_events
+from nurture.leads.events import record_events
 from nurture.rendering.compose import Composer
 from nurture.rendering.render import Renderer
 from nurture.settings import Settings

@@ -8,20 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, TextClause, bindparam, insert, select, text, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nurture.dispatch.models import Touch, TouchState
+from nurture.config.sequences import SequenceConfig
+from nurture.db import chunked, insert_values
+from nurture.leads.events import EventType, event_row, record_events
 from nurture.leads.models import Lead
-from nurture.leads.service import record_events
-from nurture.sequences.config import SequenceConfig
-from nurture.sequences.models import Enrollment, EnrollmentState
+from nurture.ledger.models import CLAIMABLE, LIVE, Enrollment, EnrollmentState, Touch, TouchState
 from nurture.sequences.schedule import due_at
-
-LIVE = (EnrollmentState.PENDING, EnrollmentState.ACTIVE)
 
 
 def next_touch(
@@ -66,20 +63,6 @@ _COLUMNS = ("lead_id", "sequence_id", "sequence_version", "state", "current_step
             "enrolled_at", "updated_at")  # fmt: skip
 
 
-@lru_cache(maxsize=128)
-def _enrol_sql(rows: int) -> TextClause:
-    # Text, not SQLAlchemy's ON CONFLICT construct: that one is compiled anew on every call.
-    values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in _COLUMNS) + ")" for i in range(rows))
-    table = Enrollment.__table__
-    return (
-        text(f"INSERT INTO enrollments ({', '.join(_COLUMNS)}) VALUES {values} "
-             "ON CONFLICT (lead_id, sequence_id) DO NOTHING RETURNING id, lead_id, sequence_id")
-        .bindparams(*[bindparam(f"{c}_{i}", type_=table.c[c].type)
-                      for i in range(rows) for c in _COLUMNS])
-        .columns(table.c.id, table.c.lead_id, table.c.sequence_id)
-    )  # fmt: skip
-
-
 async def enrol_many(
     session: AsyncSession,
     versions: dict[str, str],
@@ -104,8 +87,10 @@ async def enrol_many(
             context[(lead.id, sequence.id)] = (lead, sequence, pending, now)
     if not rows:
         return {}
-    params = {f"{k}_{i}": v for i, row in enumerate(rows) for k, v in row.items()}
-    new = (await session.execute(_enrol_sql(len(rows)), params)).all()
+    new = await insert_values(
+        session, Enrollment.__table__, _COLUMNS, rows,
+        "ON CONFLICT (lead_id, sequence_id) DO NOTHING", ("id", "lead_id", "sequence_id"),
+    )  # fmt: skip
     touches, events = [], []
     enrolled: dict[int, list[str]] = {}
     for e in sorted(new, key=lambda e: e.id):
@@ -113,8 +98,8 @@ async def enrol_many(
         enrolled.setdefault(lead.id, []).append(sequence.id)
         if not pending:
             touches.append(next_touch(e.id, lead.id, lead.timezone, sequence, 0, now))
-        events.append({"lead_id": lead.id, "type": "enrolled", "occurred_at": now,
-                       "sequence_id": sequence.id, "data": {"pending": pending}})  # fmt: skip
+        events.append(event_row(lead.id, EventType.ENROLLED, now, sequence_id=sequence.id,
+                                pending=pending))  # fmt: skip
     if touches:
         await session.execute(insert(Touch.__table__), touches)
     await record_events(session, events)
@@ -156,19 +141,18 @@ async def exit_matching(
             .execution_options(synchronize_session=False)
         )
     ).all()  # fmt: skip
-    ids = [e.id for e in ended]
-    for start in range(0, len(ids), 5000):  # bound-parameter limits
+    for part in chunked([e.id for e in ended]):
         await session.execute(
             update(Touch)
-            .where(Touch.enrollment_id.in_(ids[start : start + 5000]),
-                   Touch.state.in_(TouchState.CLAIMABLE))
+            .where(Touch.enrollment_id.in_(part), Touch.state.in_(CLAIMABLE))
             .values(state=TouchState.SKIPPED, reason=reason, updated_at=now)
             .execution_options(synchronize_session=False)
         )  # fmt: skip
     await record_events(session, [
         # after_step: how many of its emails the lead had got (reports: where leads leave)
-        {"lead_id": e.lead_id, "type": "exited", "occurred_at": now, "sequence_id": e.sequence_id,
-         "data": {"reason": reason, "after_step": e.current_step}} for e in ended
+        event_row(e.lead_id, EventType.EXITED, now, sequence_id=e.sequence_id, reason=reason,
+                  after_step=e.current_step)
+        for e in ended
     ])  # fmt: skip
     return len(ended)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, EmailStr, Field, field_validator, model_validator
 
-from nurture.sequences.config import Delay, Slug, StrictModel, parse_delay
+from nurture.config.sequences import Delay, Slug, StrictModel, parse_delay
 
 
 class Rep(StrictModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from nurture.sequences.config import StrictModel
+from nurture.config.sequences import StrictModel
 
 
 class SourceCost(StrictModel):

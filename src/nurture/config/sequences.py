@@ -21,6 +21,9 @@ from pydantic import (
     model_validator,
 )
 
+from nurture.leads.events import EventName, did_you_mean
+from nurture.leads.stages import GOAL_STAGES, Stage
+
 # Step conditions compile here at load (syntax) and evaluate in sequences/conditions.py.
 _CONDITIONS = ImmutableSandboxedEnvironment()
 
@@ -134,11 +137,20 @@ class Step(StrictModel):
         return value
 
 
+def _goal_stage(value: str) -> Stage:
+    if value not in GOAL_STAGES:
+        raise ValueError(
+            f"unknown goal stage {value!r}; {did_you_mean(value, GOAL_STAGES)}"
+            f"a goal stage is one of {', '.join(GOAL_STAGES)}"
+        )
+    return Stage(value)
+
+
 class Goal(StrictModel):
     """Reaching a goal ends the enrollment: a lifecycle stage (or any later one), or an event."""
 
-    stage: Literal["mql", "sql", "opportunity", "customer"] | None = None
-    event: str | None = Field(None, pattern=r"^[a-z_]{1,32}$")
+    stage: Annotated[str, AfterValidator(_goal_stage)] | None = None
+    event: EventName | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Goal:

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from nurture.sequences.config import Slug, StrictModel
+from nurture.config.sequences import Slug, StrictModel
+from nurture.leads.events import EventName, EventType
 
 # Lead columns a fit rule may read; also custom.<field> and email_domain.
 FIT_FIELDS = ("first_name", "last_name", "company", "job_title", "country", "timezone", "locale",
@@ -43,14 +44,14 @@ class EngagementRule(StrictModel):
     containing one of ``url_contains``), decayed by age, summed and capped."""
 
     id: Slug
-    event: str = Field(pattern=r"^[a-z_]{1,32}$")
+    event: EventName
     url_contains: list[Text] | None = Field(None, min_length=1)
     points: float = Field(gt=-100, le=100)
     cap: float | None = Field(None, gt=0, le=1000)
 
     @model_validator(mode="after")
     def _url_for_clicks(self) -> EngagementRule:
-        if self.url_contains and self.event != "click":
+        if self.url_contains and self.event != EventType.CLICK:
             raise ValueError("url_contains only applies to event: click")
         return self
 

@@ -1,8 +1,11 @@
-"""Table: sends, the ledger. One row per touch (enrollment x step), created when scheduled."""
+"""Tables: enrollments (a lead in a sequence) and sends, the ledger: one row per touch
+(enrollment x step), created when it is scheduled. The states are the vocabulary the
+dispatcher, the reports and the operator commands share."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -11,7 +14,17 @@ from nurture.db import Base, UTCDateTime, utcnow
 from nurture.leads.models import BigId
 
 
-class TouchState:
+class EnrollmentState(StrEnum):
+    PENDING = "pending"  # waiting for double opt-in confirmation
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    EXITED = "exited"
+
+
+LIVE = (EnrollmentState.PENDING, EnrollmentState.ACTIVE)
+
+
+class TouchState(StrEnum):
     SCHEDULED = "scheduled"  # waiting for due_at
     RETRYING = "retrying"  # SMTP said 4xx; due again at due_at
     CLAIMED = "claimed"  # a dispatcher holds it; nothing handed to SMTP yet
@@ -21,8 +34,31 @@ class TouchState:
     SKIPPED = "skipped"  # suppressed, enrollment ended, ... (reason says which)
     IN_DOUBT = "in_doubt"  # the dispatcher died between SMTP and recording the reply
 
-    CLAIMABLE = (SCHEDULED, RETRYING)
-    FINAL = (SENT, BOUNCED, SKIPPED)
+
+CLAIMABLE = (TouchState.SCHEDULED, TouchState.RETRYING)
+FINAL = (TouchState.SENT, TouchState.BOUNCED, TouchState.SKIPPED)
+
+
+class Enrollment(Base):
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        UniqueConstraint("lead_id", "sequence_id", name="uq_enrollments_lead_sequence"),
+        Index("ix_enrollments_state_due", "state", "next_due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    sequence_id: Mapped[str] = mapped_column(String(64))
+    # Hash of the sequence config when enrolled; steps are matched by their stable ids.
+    sequence_version: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default=EnrollmentState.ACTIVE)
+    # Number of steps done (sent or skipped): the index of the next step.
+    current_step: Mapped[int] = mapped_column(Integer, default=0)
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    exit_reason: Mapped[str | None] = mapped_column(String(32))
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class Touch(Base):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from nurture.sequences.config import Sender, Slug, StrictModel
+from nurture.config.sequences import Sender, Slug, StrictModel
 
 # Form fields with these names fill the lead's columns; any other name lands in lead.custom.
 LEAD_COLUMNS = (

@@ -15,9 +15,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nurture.dispatch.models import Touch, TouchState
 from nurture.leads.models import Lead
-from nurture.sequences.models import Enrollment, EnrollmentState
+from nurture.ledger.models import CLAIMABLE, Enrollment, EnrollmentState, Touch, TouchState
 
 # Core columns, not ORM attributes, in the statements a pass runs per batch and per chunk:
 # an ORM-enabled UPDATE goes through the ORM's bulk machinery (~3% of a dispatcher's CPU).
@@ -192,7 +191,7 @@ async def count_due(session: AsyncSession, now: datetime) -> int:
         await session.scalar(
             select(func.count())
             .select_from(Touch)
-            .where(Touch.state.in_(TouchState.CLAIMABLE), Touch.due_at <= now)
+            .where(Touch.state.in_(CLAIMABLE), Touch.due_at <= now)
         )
         or 0
     )
@@ -200,7 +199,7 @@ async def count_due(session: AsyncSession, now: datetime) -> int:
 
 async def next_due(session: AsyncSession, after: datetime | None = None) -> datetime | None:
     """The earliest due time of a touch waiting to be sent (for fast-forwarding)."""
-    query = select(func.min(Touch.due_at)).where(Touch.state.in_(TouchState.CLAIMABLE))
+    query = select(func.min(Touch.due_at)).where(Touch.state.in_(CLAIMABLE))
     if after is not None:
         query = query.where(Touch.due_at > after)
     return await session.scalar(query)

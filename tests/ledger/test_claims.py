@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from nurture.db import session_scope
-from nurture.dispatch.claim import claim_due, mark_sending
+from nurture.ledger.claims import claim_due, mark_sending
 from tests.factories import enrolled_leads, touch_states
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

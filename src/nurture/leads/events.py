@@ -1,0 +1,148 @@
+"""The event log's vocabulary and its one writer.
+
+Every event type the code records is an ``EventType``; config that names an event (scoring
+rules, goals) is checked against it at load, so a typo is an error with its file and line
+instead of a rule that silently never matches. Custom events (a CRM or the website reporting
+what a lead did) live in their own namespace, ``custom.<name>``, so they can never be mistaken
+for, or collide with, an event nurture records itself.
+
+``event_row`` is the one place an event row is spelled; ``record_events`` writes many with one
+executemany, ``record_event`` one. Events are append-only: nothing updates or deletes them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
+from sqlalchemy import Insert, Select, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nurture.leads.models import Event
+
+
+class EventType(StrEnum):
+    # capture and consent
+    CAPTURED = "captured"  # a form was submitted (data: form, source)
+    RESUBSCRIBED = "resubscribed"  # a suppressed address opted in again through a form
+    CONFIRMATION_SENT = "confirmation_sent"
+    CONFIRMATION_FAILED = "confirmation_failed"
+    CONFIRMED = "confirmed"  # the double opt-in link was confirmed
+    STAGE_CHANGED = "stage_changed"  # data: stage, previous, and why (form, score, rep, via)
+    SUPPRESSED = "suppressed"  # no more marketing mail (data: reason)
+    UNSUBSCRIBED = "unsubscribed"
+    # drips
+    ENROLLED = "enrolled"
+    EXITED = "exited"  # ended early (data: reason, after_step)
+    COMPLETED = "completed"  # had its last step
+    SENT = "sent"
+    RETRYING = "retrying"
+    BOUNCED = "bounced"
+    IN_DOUBT = "in_doubt"
+    RELEASED = "released"  # an operator decided about a touch in doubt
+    # engagement
+    OPEN = "open"
+    CLICK = "click"
+    # hand-off to sales
+    HANDED_OFF = "handed_off"
+    HANDOFF_NOTIFIED = "handoff_notified"
+    HANDOFF_REMINDED = "handoff_reminded"
+    HANDOFF_NOTIFY_FAILED = "handoff_notify_failed"
+    HANDOFF_ACCEPTED = "handoff_accepted"
+    HANDOFF_REJECTED = "handoff_rejected"
+    HANDOFF_REASSIGNED = "handoff_reassigned"
+    WEBHOOK_DELIVERED = "webhook_delivered"
+    WEBHOOK_FAILED = "webhook_failed"
+
+
+ENGAGEMENT = (EventType.OPEN, EventType.CLICK)
+
+CUSTOM_PREFIX = "custom."
+# events.type is 32 characters wide: "custom." and at most 25 more.
+_CUSTOM = re.compile(r"^custom\.[a-z][a-z0-9_]{0,24}$")
+
+
+def check_event_name(value: str) -> str:
+    """An ``EventType`` value or ``custom.<name>``; anything else is a ValueError that says
+    what was probably meant."""
+    try:
+        return EventType(value)
+    except ValueError:
+        pass
+    if value.startswith(CUSTOM_PREFIX):
+        if _CUSTOM.match(value):
+            return value
+        raise ValueError(
+            f"custom event {value!r}: after 'custom.' use lower-case letters, digits and _ "
+            "(at most 25 characters), e.g. custom.webinar_registered"
+        )
+    raise ValueError(
+        f"unknown event {value!r}; {did_you_mean(value, EventType)}events are "
+        f"{', '.join(EventType)}, or custom.<name> for events your CRM or website reports"
+    )
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """'did you mean X? ' for the closest of ``choices``, or '' when none is close."""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]}? " if close else ""
+
+
+# For config models: a str that is a known or a custom event.
+EventName = Annotated[str, AfterValidator(check_event_name)]
+
+
+_COLUMNS = ("lead_id", "type", "occurred_at", "sequence_id", "step_id", "data")
+
+
+def event_row(
+    lead_id: int,
+    type_: EventType | str,
+    at: datetime,
+    *,
+    sequence_id: str | None = None,
+    step_id: str | None = None,
+    **data: Any,
+) -> dict[str, Any]:
+    """One events row as insert values: the only spelling of an event in the code."""
+    return {
+        "lead_id": lead_id,
+        "type": type_,
+        "occurred_at": at,
+        "sequence_id": sequence_id,
+        "step_id": step_id,
+        "data": data,
+    }
+
+
+async def record_events(session: AsyncSession, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Append many events (rows from ``event_row``) with one executemany."""
+    rows = list(rows)
+    if rows:
+        await session.execute(insert(Event.__table__), rows)
+
+
+def insert_events_from(query: Select[Any]) -> Insert:
+    """``INSERT INTO events ... SELECT``: events made in SQL from other rows, set-based (the
+    query's columns: lead_id, type, occurred_at, sequence_id, step_id, data)."""
+    return insert(Event.__table__).from_select(list(_COLUMNS), query)
+
+
+async def record_event(
+    session: AsyncSession,
+    lead_id: int,
+    type_: EventType | str,
+    at: datetime,
+    *,
+    sequence_id: str | None = None,
+    step_id: str | None = None,
+    **data: Any,
+) -> None:
+    """Append one event."""
+    row = event_row(lead_id, type_, at, sequence_id=sequence_id, step_id=step_id, **data)
+    await record_events(session, [row])
