@@ -32,9 +32,11 @@ wrk:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \
 	  || echo "could not install wrk"; }
 
+# ruff, then the import layers and the ban on cycles (pyproject.toml [tool.importlinter]).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 test: install chromium lint
 	$(BIN)/pytest $(PYTEST_ARGS)

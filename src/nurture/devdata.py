@@ -10,11 +10,10 @@ from datetime import datetime
 from sqlalchemy import func, insert, select, text
 
 from nurture.config.project import Project
-from nurture.db import session_scope
+from nurture.db import PARAM_CHUNK, session_scope
 from nurture.leads.models import Lead
-from nurture.ledger.models import Enrollment, Touch
-
-CHUNK = 5000
+from nurture.leads.stages import Stage
+from nurture.ledger.models import Enrollment, EnrollmentState, Touch, TouchState
 
 
 async def seed_due_touches(
@@ -32,12 +31,12 @@ async def seed_due_touches(
     async with session_scope(url) as session:
         offset = (await session.scalar(select(func.max(Lead.id)))) or 0
     emails = []
-    for start in range(offset + 1, offset + n + 1, CHUNK):
-        ids = range(start, min(offset + n, start + CHUNK - 1) + 1)
+    for start in range(offset + 1, offset + n + 1, PARAM_CHUNK):
+        ids = range(start, min(offset + n, start + PARAM_CHUNK - 1) + 1)
         leads = [
             {"id": i, "public_id": f"{i:032x}", "email": f"lead{i}@{domain}", "first_name": "Max",
              "last_name": f"Muster{i}", "company": "Beispiel GmbH", "timezone": "Europe/Berlin",
-             "custom": {}, "lifecycle_stage": "lead", "created_at": now, "updated_at": now}
+             "custom": {}, "lifecycle_stage": Stage.LEAD, "created_at": now, "updated_at": now}
             for i in ids
         ]  # fmt: skip
         emails += [lead["email"] for lead in leads]
@@ -45,12 +44,12 @@ async def seed_due_touches(
             await session.execute(insert(Lead), leads)
             await session.execute(insert(Enrollment), [
                 {"id": i, "lead_id": i, "sequence_id": sequence.id,
-                 "sequence_version": project.versions[sequence.id], "state": "active",
+                 "sequence_version": project.versions[sequence.id], "state": EnrollmentState.ACTIVE,
                  "current_step": step_index, "next_due_at": now, "enrolled_at": now,
                  "updated_at": now} for i in ids])  # fmt: skip
             await session.execute(insert(Touch), [
                 {"enrollment_id": i, "lead_id": i, "sequence_id": sequence.id,
-                 "step_id": step.id, "step_index": step_index, "state": "scheduled",
+                 "step_id": step.id, "step_index": step_index, "state": TouchState.SCHEDULED,
                  "due_at": now, "attempts": 0, "created_at": now, "updated_at": now}
                 for i in ids])  # fmt: skip
     async with session_scope(url) as session:

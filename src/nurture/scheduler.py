@@ -30,7 +30,7 @@ async def dispatch_once(
     if use_prefect is None:
         use_prefect = prefect_api_url() is not None
     if use_prefect:
-        from flows.dispatch import dispatch_due_touches
+        from nurture.flows.dispatch import dispatch_due_touches
 
         result = await dispatch_due_touches(now=now)
         return f"{result['sent']} sent in {result['batches']} batch(es) (Prefect flow run)"
@@ -47,7 +47,7 @@ async def handoff_once(
     if use_prefect is None:
         use_prefect = prefect_api_url() is not None
     if use_prefect:
-        from flows.handoff import score_and_hand_off
+        from nurture.flows.handoff import score_and_hand_off
 
         result = await score_and_hand_off(now=now)
         return f"{result['promoted']} promoted, {result['notified']} notified (Prefect flow run)"
@@ -73,7 +73,7 @@ def start_scheduler(settings: Settings) -> AsyncIOScheduler:
         # Only as a Prefect flow: its artifact in the UI is the point.
         if prefect_api_url() is None:
             return
-        from flows.report import daily_funnel_report
+        from nurture.flows.report import daily_funnel_report
 
         try:
             await daily_funnel_report()

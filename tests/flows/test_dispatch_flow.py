@@ -10,8 +10,8 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from flows.dispatch import dispatch_due_touches
 from nurture.dispatch.batch import DispatchFailed
+from nurture.flows.dispatch import dispatch_due_touches
 from nurture.settings import get_settings
 from tests.factories import enrolled_leads, touch_states
 

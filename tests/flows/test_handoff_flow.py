@@ -9,7 +9,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from flows.handoff import score_and_hand_off
+from nurture.flows.handoff import score_and_hand_off
 from tests.handoff.test_handoff import MONDAY, qualified
 
 pytestmark = pytest.mark.e2e

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prefect.client.orchestration import get_client
 
-from flows.report import daily_funnel_report
+from nurture.flows.report import daily_funnel_report
 from tests.reporting.test_funnel import UNTIL, history
 
 pytestmark = pytest.mark.e2e

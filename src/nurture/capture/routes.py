@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import ValidationError
 
 from nurture.capture.confirmation import confirmation_message, send_confirmation
-from nurture.capture.schemas import ErrorsOut, SubmissionIn, SubmissionOut
+from nurture.capture.schemas import SubmissionIn, SubmissionOut
 from nurture.capture.service import (
     CaptureResult,
     ConfirmError,
@@ -25,6 +25,7 @@ from nurture.config.forms import HONEYPOT, UTM_FIELDS, FormConfig
 from nurture.db import session_scope, utcnow
 from nurture.rendering.compose import lead_context
 from nurture.tokens import InvalidToken
+from nurture.web.errors import ErrorsOut
 from nurture.web.state import AppState, client_ip, get_state
 
 router = APIRouter()

@@ -44,13 +44,3 @@ class SubmissionOut(BaseModel):
     lead_id: str | None = Field(description="Opaque lead id; null when the post was ignored.")
     status: str = Field(description="pending_confirmation, subscribed or received")
     enrolled: list[str] = Field(default_factory=list)
-
-
-class FieldError(BaseModel):
-    loc: list[str | int]
-    msg: str
-    type: str = "value_error"
-
-
-class ErrorsOut(BaseModel):
-    detail: list[FieldError]

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from nurture.capture.schemas import ErrorsOut
 from nurture.db import session_scope, utcnow
 from nurture.leads.service import find_by_public_id, record_crm_stage
+from nurture.leads.stages import Stage
+from nurture.web.errors import ErrorsOut
 from nurture.web.state import AppState, get_state
 
 router = APIRouter(prefix="/api")
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/api")
 class StageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    stage: Literal["sql", "opportunity", "customer"]
+    stage: Literal[Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER]
     value: float | None = Field(
         None, ge=0, le=1e12, allow_inf_nan=False, description="Deal value (pipeline or won)."
     )
