@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.sequences import SequenceConfig
+from nurture.leads.events import ENGAGEMENT, EventType
 from nurture.leads.models import Event
 
 _ENV = ImmutableSandboxedEnvironment()
@@ -36,10 +37,10 @@ class Engagement:
 
     def opened(self, step: str | None = None) -> bool:
         # A click implies the email was opened (images may be blocked).
-        return any(t in ("open", "click") and (step is None or s == step) for t, s in self.hits)
+        return any(t in ENGAGEMENT and (step is None or s == step) for t, s in self.hits)
 
     def clicked(self, step: str | None = None) -> bool:
-        return any(t == "click" and (step is None or s == step) for t, s in self.hits)
+        return any(t == EventType.CLICK and (step is None or s == step) for t, s in self.hits)
 
 
 def evaluate(
@@ -67,7 +68,7 @@ async def load_engagement(
     leads = {lead for lead, _ in pairs}
     rows = await session.execute(
         select(Event.lead_id, Event.sequence_id, Event.type, Event.step_id).where(
-            Event.lead_id.in_(leads), Event.type.in_(("open", "click"))
+            Event.lead_id.in_(leads), Event.type.in_(ENGAGEMENT)
         )
     )
     hits: dict[tuple[int, str], list[tuple[str, str | None]]] = defaultdict(list)
