@@ -209,7 +209,7 @@ async def _capture_round(
             "confirmed_at": now if form.double_opt_in and verified else None,
         })  # fmt: skip
         wanted.append((lead, project.sequences_for_form(form.id), not verified, now))
-        if verified:
+        if verified and lead.lifecycle_stage == Stage.SUBSCRIBER:
             staged.append(StageChange(lead.id, lead.lifecycle_stage, {"form": form.id}))
     if resubscribed:
         await update_by_id(session, Lead, resubscribed)
@@ -220,7 +220,8 @@ async def _capture_round(
     consent_ids = [by_lead[lead.id] for lead, _ in leads]
     enrolled = await enrol_many(session, project.versions, wanted)
     await record_events(session, events)
-    # A new lead is a subscriber until it confirms; confirmed (or no double opt-in): a lead.
+    # A subscriber whose address is confirmed (or needs no confirmation) is a lead; a lead
+    # further down the funnel (an MQL, a customer) stays where it is.
     await change_stage(session, Stage.LEAD, staged, now)
     results = []
     for p, (lead, created), consent_id in zip(batch, leads, consent_ids, strict=True):
@@ -264,8 +265,9 @@ async def confirm(
         consent.confirmed_at, consent.confirmed_ip = now, ip
         lead.email_verified_at = lead.email_verified_at or now
         await record_event(session, lead.id, EventType.CONFIRMED, now, form=form.id)
-        change = StageChange(lead.id, lead.lifecycle_stage, {"form": form.id})
-        await change_stage(session, Stage.LEAD, [change], now)
+        if lead.lifecycle_stage == Stage.SUBSCRIBER:
+            change = StageChange(lead.id, lead.lifecycle_stage, {"form": form.id})
+            await change_stage(session, Stage.LEAD, [change], now)
     if lead.suppressed_at is None:
         started = await activate_pending(session, lead, project.sequences_for_form(form.id), now)
     return lead, form, started
