@@ -26,7 +26,7 @@ _settings = Settings(
 
 
 async def _migrate() -> None:
-    await migrate.upgrade(_settings.database_url)
+    await migrate.upgrade(_settings.database_url.get_secret_value())
     await dispose_engines()
 
 
