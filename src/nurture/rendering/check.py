@@ -8,7 +8,7 @@ from types import TracebackType
 from jinja2 import TemplateError, TemplateSyntaxError
 
 from nurture.config.project import Project
-from nurture.config.yamlfile import ConfigError, Problem, load_yaml
+from nurture.config.yamlfile import Problem, load_yaml
 from nurture.rendering.compose import SAMPLE_LEADS, Composer, lead_context
 from nurture.utcclock import EPOCH
 
@@ -72,9 +72,3 @@ def check_project(project: Project, composer: Composer) -> list[Problem]:
                 problems.append(Problem(where, line, "sales hand-off email", str(exc)))
                 break
     return problems
-
-
-def check_or_raise(project: Project, composer: Composer) -> None:
-    problems = check_project(project, composer)
-    if problems:
-        raise ConfigError(problems)
