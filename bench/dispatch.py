@@ -70,8 +70,7 @@ def prebuilt(n: int) -> list:
     """N messages of the example sequence, built beforehand by our own composer: the ceiling
     sends what a pass sends (same size and shape), without our claim/render/record work."""
     from nurture.config.project import load_project
-    from nurture.dispatch.run import build_dispatcher
-    from nurture.rendering.compose import lead_context
+    from nurture.rendering.compose import build_composer, lead_context
     from nurture.settings import Settings
 
     settings = Settings(
@@ -82,7 +81,7 @@ def prebuilt(n: int) -> list:
         mail_url="memory://bench",
     )
     project = load_project(CONFIG)
-    composer = build_dispatcher(settings, project).composer
+    composer = build_composer(settings)
     sequence = project.sequences["b2b-nurture"]
     return [
         composer.compose(sequence, 1, lead_context({

@@ -137,11 +137,11 @@ def endpoint(url: str, tmp: Path, seconds: int, sends_n: int) -> dict[str, dict[
     baseline, GET /healthz, on one `nurture serve`."""
     from capture import wrk
 
+    from nurture.links import Links
     from nurture.tokens import Tokens
-    from nurture.tracking.links import LinkTracker
 
-    tracker = LinkTracker(Tokens("bench"), "http://x")  # the key `serve` gets in capture.py
-    tokens = [tracker.open_url(i + 1).rsplit("/", 1)[1] for i in range(sends_n)]
+    links = Links(Tokens("bench"), "http://x")  # the key `serve` gets in capture.py
+    tokens = [links.open_url(i + 1).rsplit("/", 1)[1] for i in range(sends_n)]
     proc, base = serve(url, tmp)
     try:
         baseline = wrk(base, seconds, 16, "/healthz", tmp)

@@ -19,7 +19,7 @@ from nurture.settings import get_settings
 @task(name="compute-funnel", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=30)
 async def compute(since: datetime, until: datetime) -> dict:
     settings = get_settings()
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         return await funnel_report(session, load_project(settings.config_dir), since, until)
 
 

@@ -130,7 +130,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The web app in-process (ASGI), at the settings' base URL."""
-    from nurture.web.app import create_app
+    from nurture.app import create_app
 
     transport = httpx.ASGITransport(app=create_app(settings))
     async with httpx.AsyncClient(transport=transport, base_url=settings.base_url) as client:

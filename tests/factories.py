@@ -28,7 +28,7 @@ async def enrolled_leads(
     sequence = project.sequences[sequence_id]
     emails = [f"lead{i}@{domain}" for i in range(n)]
     values = {"first_name": "Max", "timezone": "Europe/Berlin", **fields}
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         for start in range(0, n, 500):  # the databases' bound-parameter limits
             chunk = emails[start : start + 500]
             leads = await upsert_leads(session, [(e, values, now, None) for e in chunk])
@@ -38,6 +38,6 @@ async def enrolled_leads(
 
 
 async def touch_states(settings: Settings) -> dict[str, int]:
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         rows = await session.execute(select(Touch.state, func.count()).group_by(Touch.state))
         return dict(rows.all())  # type: ignore[arg-type]

@@ -9,17 +9,18 @@ from html import unescape
 from zoneinfo import ZoneInfo
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import select
 
+from nurture.app import create_app
 from nurture.config.project import load_project
 from nurture.db import session_scope
 from nurture.dispatch.run import build_dispatcher, run_pass
 from nurture.ledger.models import Enrollment
-from nurture.web.app import create_app
 
 
 async def test_capture_confirm_and_the_whole_drip_over_smtp(settings, smtp):
-    settings = settings.model_copy(update={"mail_url": smtp.url})
+    settings = settings.model_copy(update={"mail_url": SecretStr(smtp.url)})
     sequence = load_project(settings.config_dir).sequences["b2b-nurture"]
     window = sequence.send_window
     app = create_app(settings)
@@ -39,7 +40,7 @@ async def test_capture_confirm_and_the_whole_drip_over_smtp(settings, smtp):
     zone = ZoneInfo("Europe/Berlin")
     delivered = []
     for number, step in enumerate(sequence.steps, start=1):
-        async with session_scope(settings.database_url) as session:
+        async with session_scope(settings.database_url.get_secret_value()) as session:
             enrollment = await session.scalar(select(Enrollment))
             due = enrollment.next_due_at
         # A pass just before the due time sends nothing; at the due time, exactly this step.
@@ -69,7 +70,7 @@ async def test_capture_confirm_and_the_whole_drip_over_smtp(settings, smtp):
 
     assert len({m["Message-ID"] for m in delivered}) == 7
     assert len({m["Subject"] for m in delivered}) == 7
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         enrollment = await session.scalar(select(Enrollment))
         assert enrollment.state == "completed" and enrollment.current_step == 7
     later = await run_pass(build_dispatcher(settings), due + timedelta(days=60))

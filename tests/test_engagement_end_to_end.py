@@ -11,8 +11,10 @@ from collections import Counter
 from datetime import timedelta
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import select
 
+from nurture.app import create_app
 from nurture.db import session_scope, utcnow
 from nurture.dispatch.run import build_dispatcher, run_pass
 from nurture.handoff.models import Handoff
@@ -20,7 +22,6 @@ from nurture.handoff.run import build_context, run_handoff_pass
 from nurture.leads.models import Lead
 from nurture.ledger.claims import next_due
 from nurture.ledger.models import Enrollment
-from nurture.web.app import create_app
 
 ENGAGED, QUIET = "eva.engaged@firma.de", "quentin.quiet@firma.de"
 PAGE, ONE_CLICK = "paula.page@firma.de", "olaf.oneclick@firma.de"
@@ -33,7 +34,7 @@ def links(message, kind: str) -> list[str]:
 
 
 async def test_engaged_lead_reaches_sales_once_others_finish_or_unsubscribe(settings, smtp):
-    settings = settings.model_copy(update={"mail_url": smtp.url})
+    settings = settings.model_copy(update={"mail_url": SecretStr(smtp.url)})
     app = create_app(settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://nurture.test") as client:  # fmt: skip
@@ -79,7 +80,7 @@ async def test_engaged_lead_reaches_sales_once_others_finish_or_unsubscribe(sett
                         one_click = await client.post(
                             path, data={"List-Unsubscribe": "One-Click"})  # fmt: skip
                         assert one_click.status_code == 200
-            async with session_scope(settings.database_url) as session:
+            async with session_scope(settings.database_url.get_secret_value()) as session:
                 found = await next_due(session, moment)
             if found is None:
                 break
@@ -95,7 +96,7 @@ async def test_engaged_lead_reaches_sales_once_others_finish_or_unsubscribe(sett
     body = rep_mail.parsed().get_body(("plain",)).get_content()
     assert (ENGAGED in body and "pricing" not in body.split("Was zuletzt")[0]) or True
     assert "senior-title" in body and "email-click" in body and "/s/" in body
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         leads = {lead.email: lead for lead in (await session.scalars(select(Lead))).all()}
         [handoff] = (await session.scalars(select(Handoff))).all()
         drips = {e.lead_id: (e.state, e.exit_reason)

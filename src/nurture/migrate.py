@@ -32,11 +32,6 @@ async def upgrade(db_url: str, revision: str = "head") -> None:
         await conn.run_sync(_run, command.upgrade, revision)
 
 
-async def downgrade(db_url: str, revision: str) -> None:
-    async with get_engine(db_url).begin() as conn:
-        await conn.run_sync(_run, command.downgrade, revision)
-
-
 async def revision(db_url: str, message: str) -> None:
     """Autogenerate a migration from the models (developers only)."""
     async with get_engine(db_url).begin() as conn:

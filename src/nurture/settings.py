@@ -1,25 +1,32 @@
-"""The one settings object. Every field is an environment variable ``NURTURE_<FIELD>``."""
+"""The one settings object. Every field is an environment variable ``NURTURE_<FIELD>``.
+
+Secrets (the database and mail URLs may hold passwords, the signing key, the API key) are
+``SecretStr``: ``repr``, logs and ``model_dump_json`` show ``**********``. Read one in clear
+with ``.get_secret_value()``, only where it is used (an engine, a transport, a signer); to
+show a URL, print ``masked_url(...)``.
+"""
 
 from __future__ import annotations
 
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NURTURE_", env_file=".env", extra="ignore")
 
-    database_url: str = Field(
-        "sqlite+aiosqlite:///var/nurture.db",
+    database_url: SecretStr = Field(
+        SecretStr("sqlite+aiosqlite:///var/nurture.db"),
         description="SQLAlchemy URL. sqlite:///path or postgresql://user@host/db; the async "
         "driver (aiosqlite, asyncpg) is filled in when omitted.",
     )
-    mail_url: str = Field(
-        "file://var/outbox",
+    mail_url: SecretStr = Field(
+        SecretStr("file://var/outbox"),
         description="Where mail goes: file://DIR (one .eml per message), smtp://host:port, "
         "smtp+starttls://user:pass@host:587, smtps://user:pass@host:465, memory:// (tests). "
         "Query options: ?pool=N parallel SMTP connections, ?timeout=S seconds.",
@@ -28,13 +35,14 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8000",
         description="Public URL of `nurture serve`; links in emails (confirm, unsubscribe) use it.",
     )
-    secret_key: str = Field(
-        "",
+    secret_key: SecretStr = Field(
+        SecretStr(""),
         description="Signs links in emails. Unset: a random key is created once in "
         "VAR_DIR/secret.key, so links stay valid across restarts on one machine.",
     )
-    api_key: str = Field(
-        "", description="Bearer key for the CRM API (POST /api/leads/{id}/stage); empty: off."
+    api_key: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer key for the CRM API (POST /api/leads/{id}/stage); empty: off.",
     )
     config_dir: Path = Field(Path("config"), description="Folder with forms/, sequences/ YAML.")
     templates_dir: Path = Field(
@@ -63,31 +71,41 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         5, ge=1, description="SMTP 4xx attempts before a touch counts as a soft bounce."
     )
-    default_timezone: str = Field(
-        "Europe/Berlin", description="Send-window timezone for leads without one."
-    )
     confirmation_max_age_days: int = Field(
         14, ge=1, description="How long a double opt-in link stays valid."
     )
 
     @field_validator("database_url")
     @classmethod
-    def _async_driver(cls, url: str) -> str:
+    def _async_driver(cls, secret: SecretStr) -> SecretStr:
+        url = secret.get_secret_value()
         if url.startswith(("postgresql://", "postgres://")):
-            return "postgresql+asyncpg://" + url.split("://", 1)[1]
+            return SecretStr("postgresql+asyncpg://" + url.split("://", 1)[1])
         if url.startswith("sqlite://"):
-            return "sqlite+aiosqlite://" + url.split("://", 1)[1]
-        return url
+            return SecretStr("sqlite+aiosqlite://" + url.split("://", 1)[1])
+        return secret
 
     def resolved_secret_key(self) -> str:
-        if self.secret_key:
-            return self.secret_key
+        """The key that signs links, in clear: ``secret_key``, else the one kept in var/."""
+        if self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
         path = self.var_dir / "secret.key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_urlsafe(32))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def masked_url(url: SecretStr | str) -> str:
+    """The URL with its password as ``***`` (user, host, path and options kept): what may be
+    printed or logged of a database or mail URL."""
+    value = url.get_secret_value() if isinstance(url, SecretStr) else url
+    parts = urlsplit(value)
+    if parts.password is None:
+        return value
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
 
 
 @lru_cache

@@ -9,11 +9,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from nurture.app import create_app, get_state_from
+from nurture.capture.routes import CAPTURES
 from nurture.db import session_scope
 from nurture.leads.models import Consent, Event, Lead
 from nurture.ledger.models import Enrollment
 from nurture.mail.transports import MemoryTransport
-from nurture.web.app import create_app, get_state_from
 
 FORM = {
     "first_name": "Max", "last_name": "Mustermann", "email": " Max.Mustermann@Example.COM ",
@@ -31,11 +32,12 @@ async def client(settings):
 
 
 def outbox(settings):
-    return MemoryTransport.outboxes.setdefault(settings.mail_url.split("://")[1], [])
+    name = settings.mail_url.get_secret_value().split("://")[1]
+    return MemoryTransport.outboxes.setdefault(name, [])
 
 
 async def lead_by_email(settings, email):
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         return await session.scalar(select(Lead).where(Lead.email == email))
 
 
@@ -55,7 +57,7 @@ async def test_browser_post_redirects_and_waits_for_confirmation(client, setting
     assert lead.first_name == "Max" and lead.custom == {"company_size": "50-199"}
     assert (lead.utm_source, lead.utm_medium, lead.utm_campaign) == ("linkedin", "paid", "q4")
     assert lead.timezone == "Europe/Vienna" and lead.lifecycle_stage == "subscriber"
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         consent = await session.scalar(select(Consent))
         assert consent.ip == "203.0.113.7" and consent.user_agent == "UA/1"
         assert consent.confirmed_at is None and consent.text_version
@@ -74,7 +76,7 @@ async def test_confirmation_link_starts_the_drip_once(client, settings):
     assert first.status_code == 200
     again = await client.get(link)
     assert again.status_code == 200
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         enrollment = await session.scalar(select(Enrollment))
         assert enrollment.state == "active" and enrollment.next_due_at is not None
         consent = await session.scalar(select(Consent))
@@ -88,7 +90,7 @@ async def test_confirmation_link_starts_the_drip_once(client, settings):
 async def test_forged_confirmation_token_is_404_and_changes_nothing(client, settings):
     await client.post("/f/leitfaden", data=FORM)
     assert (await client.get("/c/eyJmYWtlIjoxfQ.forged.sig")).status_code == 404
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         assert (await session.scalar(select(Enrollment))).state == "pending"
 
 
@@ -121,7 +123,7 @@ async def test_repeat_submission_updates_but_does_not_enrol_twice(client, settin
     await client.post("/f/leitfaden", data={**FORM, "job_title": "CTO", "company": ""})
     lead = await lead_by_email(settings, "max.mustermann@example.com")
     assert lead.job_title == "CTO" and lead.company == "Mustermann GmbH"
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         assert await session.scalar(select(func.count()).select_from(Enrollment)) == 1
         assert await session.scalar(select(func.count()).select_from(Lead)) == 1
         captured = await session.scalar(
@@ -171,8 +173,8 @@ async def test_concurrent_posts_share_transactions_and_lose_nothing(client, sett
     responses = await asyncio.gather(*(client.post("/f/leitfaden", json=b) for b in bodies))
     assert [r.status_code for r in responses] == [201] * 40
     state = get_state_from(client._transport.app)  # type: ignore[attr-defined]
-    assert state.captures.transactions < 40  # they were batched
-    async with session_scope(settings.database_url) as session:
+    assert state.writer(CAPTURES).transactions < 40  # they were batched
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         assert await session.scalar(select(func.count()).select_from(Lead)) == 38
         twice = await session.scalar(select(Lead).where(Lead.email == "twice@example.com"))
         counts = {

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
+from nurture.app import create_app
 from nurture.db import session_scope
 from nurture.leads.models import Event, Lead
-from nurture.web.app import create_app
 
 
 @pytest.fixture
 async def api(settings):
-    app = create_app(settings.model_copy(update={"api_key": "s3cret-key"}))
+    app = create_app(settings.model_copy(update={"api_key": SecretStr("s3cret-key")}))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://nurture.test") as client:
         yield client
@@ -43,7 +44,7 @@ async def test_stage_and_value_need_the_key_and_are_recorded(api, settings):
     assert done.json() == {"lead_id": lead_id, "stage": "opportunity", "previous": "subscriber"}
     won = await api.post(path, json={"stage": "customer", "value": 13000}, headers=good)
     assert won.json()["previous"] == "opportunity"
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         lead = await session.scalar(select(Lead))
         values = (await session.scalars(select(Event.data).where(
             Event.type == "stage_changed").order_by(Event.id))).all()  # fmt: skip

@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from nurture.db import session_scope
@@ -21,7 +22,7 @@ MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
 
 @pytest.fixture
 def smtp_settings(settings, smtp):
-    return settings.model_copy(update={"mail_url": smtp.url})
+    return settings.model_copy(update={"mail_url": SecretStr(smtp.url)})
 
 
 async def test_first_touch_goes_out_once_to_every_enrolled_lead(smtp_settings, smtp):
@@ -51,7 +52,7 @@ async def test_4xx_is_retried_later_then_sent(smtp_settings, smtp):
     smtp.handler.behaviour.temporary_times[email] = 1
     first = await run_pass(build_dispatcher(smtp_settings), MONDAY)
     assert first.total("retrying") == 1 and not smtp.messages
-    async with session_scope(smtp_settings.database_url) as session:
+    async with session_scope(smtp_settings.database_url.get_secret_value()) as session:
         touch = await session.scalar(select(Touch))
         assert touch.state == TouchState.RETRYING and touch.attempts == 1
         assert touch.due_at == MONDAY + timedelta(seconds=smtp_settings.retry_base_seconds)
@@ -65,7 +66,7 @@ async def test_5xx_bounces_suppresses_and_ends_the_drip(smtp_settings, smtp):
     smtp.handler.behaviour.rcpt[emails[0]] = "550 5.1.1 user unknown"
     report = await run_pass(build_dispatcher(smtp_settings), MONDAY)
     assert report.total("bounced") == 1 and report.total("sent") == 2
-    async with session_scope(smtp_settings.database_url) as session:
+    async with session_scope(smtp_settings.database_url.get_secret_value()) as session:
         lead = await session.scalar(select(Lead).where(Lead.email == emails[0]))
         assert lead.suppression_reason == "bounced"
         enrollment = await session.scalar(select(Enrollment).where(Enrollment.lead_id == lead.id))
@@ -80,7 +81,7 @@ async def test_5xx_bounces_suppresses_and_ends_the_drip(smtp_settings, smtp):
 
 async def test_unreachable_smtp_fails_the_pass_and_loses_nothing(smtp_settings, smtp):
     await enrolled_leads(smtp_settings, 5, MONDAY)
-    down = smtp_settings.model_copy(update={"mail_url": "smtp://127.0.0.1:1?timeout=2"})
+    down = smtp_settings.model_copy(update={"mail_url": SecretStr("smtp://127.0.0.1:1?timeout=2")})
     with pytest.raises(DispatchFailed, match="cannot reach SMTP"):
         await run_pass(build_dispatcher(down), MONDAY)
     assert await touch_states(smtp_settings) == {TouchState.SCHEDULED: 5}
@@ -94,7 +95,7 @@ async def test_connection_dropped_in_data_is_in_doubt_not_resent(smtp_settings, 
     report = await run_pass(build_dispatcher(smtp_settings), MONDAY)
     assert report.total("in_doubt") == 1 and report.total("sent") == 2
     await run_pass(build_dispatcher(smtp_settings), MONDAY + timedelta(days=30))
-    async with session_scope(smtp_settings.database_url) as session:
+    async with session_scope(smtp_settings.database_url.get_secret_value()) as session:
         touch = await session.scalar(
             select(Touch).join(Lead, Lead.id == Touch.lead_id).where(Lead.email == emails[1])
         )
@@ -103,12 +104,12 @@ async def test_connection_dropped_in_data_is_in_doubt_not_resent(smtp_settings, 
 
 async def test_suppressed_lead_is_skipped_with_a_reason(smtp_settings, smtp):
     emails = await enrolled_leads(smtp_settings, 2, MONDAY)
-    async with session_scope(smtp_settings.database_url) as session:
+    async with session_scope(smtp_settings.database_url.get_secret_value()) as session:
         lead = await session.scalar(select(Lead).where(Lead.email == emails[0]))
         lead.suppressed_at, lead.suppression_reason = MONDAY, "unsubscribed"
     report = await run_pass(build_dispatcher(smtp_settings), MONDAY)
     assert report.total("skipped") == 1 and report.total("sent") == 1
-    async with session_scope(smtp_settings.database_url) as session:
+    async with session_scope(smtp_settings.database_url.get_secret_value()) as session:
         kinds = (await session.scalars(select(Event.type).where(Event.lead_id == lead.id))).all()
         assert "exited" in kinds
 
@@ -137,7 +138,7 @@ async def test_a_refused_greeting_fails_the_pass_and_bounces_no_one(smtp_setting
     with pytest.raises(DispatchFailed, match="refused our greeting: 550"):
         await run_pass(build_dispatcher(smtp_settings), MONDAY)
     assert await touch_states(smtp_settings) == {TouchState.SCHEDULED: 3}
-    async with session_scope(smtp_settings.database_url) as session:
+    async with session_scope(smtp_settings.database_url.get_secret_value()) as session:
         assert not (
             await session.scalars(select(Lead).where(Lead.suppressed_at.is_not(None)))
         ).all()
@@ -150,7 +151,7 @@ async def test_replies_to_the_content_other_than_250(smtp_settings, smtp):
     emails = await enrolled_leads(smtp_settings, 4, MONDAY)
     smtp.handler.behaviour.data[emails[0]] = "251 2.0.0 accepted, will forward"
     smtp.handler.behaviour.data[emails[1]] = "421 4.3.2 shutting down"
-    settings = smtp_settings.model_copy(update={"mail_url": smtp.url + "&pool=1"})
+    settings = smtp_settings.model_copy(update={"mail_url": SecretStr(smtp.url + "&pool=1")})
     report = await run_pass(build_dispatcher(settings), MONDAY)
     assert report.total("sent") == 3 and report.total("retrying") == 1
     assert len(smtp.messages) == 2  # the two accepted with 250 (the 251 is not recorded)
@@ -163,7 +164,7 @@ async def test_a_refused_sender_fails_the_pass_and_counts_no_attempt(smtp_settin
     smtp.handler.behaviour.refuse_sender = "553 5.7.1 sender not allowed"
     with pytest.raises(DispatchFailed, match="refused the sender"):
         await run_pass(build_dispatcher(smtp_settings), MONDAY)
-    async with session_scope(smtp_settings.database_url) as session:
+    async with session_scope(smtp_settings.database_url.get_secret_value()) as session:
         touches = (await session.scalars(select(Touch))).all()
         assert {(t.state, t.attempts) for t in touches} == {(TouchState.SCHEDULED, 0)}
 
@@ -175,7 +176,7 @@ async def test_4xx_until_the_last_attempt_ends_this_drip_only(smtp_settings, smt
     assert (await run_pass(build_dispatcher(settings), MONDAY)).total("retrying") == 1
     later = await run_pass(build_dispatcher(settings), MONDAY + timedelta(hours=1))
     assert later.total("bounced") == 1
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         lead = await session.scalar(select(Lead).where(Lead.email == email))
         assert lead.suppressed_at is None  # a soft bounce says nothing final about the address
         enrollment = await session.scalar(select(Enrollment))

@@ -35,7 +35,7 @@ def with_steps(project: Project, order: list[str]) -> Project:
 
 async def steps_of(settings, email: str) -> dict[str, str]:
     """step id -> state of every touch of one lead."""
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         rows = await session.execute(
             select(Touch.step_id, Touch.state)
             .join(Lead, Lead.id == Touch.lead_id)
@@ -45,7 +45,7 @@ async def steps_of(settings, email: str) -> dict[str, str]:
 
 
 async def enrollment_of(settings, email: str) -> Enrollment:
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         return await session.scalar(
             select(Enrollment).join(Lead, Lead.id == Enrollment.lead_id).where(Lead.email == email)
         )
@@ -130,7 +130,7 @@ async def test_replies_are_recorded_only_for_touches_still_held(settings):
     d = build_dispatcher(settings, transport=transport)
     batch = asyncio.create_task(dispatch_batch(d, MONDAY))
     await asyncio.wait_for(transport.arrived.wait(), 30)
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         ids = dict((await session.execute(select(Lead.email, Touch.id).join(Touch))).all())
         # Another pass expired one as in doubt (the reply will settle it); an operator
         # released another for resending (it is not ours to record any more).
@@ -151,7 +151,8 @@ async def test_lead_suppressed_during_the_batch_is_not_sent(settings):
     d = dataclasses.replace(build_dispatcher(settings, transport=transport), chunk_size=1)
     batch = asyncio.create_task(dispatch_batch(d, MONDAY))
     await asyncio.wait_for(transport.arrived.wait(), 30)  # first chunk on the wire
-    async with session_scope(settings.database_url) as session:  # the other unsubscribes
+    # the other unsubscribes
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         await session.execute(
             update(Lead)
             .where(Lead.email == emails[1])
@@ -205,7 +206,7 @@ async def test_one_lead_that_fails_to_render_does_not_hold_up_the_pass(settings)
         await run_pass(d, MONDAY)
     report = failed.value.report
     assert report.batches == 3 and report.total("sent") == 11 and report.total("released") == 1
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         touch = await session.scalar(
             select(Touch).join(Lead, Lead.id == Touch.lead_id).where(Lead.email == emails[0])
         )

@@ -8,6 +8,7 @@ import sys
 from datetime import datetime
 
 import pytest
+from pydantic import SecretStr
 
 from nurture.settings import Settings
 
@@ -15,9 +16,9 @@ from nurture.settings import Settings
 def dispatcher_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {
         **os.environ,
-        "NURTURE_DATABASE_URL": settings.database_url,
-        "NURTURE_MAIL_URL": settings.mail_url,
-        "NURTURE_SECRET_KEY": settings.secret_key,
+        "NURTURE_DATABASE_URL": settings.database_url.get_secret_value(),
+        "NURTURE_MAIL_URL": settings.mail_url.get_secret_value(),
+        "NURTURE_SECRET_KEY": settings.secret_key.get_secret_value(),
         "NURTURE_CONFIG_DIR": str(settings.config_dir),
         "NURTURE_TEMPLATES_DIR": str(settings.templates_dir),
         "NURTURE_VAR_DIR": str(settings.var_dir),
@@ -38,4 +39,4 @@ def start_dispatcher(settings: Settings, now: datetime, **extra: str) -> subproc
 
 @pytest.fixture
 def smtp_settings(settings, smtp):
-    return settings.model_copy(update={"mail_url": smtp.url.replace("pool=4", "pool=8")})
+    return settings.model_copy(update={"mail_url": SecretStr(smtp.url.replace("pool=4", "pool=8"))})

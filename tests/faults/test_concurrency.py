@@ -20,7 +20,10 @@ pytestmark = pytest.mark.e2e
 async def test_dispatchers_at_once_send_every_touch_exactly_once(smtp_settings, smtp, dispatchers):
     n = 10_000
     emails = await seed_due_touches(
-        smtp_settings.database_url, load_project(smtp_settings.config_dir), n, NOW
+        smtp_settings.database_url.get_secret_value(),
+        load_project(smtp_settings.config_dir),
+        n,
+        NOW,
     )
     procs = [start_dispatcher(smtp_settings, NOW, NURTURE_DISPATCH_BATCH_SIZE="200")
              for _ in range(dispatchers)]  # fmt: skip

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 
 
 async def states_of_step(settings, step_index: int) -> dict[str, int]:
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         rows = await session.execute(select(Touch.state, func.count())
                                      .where(Touch.step_index == step_index)
                                      .group_by(Touch.state))  # fmt: skip
@@ -37,7 +37,10 @@ async def states_of_step(settings, step_index: int) -> dict[str, int]:
 async def test_kill_9_mid_pass_then_next_pass_after_lease(smtp_settings, smtp):
     n = 3000
     emails = await seed_due_touches(
-        smtp_settings.database_url, load_project(smtp_settings.config_dir), n, NOW
+        smtp_settings.database_url.get_secret_value(),
+        load_project(smtp_settings.config_dir),
+        n,
+        NOW,
     )
     smtp.handler.behaviour.stall_seconds = 0.003  # slow enough to die mid-pass
     lease = {"NURTURE_LEASE_SECONDS": "30", "NURTURE_DISPATCH_CHUNK_SIZE": str(CHUNK),
@@ -69,7 +72,7 @@ async def test_kill_9_mid_pass_then_next_pass_after_lease(smtp_settings, smtp):
     in_doubt = states.get("in_doubt", 0)
     assert in_doubt <= CHUNK
     print(f"kill -9 after {killed_at} messages: {states}")
-    async with session_scope(smtp_settings.database_url) as session:
+    async with session_scope(smtp_settings.database_url.get_secret_value()) as session:
         sent = set((await session.scalars(
             select(Lead.email).join(Touch, Touch.lead_id == Lead.id)
             .where(Touch.step_index == 1, Touch.state == "sent"))).all())  # fmt: skip

@@ -14,6 +14,7 @@ from markupsafe import escape
 
 from nurture.config.project import load_project
 from nurture.config.sequences import SequenceConfig
+from nurture.links import Links
 from nurture.mail.message import clean_header_text
 from nurture.rendering.compose import Composer, lead_context
 from nurture.rendering.render import Renderer
@@ -22,7 +23,7 @@ from tests.conftest import CONTENT
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 SEQUENCE = load_project(CONTENT / "config").sequences["b2b-nurture"]
-COMPOSER = Composer(Renderer(CONTENT / "templates"), Tokens("k"), "https://n.example")
+COMPOSER = Composer(Renderer(CONTENT / "templates"), Links(Tokens("k"), "https://n.example"))
 # A template that prints the fields bare, so the properties can be exact.
 PROBE = SequenceConfig.model_validate({
     "id": "probe", "name": "probe",
@@ -31,7 +32,7 @@ PROBE = SequenceConfig.model_validate({
                "subject": "{{ lead.first_name }}|{{ lead.company }}"}],
 })  # fmt: skip
 PROBE_COMPOSER = Composer(Renderer(Path(__file__).parents[1] / "fixtures/templates"),
-                          Tokens("k"), "https://n.example")  # fmt: skip
+                          Links(Tokens("k"), "https://n.example"))  # fmt: skip
 HEADERS = {"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type",
            "List-Unsubscribe", "List-Unsubscribe-Post", "Reply-To"}  # fmt: skip
 

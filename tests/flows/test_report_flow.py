@@ -12,7 +12,7 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_report_flow_publishes_the_funnel(flow_settings):
-    await history(flow_settings.database_url)
+    await history(flow_settings.database_url.get_secret_value())
     state = await daily_funnel_report(until=UNTIL, days=40, return_state=True)
     assert state.is_completed()
     report = await state.result()

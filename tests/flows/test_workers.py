@@ -54,8 +54,9 @@ def cluster(settings, smtp, home: Path) -> list[dict]:
            "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_LOGGING_LEVEL": "WARNING",
            # only the two runs queued here: no scheduled runs taking a worker's one slot
            "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
-           "NURTURE_DATABASE_URL": settings.database_url, "NURTURE_MAIL_URL": smtp.url,
-           "NURTURE_SECRET_KEY": settings.secret_key,
+           "NURTURE_DATABASE_URL": settings.database_url.get_secret_value(),
+           "NURTURE_MAIL_URL": smtp.url,
+           "NURTURE_SECRET_KEY": settings.secret_key.get_secret_value(),
            "NURTURE_CONFIG_DIR": str(settings.config_dir),
            "NURTURE_TEMPLATES_DIR": str(settings.templates_dir),
            "NURTURE_DISPATCH_BATCH_SIZE": "100"}  # fmt: skip
@@ -90,7 +91,8 @@ def cluster(settings, smtp, home: Path) -> list[dict]:
 async def test_two_workers_run_the_dispatch_deployment_and_send_each_touch_once(
     settings, smtp, tmp_path
 ):
-    await seed_due_touches(settings.database_url, load_project(settings.config_dir), N, MONDAY)
+    url = settings.database_url.get_secret_value()
+    await seed_due_touches(url, load_project(settings.config_dir), N, MONDAY)
     runs = await asyncio.to_thread(cluster, settings, smtp, tmp_path / "prefect")
     recipients = Counter(r for m in smtp.messages for r in m.rcpt_tos)
     assert len(recipients) == N and max(recipients.values()) == 1  # all, and none twice

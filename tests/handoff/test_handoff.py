@@ -14,7 +14,6 @@ from sqlalchemy import select, update
 
 from nurture.db import session_scope
 from nurture.handoff.models import Handoff
-from nurture.handoff.notify import handoff_token
 from nurture.handoff.run import build_context, run_handoff_pass
 from nurture.leads.events import record_events
 from nurture.leads.models import Event, Lead
@@ -32,7 +31,7 @@ async def qualified(settings, n: int, country: str = "DE", domain: str = "firma.
     senior title 15 + size 10 + DACH 5 + pricing click 28 = 58 (NL: 53)."""
     emails = await enrolled_leads(settings, n, MONDAY, domain=domain, job_title="CEO",
                                   country=country, custom={"company_size": "50-199"})  # fmt: skip
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         ids = list((await session.scalars(select(Lead.id).where(Lead.email.in_(emails))
                                           .order_by(Lead.id))).all())  # fmt: skip
         await session.execute(update(Lead).where(Lead.id.in_(ids)).values(lifecycle_stage="lead"))
@@ -43,12 +42,19 @@ async def qualified(settings, n: int, country: str = "DE", domain: str = "firma.
     return ids
 
 
+def rep_token(settings, handoff_id: int) -> str:
+    """The token of the accept/reject links the rep got for a handoff."""
+    url = build_context(settings).composer.links.handoff_url(handoff_id, "accept")
+    return url.removeprefix(f"{settings.base_url}/s/").removesuffix("/accept")
+
+
 def outbox(settings) -> list:
-    return MemoryTransport.outboxes.setdefault(settings.mail_url.split("://")[1], [])
+    name = settings.mail_url.get_secret_value().split("://")[1]
+    return MemoryTransport.outboxes.setdefault(name, [])
 
 
 async def handoffs(settings) -> list[Handoff]:
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         return list((await session.scalars(select(Handoff).order_by(Handoff.id))).all())
 
 
@@ -66,7 +72,7 @@ async def test_qualified_lead_is_handed_off_once_and_leaves_the_drip(settings):
     assert mail.recipient == "jonas.albrecht@planwerk.example"
     body = mail.data.decode()
     assert "senior-title" in body and "/s/" in body and "accept" in body
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         lead_row = await session.get(Lead, lead)
         enrollment = await session.scalar(select(Enrollment).where(Enrollment.lead_id == lead))
     assert lead_row.lifecycle_stage == "mql"
@@ -107,7 +113,7 @@ async def test_accept_makes_the_lead_an_sql_owned_by_the_rep(settings, app_clien
     [lead] = await qualified(settings, 1)
     await run_handoff_pass(build_context(settings), MONDAY)
     [h] = await handoffs(settings)
-    token = handoff_token(build_context(settings).composer, h.id)
+    token = rep_token(settings, h.id)
     page = await app_client.get(f"/s/{token}/accept")
     assert page.status_code == 200 and "Ja, ich übernehme" in page.text
     assert (await handoffs(settings))[0].state == "pending"  # a GET changes nothing
@@ -115,7 +121,7 @@ async def test_accept_makes_the_lead_an_sql_owned_by_the_rep(settings, app_clien
     assert (
         await app_client.post(f"/s/{token}/reject", data={"reason": "no-fit"})
     ).status_code == 409
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         row = await session.get(Lead, lead)
     assert (row.lifecycle_stage, row.owner_email) == ("sql", h.rep_email)
 
@@ -124,7 +130,7 @@ async def test_reject_recycles_the_lead_with_the_reason(settings, app_client):
     [lead] = await qualified(settings, 1)
     await run_handoff_pass(build_context(settings), MONDAY)
     [h] = await handoffs(settings)
-    token = handoff_token(build_context(settings).composer, h.id)
+    token = rep_token(settings, h.id)
     missing = await app_client.post(f"/s/{token}/reject", data={"reason": ""})
     assert missing.status_code == 422 and "Bitte wählen Sie einen Grund" in missing.text
     done = await app_client.post(f"/s/{token}/reject", data={"reason": "bad-timing",
@@ -132,7 +138,7 @@ async def test_reject_recycles_the_lead_with_the_reason(settings, app_client):
     assert done.status_code == 200
     [h] = await handoffs(settings)
     assert (h.state, h.reason, h.note) == ("rejected", "bad-timing", "Budget erst 2027")
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         row = await session.get(Lead, lead)
         drips = dict((await session.execute(select(Enrollment.sequence_id, Enrollment.state)
                                             .where(Enrollment.lead_id == lead))).all())  # fmt: skip
@@ -149,7 +155,7 @@ async def test_forged_or_altered_handoff_tokens_get_404(settings, app_client):
     await qualified(settings, 1)
     await run_handoff_pass(build_context(settings), MONDAY)
     [h] = await handoffs(settings)
-    token = handoff_token(build_context(settings).composer, h.id)
+    token = rep_token(settings, h.id)
     for bad in (token[:-2] + "xx", "1.abc", f"{h.id + 1:x}." + token.partition(".")[2]):
         assert (await app_client.get(f"/s/{bad}/accept")).status_code == 404
         assert (await app_client.post(f"/s/{bad}/accept")).status_code == 404
@@ -201,7 +207,7 @@ async def test_webhook_gets_the_handoff_as_json_and_is_retried(hook_settings):
     assert body["rep"]["email"] == "jonas.albrecht@planwerk.example"
     assert body["lead"]["email"] == "lead0@firma.de" and body["score"]["total"] == 58
     assert body["accept_url"].startswith("http://nurture.test/s/")
-    async with session_scope(hook_settings.database_url) as session:
+    async with session_scope(hook_settings.database_url.get_secret_value()) as session:
         kinds = set(await session.scalars(select(Event.type).where(Event.lead_id == lead)))
     assert {"handed_off", "handoff_notified", "webhook_delivered"} <= kinds
 
@@ -209,7 +215,7 @@ async def test_webhook_gets_the_handoff_as_json_and_is_retried(hook_settings):
 async def test_leads_show_tells_the_story(settings):
     await qualified(settings, 1)
     await run_handoff_pass(build_context(settings), MONDAY)
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         profile = await lead_profile(session, "LEAD0@firma.de ")
     text = profile_text(profile)
     assert "stage:    mql" in text and "jonas.albrecht@planwerk.example (pending)" in text

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from nurture import migrate
+from nurture.app import create_app
 from nurture.db import dispose_engines
 from nurture.settings import Settings
-from nurture.web.app import create_app
 from tests.conftest import CONTENT
 
 # Schemathesis collects one test per operation, so the app (and its database) exist at import.
@@ -26,7 +26,7 @@ _settings = Settings(
 
 
 async def _migrate() -> None:
-    await migrate.upgrade(_settings.database_url)
+    await migrate.upgrade(_settings.database_url.get_secret_value())
     await dispose_engines()
 
 

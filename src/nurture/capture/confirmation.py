@@ -33,13 +33,12 @@ def confirmation_message(
     consent_id: int,
     now: datetime,
 ) -> OutgoingMessage:
-    token = composer.tokens.make("confirm", consent_id)
     sender = confirmation_sender(project, form)
     context = {
         "lead": lead,
         "form": {"id": form.id, "title": form.title},
         "sender": sender.model_dump(),
-        "confirm_url": f"{composer.base_url}/c/{token}",
+        "confirm_url": composer.links.confirm_url(consent_id),
     }
     rendered = composer.renderer.render("confirm", form.confirmation_subject, context)
     return build_message(

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import ValidationError
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.capture.confirmation import confirmation_message, send_confirmation
 from nurture.capture.schemas import SubmissionIn, SubmissionOut
@@ -17,18 +19,40 @@ from nurture.capture.service import (
     CaptureResult,
     ConfirmError,
     FormErrors,
+    Prepared,
     Submission,
+    capture_many,
     confirm,
     prepare,
 )
 from nurture.config.forms import HONEYPOT, UTM_FIELDS, FormConfig
 from nurture.db import session_scope, utcnow
+from nurture.leads.service import record_events
 from nurture.rendering.compose import lead_context
 from nurture.tokens import InvalidToken
 from nurture.web.errors import ErrorsOut
-from nurture.web.state import AppState, client_ip, get_state
+from nurture.web.state import AppState, Writer, client_ip, get_state
 
 router = APIRouter()
+
+
+async def _write_captures(
+    state: AppState, session: AsyncSession, batch: list[Prepared]
+) -> list[tuple[CaptureResult, Row[Any]]]:
+    return await capture_many(session, state.project(), batch)
+
+
+async def _write_events(
+    _state: AppState, session: AsyncSession, rows: list[dict[str, Any]]
+) -> list[None]:
+    await record_events(session, rows)
+    return [None] * len(rows)
+
+
+# Concurrent form posts share transactions (see GroupCommit); so do the events of the
+# confirmation emails sent after them.
+CAPTURES: Writer[Prepared, tuple[CaptureResult, Row[Any]]] = Writer("captures", _write_captures)
+CONFIRMATION_EVENTS: Writer[dict[str, Any], None] = Writer("events", _write_events)
 
 _BODY = {
     "requestBody": {
@@ -164,7 +188,7 @@ async def submit(
         if prepared is None:  # a bot filled the honeypot: answer as usual, keep nothing
             result, lead = CaptureResult(lead_public_id=None, spam=True), None
         else:
-            result, lead_row = await state.captures.submit(prepared)
+            result, lead_row = await state.writer(CAPTURES).submit(prepared)
             lead = {**lead_context(lead_row), "id": lead_row.id}
     except UnsupportedMediaType:
         response = _json_errors({"body": "send application/json or a urlencoded form"}, 415)
@@ -199,8 +223,8 @@ async def _confirm_mail(
     message = confirmation_message(
         state.composer, state.project(), form, lead, result.consent_id or 0, utcnow()
     )
-    sent, reply = await send_confirmation(state.settings.mail_url, message)
-    await state.events.submit({
+    sent, reply = await send_confirmation(state.settings.mail_url.get_secret_value(), message)
+    await state.writer(CONFIRMATION_EVENTS).submit({
         "lead_id": lead["id"], "type": "confirmation_sent" if sent else "confirmation_failed",
         "occurred_at": utcnow(), "data": {"form": form.id, "reply": reply[:200]},
     })  # fmt: skip
@@ -218,10 +242,8 @@ async def thanks(form_id: str, state: AppState = Depends(get_state)):
 async def confirm_link(token: str, request: Request, state: AppState = Depends(get_state)):
     max_age = timedelta(days=state.settings.confirmation_max_age_days)
     try:
-        consent_id = state.tokens.read("confirm", token)
-        if not isinstance(consent_id, int):
-            raise InvalidToken("confirm")
-        async with session_scope(state.settings.database_url) as session:
+        consent_id = state.links.read_confirm(token)
+        async with session_scope(state.settings.database_url.get_secret_value()) as session:
             _, form, _ = await confirm(
                 session, state.project(), consent_id, client_ip(request), utcnow(), max_age
             )

@@ -38,7 +38,7 @@ def _error(status: int, loc: list[str], msg: str) -> JSONResponse:
 
 
 def _authorised(request: Request, state: AppState) -> bool:
-    key = state.settings.api_key
+    key = state.settings.api_key.get_secret_value()
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
     return bool(key) and scheme.lower() == "bearer" and secrets.compare_digest(
@@ -60,7 +60,7 @@ async def set_stage(
     if not _authorised(request, state):
         return _error(401, ["header", "authorization"], "a valid 'Bearer <NURTURE_API_KEY>' "
                       "is required")  # fmt: skip
-    async with session_scope(state.settings.database_url) as session:
+    async with session_scope(state.settings.database_url.get_secret_value()) as session:
         lead = await find_by_public_id(session, lead_id)
         if lead is None:
             return _error(404, ["path", "lead_id"], "no such lead")

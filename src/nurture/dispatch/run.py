@@ -11,24 +11,18 @@ from nurture.config.project import Project, load_project
 from nurture.dispatch.batch import BatchReport, Dispatcher, DispatchFailed, dispatch_batch
 from nurture.dispatch.record import Policy
 from nurture.mail.transports import Transport, transport_from_url
-from nurture.rendering.compose import Composer
-from nurture.rendering.render import Renderer
+from nurture.rendering.compose import build_composer
 from nurture.settings import Settings
-from nurture.tokens import Tokens
 
 
 def build_dispatcher(
     settings: Settings, project: Project | None = None, transport: Transport | None = None
 ) -> Dispatcher:
     return Dispatcher(
-        db_url=settings.database_url,
+        db_url=settings.database_url.get_secret_value(),
         project=project or load_project(settings.config_dir),
-        composer=Composer(
-            Renderer(settings.templates_dir, auto_reload=False),  # new each pass: sees edits
-            Tokens(settings.resolved_secret_key()),
-            settings.base_url.rstrip("/"),
-        ),
-        transport=transport or transport_from_url(settings.mail_url),
+        composer=build_composer(settings),  # new each pass: sees template edits
+        transport=transport or transport_from_url(settings.mail_url.get_secret_value()),
         policy=Policy(settings.retry_base_seconds, settings.max_attempts),
         batch_size=settings.dispatch_batch_size,
         chunk_size=settings.dispatch_chunk_size,

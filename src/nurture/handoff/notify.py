@@ -24,14 +24,6 @@ TIMELINE = 15  # events shown to the rep, newest first
 SOURCE = ("utm_source", "utm_medium", "utm_campaign", "referrer", "source_form")
 
 
-def handoff_token(composer: Composer, handoff_id: int) -> str:
-    return composer.tokens.sign("handoff", format(handoff_id, "x"))
-
-
-def read_handoff_token(composer: Composer, token: str) -> int:
-    return int(composer.tokens.unsign("handoff", token), 16)
-
-
 async def contexts(
     session: AsyncSession, composer: Composer, handoffs: list[Handoff]
 ) -> dict[int, dict[str, Any]]:
@@ -51,7 +43,6 @@ async def contexts(
     out = {}
     for h in handoffs:
         lead = leads[h.lead_id]
-        token = handoff_token(composer, h.id)
         out[h.id] = {
             "handoff": {"id": h.id, "territory": h.territory, "created_at": h.created_at,
                         "reassigned": h.previous_id is not None},
@@ -61,8 +52,8 @@ async def contexts(
             "source": {k: getattr(lead, k) for k in SOURCE if getattr(lead, k)},
             "score": h.breakdown,
             "timeline": sorted(timeline[h.lead_id], key=lambda e: e["at"], reverse=True),
-            "accept_url": f"{composer.base_url}/s/{token}/accept",
-            "reject_url": f"{composer.base_url}/s/{token}/reject",
+            "accept_url": composer.links.handoff_url(h.id, "accept"),
+            "reject_url": composer.links.handoff_url(h.id, "reject"),
         }  # fmt: skip
     return out
 
@@ -79,8 +70,8 @@ def sample_context(composer: Composer, now: datetime) -> dict[str, Any]:
                                            "points": 16.0}]},
         "timeline": [{"type": "click", "at": now, "sequence": "b2b-nurture", "step": "welcome",
                       "url": "https://example.com/preise", "data": {}}],
-        "accept_url": f"{composer.base_url}/s/sample/accept",
-        "reject_url": f"{composer.base_url}/s/sample/reject",
+        "accept_url": composer.links.handoff_url(0, "accept"),
+        "reject_url": composer.links.handoff_url(0, "reject"),
     }  # fmt: skip
 
 

@@ -8,7 +8,6 @@ from fastapi.responses import HTMLResponse
 
 from nurture.db import session_scope, utcnow
 from nurture.handoff.models import Handoff
-from nurture.handoff.notify import read_handoff_token
 from nurture.handoff.service import HandoffClosed, respond
 from nurture.leads.models import Lead
 from nurture.tokens import InvalidToken
@@ -25,8 +24,8 @@ _CLOSED = {
 
 def _handoff_id(state: AppState, token: str) -> int | None:
     try:
-        return read_handoff_token(state.composer, token)
-    except (InvalidToken, ValueError):
+        return state.links.read_handoff(token)
+    except InvalidToken:
         return None
 
 
@@ -39,7 +38,7 @@ async def answer_page(token: str, action: str, state: AppState = Depends(get_sta
     handoff_id = _handoff_id(state, token)
     if handoff_id is None or action not in ("accept", "reject"):
         return _gone(state)
-    async with session_scope(state.settings.database_url) as session:
+    async with session_scope(state.settings.database_url.get_secret_value()) as session:
         handoff = await session.get(Handoff, handoff_id)
         lead = await session.get(Lead, handoff.lead_id) if handoff else None
     if handoff is None or lead is None:
@@ -65,7 +64,7 @@ async def answer(token: str, action: str, request: Request,
     reason = str(form.get("reason") or "")
     note = str(form.get("note") or "").strip()[:1000] or None
     if action == "reject" and reason not in reasons:
-        async with session_scope(state.settings.database_url) as session:
+        async with session_scope(state.settings.database_url.get_secret_value()) as session:
             handoff = await session.get(Handoff, handoff_id)
             lead = await session.get(Lead, handoff.lead_id) if handoff else None
         if handoff is None or lead is None:
@@ -75,7 +74,7 @@ async def answer(token: str, action: str, request: Request,
             errors={"reason": "Bitte wählen Sie einen Grund."},
         )  # fmt: skip
     try:
-        async with session_scope(state.settings.database_url) as session:
+        async with session_scope(state.settings.database_url.get_secret_value()) as session:
             await respond(session, project, handoff_id, action == "accept", utcnow(),
                           reason or None, note)  # fmt: skip
     except LookupError:

@@ -23,11 +23,9 @@ from nurture.handoff.models import Handoff, HandoffState
 from nurture.handoff.service import apply_goals, overdue, promote, reassign
 from nurture.leads.events import EventType, event_row, record_events
 from nurture.mail.transports import Transport, TransportUnavailable, transport_from_url
-from nurture.rendering.compose import Composer
-from nurture.rendering.render import Renderer
+from nurture.rendering.compose import Composer, build_composer
 from nurture.scoring.score import breakdowns, score_leads
 from nurture.settings import Settings
-from nurture.tokens import Tokens
 
 
 @dataclass
@@ -66,11 +64,10 @@ class HandoffContext:
 
 def build_context(settings: Settings, transport: Transport | None = None) -> HandoffContext:
     return HandoffContext(
-        settings.database_url,
+        settings.database_url.get_secret_value(),
         load_project(settings.config_dir),
-        Composer(Renderer(settings.templates_dir, auto_reload=False),
-                 Tokens(settings.resolved_secret_key()), settings.base_url.rstrip("/")),
-        transport or transport_from_url(settings.mail_url),
+        build_composer(settings),
+        transport or transport_from_url(settings.mail_url.get_secret_value()),
     )  # fmt: skip
 
 

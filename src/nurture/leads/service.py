@@ -36,7 +36,13 @@ def normalise_email(raw: str) -> str:
     return result.ascii_email.lower()  # type: ignore[union-attr]
 
 
-async def find_by_email(session: AsyncSession, email: str) -> Lead | None:
+async def find_by_email(session: AsyncSession, address: str) -> Lead | None:
+    """The lead with this address, however it is spelt (normalised as on capture: case,
+    spaces, IDNA); None also for a string that is no address, since no lead can have it."""
+    try:
+        email = normalise_email(address)
+    except InvalidEmail:
+        return None
     return await session.scalar(select(Lead).where(Lead.email == email))
 
 

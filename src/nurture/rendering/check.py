@@ -61,5 +61,3 @@ def check_sequences(project: Project, composer: Composer) -> list[Problem]:
                         )
                     break
     return problems
-
-

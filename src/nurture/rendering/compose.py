@@ -6,19 +6,23 @@ byte what a lead gets (but for the Message-ID, the date and the link tokens).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Row
 
 from nurture.config.sequences import SequenceConfig
 from nurture.leads.models import Lead
+from nurture.links import Links
 from nurture.mail.message import OutgoingMessage, build_message
 from nurture.rendering.render import RenderedEmail, Renderer
+from nurture.rendering.tracked_links import literal_urls, track
+from nurture.settings import Settings
 from nurture.tokens import Tokens
-from nurture.tracking.links import LinkTracker, literal_urls
+
+T = TypeVar("T")
 
 LEAD_FIELDS = (
     "email", "first_name", "last_name", "company", "job_title", "country", "timezone", "locale",
@@ -58,54 +62,61 @@ def lead_context(lead: Lead | Mapping[str, Any] | Row[Any]) -> dict[str, Any]:
 @dataclass
 class Composer:
     renderer: Renderer
-    tokens: Tokens
-    base_url: str
-    _steps: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict, repr=False)
-    _tracked: dict[tuple[int, int], frozenset[str]] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        self.links = LinkTracker(self.tokens, self.base_url)
-
-    def unsubscribe_url(self, lead_public_id: str, touch_id: int | None = None) -> str:
-        # A real send's link names the send ("t" + hex id), not the lead; previews and test
-        # sends have no send and use the lead's opaque id.
-        subject = f"t{touch_id:x}" if touch_id is not None else lead_public_id
-        return f"{self.base_url}/u/{self.tokens.sign('unsubscribe', subject)}"
+    links: Links
+    # What is the same for every lead at a step, by (sequence id, step index); each entry keeps
+    # the sequence it was built from and is used only for an equal one (a reloaded or edited
+    # config is a new object, and a dead object's id() can be reused by another).
+    _steps: dict[tuple[str, int], tuple[SequenceConfig, dict[str, Any]]] = field(
+        default_factory=dict, repr=False
+    )
+    _tracked: dict[tuple[str, int], tuple[SequenceConfig, frozenset[str]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def render(
-        self, sequence: SequenceConfig, index: int, lead: Mapping[str, Any], public_id: str,
+        self,
+        sequence: SequenceConfig,
+        index: int,
+        lead: Mapping[str, Any],
+        public_id: str,
         touch_id: int | None = None,
-    ) -> tuple[RenderedEmail, str]:  # fmt: skip
+    ) -> tuple[RenderedEmail, str]:
         step = sequence.steps[index]
-        unsubscribe = self.unsubscribe_url(public_id, touch_id)
-        context = {**self._step_context(sequence, index), "lead": lead,
-                   "unsubscribe_url": unsubscribe}  # fmt: skip
+        # A real send's link names the send, not the lead; previews and test sends have no
+        # send and use the lead's opaque id.
+        unsubscribe = (
+            self.links.unsubscribe_lead_url(public_id)
+            if touch_id is None
+            else self.links.unsubscribe_send_url(touch_id)
+        )
+        context = {
+            **self._step_context(sequence, index),
+            "lead": lead,
+            "unsubscribe_url": unsubscribe,
+        }
         return self.renderer.render(step.template, step.subject, context), unsubscribe
 
     def _step_context(self, sequence: SequenceConfig, index: int) -> dict[str, Any]:
-        """What is the same for every lead at a step, built once per composer."""
-        key = (id(sequence), index)
-        cached = self._steps.get(key)
-        if cached is None:
+        def build() -> dict[str, Any]:
             step = sequence.steps[index]
-            cached = self._steps[key] = {
+            return {
                 "sender": sequence.sender.model_dump(),
                 "sequence": {"id": sequence.id, "name": sequence.name},
                 "step": {"id": step.id, "number": index + 1, "total": len(sequence.steps)},
                 "links": sequence.links,
             }
-        return cached
+
+        return _cached(self._steps, sequence, index, build)
 
     def _trackable(self, sequence: SequenceConfig, index: int) -> frozenset[str]:
         """The URLs a step's email may link to: the sequence's links and those written out in
         its templates. Only these become click redirects."""
-        key = (id(sequence), index)
-        urls = self._tracked.get(key)
-        if urls is None:
+
+        def build() -> frozenset[str]:
             source = self.renderer.sources(sequence.steps[index].template)
-            urls = frozenset(sequence.links.values()) | literal_urls(source)
-            self._tracked[key] = urls
-        return urls
+            return frozenset(sequence.links.values()) | literal_urls(source)
+
+        return _cached(self._tracked, sequence, index, build)
 
     def compose(
         self,
@@ -121,7 +132,7 @@ class Composer:
         html, text = rendered.html, rendered.text
         if touch_id is not None:  # a real send (not a preview or a test send): track it
             allowed = self._trackable(sequence, index)
-            html, text = self.links.track(html, text, touch_id, allowed)
+            html, text = track(self.links, html, text, touch_id, allowed)
         sender = sequence.sender
         return build_message(
             from_name=sender.name,
@@ -139,3 +150,26 @@ class Composer:
             },
             touch_id=touch_id,
         )
+
+
+def _cached(
+    cache: dict[tuple[str, int], tuple[SequenceConfig, T]],
+    sequence: SequenceConfig,
+    index: int,
+    build: Callable[[], T],
+) -> T:
+    key = (sequence.id, index)
+    hit = cache.get(key)
+    if hit is not None and hit[0] is not sequence and hit[0] == sequence:
+        hit = cache[key] = (sequence, hit[1])  # the same content, reloaded: keep the value
+    if hit is None or hit[0] is not sequence:
+        hit = cache[key] = (sequence, build())
+    return hit[1]
+
+
+def build_composer(settings: Settings, auto_reload: bool = False) -> Composer:
+    """The one way to a composer: the settings' templates, link key and public URL.
+    ``auto_reload`` for a long-lived composer (the web app) that must see template edits; a
+    dispatch pass or a command builds its own and need not check the files on every render."""
+    links = Links(Tokens(settings.resolved_secret_key()), settings.base_url)
+    return Composer(Renderer(settings.templates_dir, auto_reload=auto_reload), links)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.handoff.models import Handoff, HandoffState
 from nurture.leads.models import Event, Lead
+from nurture.leads.service import find_by_email
 from nurture.ledger.models import Enrollment
 from nurture.scoring.score import breakdown
 
@@ -17,7 +18,7 @@ from nurture.scoring.score import breakdown
 async def lead_profile(
     session: AsyncSession, email: str, events: int = 30
 ) -> dict[str, Any] | None:
-    lead = await session.scalar(select(Lead).where(Lead.email == email.strip().lower()))
+    lead = await find_by_email(session, email)
     if lead is None:
         return None
     handoff = await session.scalar(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse, RedirectResponse
@@ -13,11 +14,18 @@ from nurture.db import session_scope, utcnow
 from nurture.leads.models import Lead
 from nurture.leads.service import find_by_public_id
 from nurture.ledger.models import Touch
+from nurture.links import SendUnsubscribe
 from nurture.tokens import InvalidToken
+from nurture.tracking.engagement import record_engagement
 from nurture.tracking.unsubscribe import mask_email, unsubscribe
-from nurture.web.state import AppState, get_state
+from nurture.web.state import AppState, Writer, get_state
 
 router = APIRouter()
+
+# Opens and clicks arrive in bursts (an email to thousands): written in group commits.
+HITS: Writer[dict[str, Any], None] = Writer(
+    "engagement", lambda _state, session, hits: record_engagement(session, hits)
+)
 
 # A transparent 1x1 GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -27,10 +35,10 @@ _NO_STORE = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"}
 @router.get("/o/{token}", include_in_schema=False)
 async def open_pixel(token: str, state: AppState = Depends(get_state)) -> Response:
     try:
-        touch_id = state.composer.links.read_open(token)
+        touch_id = state.links.read_open(token)
     except InvalidToken:
         return Response(status_code=404)
-    await state.engagement.submit(
+    await state.writer(HITS).submit(
         {"touch_id": touch_id, "type": "open", "occurred_at": utcnow(), "data": {}}
     )
     return Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
@@ -39,13 +47,14 @@ async def open_pixel(token: str, state: AppState = Depends(get_state)) -> Respon
 @router.get("/r/{token}", include_in_schema=False)
 async def click(token: str, state: AppState = Depends(get_state)) -> Response:
     try:
-        touch_id, url = state.composer.links.read_click(token)
+        link = state.links.read_click(token)
     except InvalidToken:
         return state.pages.message("Link ungültig", "Dieser Link ist ungültig.", 404)
-    await state.engagement.submit(
-        {"touch_id": touch_id, "type": "click", "occurred_at": utcnow(), "data": {"url": url}}
-    )
-    return RedirectResponse(url, status_code=302, headers=_NO_STORE)
+    await state.writer(HITS).submit(
+        {"touch_id": link.touch_id, "type": "click", "occurred_at": utcnow(),
+         "data": {"url": link.url}}
+    )  # fmt: skip
+    return RedirectResponse(link.url, status_code=302, headers=_NO_STORE)
 
 
 _GONE = ("Link ungültig", "Dieser Abmeldelink ist ungültig.")
@@ -55,19 +64,15 @@ async def _subject(state: AppState, token: str) -> tuple[str, tuple[str, str] | 
     """Whom an unsubscribe token is for: (lead public id, the (sequence, step) of the send it
     names, if it names one ("t" + hex id) rather than the lead)."""
     try:
-        subject = state.tokens.unsign("unsubscribe", token)
+        link = state.links.read_unsubscribe(token)
     except InvalidToken:
         return None
-    if not subject.startswith("t"):
-        return subject, None
-    try:
-        touch_id = int(subject[1:], 16)
-    except ValueError:
-        return None
-    async with session_scope(state.settings.database_url) as session:
+    if not isinstance(link, SendUnsubscribe):
+        return link.public_id, None
+    async with session_scope(state.settings.database_url.get_secret_value()) as session:
         row = (await session.execute(
             select(Lead.public_id, Touch.sequence_id, Touch.step_id)
-            .join(Touch, Touch.lead_id == Lead.id).where(Touch.id == touch_id)
+            .join(Touch, Touch.lead_id == Lead.id).where(Touch.id == link.touch_id)
         )).one_or_none()  # fmt: skip
     return (row.public_id, (row.sequence_id, row.step_id)) if row else None
 
@@ -75,7 +80,7 @@ async def _subject(state: AppState, token: str) -> tuple[str, tuple[str, str] | 
 @router.get("/u/{token}", include_in_schema=False)
 async def unsubscribe_page(token: str, state: AppState = Depends(get_state)):
     found = await _subject(state, token)
-    async with session_scope(state.settings.database_url) as session:
+    async with session_scope(state.settings.database_url.get_secret_value()) as session:
         lead = await find_by_public_id(session, found[0]) if found else None
     if lead is None:
         return state.pages.message(*_GONE, status_code=404)
@@ -94,7 +99,7 @@ async def unsubscribe_post(token: str, request: Request, state: AppState = Depen
     one_click = form.get("List-Unsubscribe") == "One-Click"
     lead = None
     if found:
-        async with session_scope(state.settings.database_url) as session:
+        async with session_scope(state.settings.database_url.get_secret_value()) as session:
             lead = await unsubscribe(session, found[0], utcnow(),
                                      "one_click" if one_click else "page", found[1])  # fmt: skip
     if lead is None:

@@ -1,25 +1,26 @@
-"""What request handlers share: settings, config, renderers, tokens."""
+"""What request handlers share: settings, config, pages, the composer and its links, and the
+group-commit writers the features declare. Nothing here knows a feature: each feature's routes
+declare their ``Writer``s and the app (app.py) wires them in."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nurture.capture.service import CaptureResult, Prepared, capture_many
 from nurture.config.project import Project, load_project_cached
 from nurture.db import GroupCommit
-from nurture.leads.events import record_events
-from nurture.rendering.compose import Composer
-from nurture.rendering.render import Renderer
+from nurture.links import Links
+from nurture.rendering.compose import Composer, build_composer
 from nurture.settings import Settings
-from nurture.tokens import Tokens
-from nurture.tracking.engagement import record_engagement
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Pages:
@@ -41,42 +42,48 @@ class Pages:
         return self.render("message.html.j2", status_code, title=title, message=message)
 
 
-@dataclass
-class AppState:
-    settings: Settings
-    tokens: Tokens
-    composer: Composer
-    pages: Pages
-    # Concurrent requests' writes share transactions (see GroupCommit).
-    captures: GroupCommit[Prepared, tuple[CaptureResult, Row[Any]]] = field(init=False)
-    events: GroupCommit[dict[str, Any], None] = field(init=False)
-    engagement: GroupCommit[dict[str, Any], None] = field(init=False)
+@dataclass(frozen=True, eq=False)
+class Writer(Generic[T, R]):
+    """A feature's writes that concurrent requests share transactions for (see GroupCommit):
+    ``write(state, session, items)`` returns a result per item. Compared by identity: the
+    object a feature declares is the key to its GroupCommit."""
 
-    def __post_init__(self) -> None:
-        url = self.settings.database_url
-        self.captures = GroupCommit(url, self._write_captures)
-        self.events = GroupCommit(url, _write_events)
-        self.engagement = GroupCommit(url, record_engagement)
+    name: str
+    write: Callable[[AppState, AsyncSession, list[T]], Awaitable[list[R]]]
+
+
+class AppState:
+    def __init__(
+        self, settings: Settings, composer: Composer, pages: Pages, writers: Iterable[Writer]
+    ):
+        self.settings, self.composer, self.pages = settings, composer, pages
+        url = settings.database_url.get_secret_value()
+        self._commits: dict[Writer[Any, Any], GroupCommit[Any, Any]] = {
+            w: GroupCommit(url, self._bound(w)) for w in writers
+        }
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AppState:
-        tokens = Tokens(settings.resolved_secret_key())
-        base_url = settings.base_url.rstrip("/")
-        composer = Composer(Renderer(settings.templates_dir), tokens, base_url)
-        return cls(settings, tokens, composer, Pages(settings.templates_dir / "landing"))
+    def from_settings(cls, settings: Settings, writers: Iterable[Writer] = ()) -> AppState:
+        # auto_reload: the server runs for weeks, and confirmation emails must see edits.
+        composer = build_composer(settings, auto_reload=True)
+        return cls(settings, composer, Pages(settings.templates_dir / "landing"), writers)
+
+    @property
+    def links(self) -> Links:
+        return self.composer.links
 
     def project(self) -> Project:
         return load_project_cached(self.settings.config_dir)
 
-    async def _write_captures(
-        self, session: AsyncSession, batch: list[Prepared]
-    ) -> list[tuple[CaptureResult, Row[Any]]]:
-        return await capture_many(session, self.project(), batch)
+    def writer(self, writer: Writer[T, R]) -> GroupCommit[T, R]:
+        """The app's GroupCommit for a writer (KeyError: app.py did not wire it in)."""
+        return self._commits[writer]
 
+    def _bound(self, writer: Writer[T, R]) -> Callable[[AsyncSession, list[T]], Awaitable[list[R]]]:
+        def write(session: AsyncSession, items: list[T]) -> Awaitable[list[R]]:
+            return writer.write(self, session, items)
 
-async def _write_events(session: AsyncSession, rows: list[dict[str, Any]]) -> list[None]:
-    await record_events(session, rows)
-    return [None] * len(rows)
+        return write
 
 
 async def get_state(request: Request) -> AppState:

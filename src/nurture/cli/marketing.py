@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+from html import escape
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from nurture.cli import app, fail, instant, project_or_exit, run
+from nurture.cli.common import fail, instant, project_or_exit, run
+from nurture.config.project import Project
+from nurture.config.sequences import SequenceConfig
 from nurture.settings import get_settings
 
+app = typer.Typer()
 
-def _sequence(project: Any, sequence_id: str) -> Any:
+
+def _sequence(project: Project, sequence_id: str) -> SequenceConfig:
     sequence = project.sequences.get(sequence_id)
     if sequence is None:
         raise fail(f"no sequence {sequence_id!r}; there are: {', '.join(project.sequences)}")
@@ -38,13 +43,13 @@ def preview(
 ) -> None:
     """Render every email of a sequence to OUT: .html and .txt per step, an .eml as sent, and
     an index.html to click through."""
-    from nurture.dispatch.run import build_dispatcher
+    from nurture.rendering.compose import build_composer
     from nurture.utcclock import EPOCH
 
     settings = get_settings()
     project = project_or_exit(settings)
     sequence = _sequence(project, sequence_id)
-    composer = build_dispatcher(settings, project).composer
+    composer = build_composer(settings)
     lead = _lead(sample, lead_json)
     folder = out / sequence.id
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,8 +63,6 @@ def preview(
         (folder / f"{stem}.eml").write_bytes(message.data)
         rows.append((stem, rendered.subject))
         typer.echo(f"{stem}: {rendered.subject}")
-    from html import escape
-
     links = "".join(
         f'<li><a href="{s}.html">{s}</a> – {escape(subj)} (<a href="{s}.txt">text</a>)</li>'
         for s, subj in rows
@@ -108,8 +111,9 @@ def test_send(
     """Send a sequence's emails (rendered for a sample lead) to one address, now, through the
     configured mail transport. Nothing is recorded for any lead."""
     from nurture.db import utcnow
-    from nurture.dispatch.run import build_dispatcher
     from nurture.leads.service import InvalidEmail, normalise_email
+    from nurture.mail.transports import SendResult, TransportUnavailable, transport_from_url
+    from nurture.rendering.compose import build_composer
 
     settings = get_settings()
     project = project_or_exit(settings)
@@ -118,23 +122,22 @@ def test_send(
         address = normalise_email(to)
     except InvalidEmail as exc:
         raise fail(f"--to: {exc}") from None
-    d = build_dispatcher(settings, project)
+    composer = build_composer(settings)
     lead = _lead(sample, None)
     indexes = [i for i, s in enumerate(sequence.steps) if step in (None, s.id)]
     if not indexes:
         raise fail(f"no step {step!r} in {sequence.id}")
     messages = [
-        d.composer.compose(sequence, i, lead, "test", utcnow(), to_addr=address) for i in indexes
+        composer.compose(sequence, i, lead, "test", utcnow(), to_addr=address) for i in indexes
     ]
+    transport = transport_from_url(settings.mail_url.get_secret_value())
 
-    async def send() -> list[Any]:
+    async def send() -> list[SendResult]:
         try:
-            await d.transport.open()
-            return await d.transport.send(messages)
+            await transport.open()
+            return await transport.send(messages)
         finally:
-            await d.transport.close()
-
-    from nurture.mail.transports import TransportUnavailable
+            await transport.close()
 
     try:
         results = run(send())

@@ -1,4 +1,5 @@
-"""Tracked links: open pixel and click redirects in sent emails, signed and recorded."""
+"""Tracking over HTTP: the open pixel and click redirects of sent emails, signed and recorded
+(the rewriting itself is rendering/tracked_links.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from sqlalchemy import select
 from nurture.db import session_scope
 from nurture.dispatch.run import build_dispatcher, run_pass
 from nurture.leads.models import Event, Lead
+from nurture.links import Click, Links
 from nurture.mail.transports import MemoryTransport
+from nurture.rendering.tracked_links import literal_urls, track
 from nurture.tokens import Tokens
-from nurture.tracking.links import LinkTracker, literal_urls
 from tests.factories import enrolled_leads
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -25,7 +27,7 @@ async def sent_parts(settings) -> tuple[str, str]:
     await enrolled_leads(settings, 1, MONDAY)
     report = await run_pass(build_dispatcher(settings), MONDAY)
     assert report.total("sent") == 1
-    [message] = MemoryTransport.outboxes[settings.mail_url.split("://")[1]]
+    [message] = MemoryTransport.outboxes[settings.mail_url.get_secret_value().split("://")[1]]
     parsed = email.message_from_bytes(message.data, policy=default)
     html = parsed.get_body(("html",)).get_content()
     text = parsed.get_body(("plain",)).get_content()
@@ -42,7 +44,7 @@ async def test_sent_email_routes_its_links_through_signed_redirects(settings):
     assert paths("r", html) and paths("r", text)
     assert len(paths("o", html)) == 1  # the pixel
     assert paths("u", html)  # unsubscribe stays a direct link
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         public_id = await session.scalar(select(Lead.public_id))
     tokens = "".join(paths("r", html) + paths("o", html) + paths("u", html))
     assert "lead0" not in tokens and public_id not in tokens  # no lead id in the links
@@ -59,7 +61,7 @@ async def test_open_and_click_are_recorded_with_step_and_url(settings, app_clien
         assert response.status_code == 302
         targets.append(response.headers["location"])
     assert WHITEPAPER in targets
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         events = (await session.scalars(
             select(Event).where(Event.type.in_(["open", "click"])).order_by(Event.id)
         )).all()  # fmt: skip
@@ -73,7 +75,7 @@ async def test_forged_or_altered_tokens_get_404_and_record_nothing(settings, app
     click, pixel = paths("r", html)[0], paths("o", html)[0]
     token = click.removeprefix("/r/")
     payload, _, signature = token.rpartition(".")
-    forged = LinkTracker(Tokens("not-our-key"), "http://nurture.test").click_url(
+    forged = Links(Tokens("not-our-key"), "http://nurture.test").click_url(
         1, "https://evil.example"
     )
     attempts = [
@@ -92,25 +94,25 @@ async def test_forged_or_altered_tokens_get_404_and_record_nothing(settings, app
     one_click = {"List-Unsubscribe": "One-Click"}
     assert (await app_client.post(forged_u, data=one_click)).status_code == 404
     assert (await app_client.post("/u/" + token, data=one_click)).status_code == 404
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         assert (await session.scalar(select(Lead.suppressed_at))) is None
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         hits = await session.scalars(select(Event).where(Event.type.in_(["open", "click"])))
         assert not hits.all()
 
 
 def test_only_urls_written_in_the_template_become_redirects():
-    tracker = LinkTracker(Tokens("k"), "https://n.example")
+    links = Links(Tokens("k"), "https://n.example")
     html = ('<html><body><a href="https://ok.example/a?x=1&amp;y=2">ok</a> '
             '<a href="https://from-lead-data.example">x</a></body></html>')  # fmt: skip
     text = "See https://ok.example/a?x=1&y=2 and https://from-lead-data.example."
-    out_html, out_text = tracker.track(html, text, 7, {"https://ok.example/a?x=1&y=2"})
+    out_html, out_text = track(links, html, text, 7, {"https://ok.example/a?x=1&y=2"})
     assert 'href="https://from-lead-data.example"' in out_html
     assert "https://ok.example/a" not in out_html and out_html.count("/r/") == 1
     assert out_html.count("/o/") == 1 and out_html.endswith("</body></html>")
     assert "https://from-lead-data.example." in out_text and out_text.count("/r/") == 1
     [token] = re.findall(r"/r/([^\"\s]+)", out_text)
-    assert tracker.read_click(token) == (7, "https://ok.example/a?x=1&y=2")
+    assert links.read_click(token) == Click(7, "https://ok.example/a?x=1&y=2")
     assert literal_urls('<a href="https://a.example/x">{{ links.demo }}</a>') == {
         "https://a.example/x"
     }

@@ -11,11 +11,13 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 
 import nurture
+from nurture.capture.routes import CAPTURES, CONFIRMATION_EVENTS
 from nurture.capture.routes import router as capture_router
 from nurture.crm.routes import router as crm_router
 from nurture.db import dispose_engines
 from nurture.handoff.routes import router as handoff_router
 from nurture.settings import Settings, get_settings
+from nurture.tracking.routes import HITS
 from nurture.tracking.routes import router as tracking_router
 from nurture.web.state import AppState
 
@@ -34,7 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         description="Landing pages, form capture and email links of nurture.",
     )
-    app.state.nurture = AppState.from_settings(settings)
+    # The composition root: the features' routes and the writers they share transactions in.
+    app.state.nurture = AppState.from_settings(settings, (CAPTURES, CONFIRMATION_EVENTS, HITS))
     app.include_router(capture_router)
     app.include_router(tracking_router)
     app.include_router(handoff_router)

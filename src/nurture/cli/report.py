@@ -6,11 +6,14 @@ import json
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from nurture.cli import app, fail, instant, project_or_exit, run
+from nurture.cli.common import fail, instant, project_or_exit, run
 from nurture.settings import get_settings
+
+app = typer.Typer()
 
 
 class Format(StrEnum):
@@ -41,8 +44,8 @@ def report(
     if start >= end:
         raise fail("--since must be before --until")
 
-    async def main() -> dict:
-        async with session_scope(settings.database_url) as session:
+    async def main() -> dict[str, Any]:
+        async with session_scope(settings.database_url.get_secret_value()) as session:
             return await funnel_report(session, project, start, end, sequence)
 
     data = run(main())
