@@ -37,7 +37,7 @@ async def post(settings, form: FormConfig, email: str, at: datetime) -> None:
     project = load_project(settings.config_dir)
     prepared = prepare(project, Submission(form.id, filled(form, email), at))
     assert prepared is not None
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         await capture_many(session, project, [prepared])
 
 
@@ -45,10 +45,10 @@ async def post(settings, form: FormConfig, email: str, at: datetime) -> None:
 async def test_a_form_post_never_moves_a_lead_back_down_the_funnel(settings, stage):
     form = next(iter(load_project(settings.config_dir).forms.values()))
     await post(settings, form, "max@example.com", NOW)
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         await session.execute(update(Lead).values(lifecycle_stage=stage, email_verified_at=NOW))
     await post(settings, form, "max@example.com", NOW + timedelta(days=1))
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         lead = await session.scalar(select(Lead))
         changes = (
             await session.scalars(select(Event).where(Event.type == EventType.STAGE_CHANGED))
@@ -60,10 +60,10 @@ async def test_a_form_post_never_moves_a_lead_back_down_the_funnel(settings, sta
 async def test_a_verified_subscriber_becomes_a_lead_with_one_stage_event(settings):
     form = next(iter(load_project(settings.config_dir).forms.values()))
     await post(settings, form, "max@example.com", NOW)
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         await session.execute(update(Lead).values(email_verified_at=NOW))
     await post(settings, form, "max@example.com", NOW + timedelta(days=1))
-    async with session_scope(settings.database_url) as session:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
         lead = await session.scalar(select(Lead))
         changes = (
             await session.scalars(select(Event).where(Event.type == EventType.STAGE_CHANGED))
