@@ -107,7 +107,7 @@ async def test_tick_reports_an_unreachable_smtp_server(settings, cli_env):
 
 
 async def test_report_writes_text_json_and_html(settings, cli_env, tmp_path):
-    from tests.reporting.test_funnel import SINCE, UNTIL, history
+    from tests.reporting.known_history import SINCE, UNTIL, history
 
     await history(settings.database_url)
     span = ["--since", SINCE.isoformat(), "--until", UNTIL.isoformat()]
@@ -127,6 +127,17 @@ async def test_report_writes_text_json_and_html(settings, cli_env, tmp_path):
     assert wrong.returncode == 1 and "no sequence 'nope'" in wrong.stderr
 
 
+def test_report_and_leads_show_print_their_json_schemas():
+    from nurture.reporting.schemas import schema_json
+
+    report = nurture("report", "--schema", env={"NURTURE_CONFIG_DIR": "/nonexistent"})
+    assert report.returncode == 0, report.stderr
+    assert report.stdout == schema_json("funnel-report")
+    profile = nurture("leads", "show", "--schema")  # no EMAIL needed
+    assert profile.returncode == 0, profile.stderr
+    assert profile.stdout == schema_json("lead-profile")
+
+
 async def test_leads_stage_records_a_deal(settings, cli_env):
     [email] = await enrolled_leads(settings, 1, datetime(2026, 11, 23, 9, tzinfo=UTC))
     done = nurture("leads", "stage", email, "customer", "--value", "9900", env=cli_env)
@@ -134,5 +145,8 @@ async def test_leads_stage_records_a_deal(settings, cli_env):
     assert "-> customer (value 9,900.00)" in done.stdout
     shown = nurture("leads", "show", email, env=cli_env)
     assert "stage:    customer" in shown.stdout and "'value': 9900.0" in shown.stdout
+    as_json = json.loads(nurture("leads", "show", email, "--json", env=cli_env).stdout)
+    assert as_json["lead"]["lifecycle_stage"] == "customer"
+    assert as_json["timeline"][0]["data"]["value"] == 9900.0
     assert nurture("leads", "stage", email, "lead", env=cli_env).returncode == 1
     assert nurture("leads", "stage", "x@y.de", "sql", env=cli_env).returncode == 1
