@@ -142,8 +142,8 @@ async def measure(url: str) -> dict[str, float]:
     await dispose_engines()
     return {"report_s": round(seconds, 2), "baseline_s": round(baseline, 2),
             "ratio_to_baseline": round(seconds / baseline, 1),
-            "captured": report["stages"]["reached"]["subscriber"],
-            "customers": report["stages"]["reached"]["customer"]}  # fmt: skip
+            "captured": report.stages.reached.subscriber,
+            "customers": report.stages.reached.customer}  # fmt: skip
 
 
 def main() -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -13,11 +14,12 @@ from nurture.config.project import load_project
 from nurture.db import session_scope, utcnow
 from nurture.reporting.funnel import funnel_report
 from nurture.reporting.funnel_format import as_text
+from nurture.reporting.funnel_models import FunnelReport
 from nurture.settings import get_settings
 
 
 @task(name="compute-funnel", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=30)
-async def compute(since: datetime, until: datetime) -> dict:
+async def compute(since: datetime, until: datetime) -> FunnelReport:
     settings = get_settings()
     async with session_scope(settings.database_url.get_secret_value()) as session:
         return await funnel_report(session, load_project(settings.config_dir), since, until)
@@ -32,7 +34,7 @@ def _run_name() -> str:
 
 
 @flow(name="funnel-report", flow_run_name=_run_name)
-async def daily_funnel_report(until: datetime | None = None, days: int = 30) -> dict:
+async def daily_funnel_report(until: datetime | None = None, days: int = 30) -> dict[str, Any]:
     """The funnel over the ``days`` before ``until`` (default: now)."""
     end = until or utcnow()
     report = await compute(end - timedelta(days=days), end)
@@ -40,7 +42,8 @@ async def daily_funnel_report(until: datetime | None = None, days: int = 30) -> 
         f"# Funnel, last {days} days\n\n```\n{as_text(report)}```\n", key="funnel-report",
         description="Where leads drop out: steps, stages, sales, sources",
     )  # fmt: skip
-    stages = report["stages"]["reached"]
-    get_run_logger().info("funnel: %d captured, %d MQL, %d SQL", stages["subscriber"],
-                          stages["mql"], stages["sql"])  # fmt: skip
-    return report
+    reached = report.stages.reached
+    get_run_logger().info(
+        "funnel: %d captured, %d MQL, %d SQL", reached.subscriber, reached.mql, reached.sql
+    )
+    return report.model_dump(mode="json")

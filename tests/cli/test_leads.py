@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from tests.cli.conftest import nurture
@@ -15,6 +16,9 @@ async def test_leads_stage_records_a_deal(settings, cli_env):
     assert "-> customer (value 9,900.00)" in done.stdout
     shown = nurture("leads", "show", email, env=cli_env)
     assert "stage:    customer" in shown.stdout and "'value': 9900.0" in shown.stdout
+    as_json = json.loads(nurture("leads", "show", email, "--json", env=cli_env).stdout)
+    assert as_json["lead"]["lifecycle_stage"] == "customer"
+    assert as_json["timeline"][0]["data"]["value"] == 9900.0
     assert nurture("leads", "stage", email, "lead", env=cli_env).returncode == 1
     assert nurture("leads", "stage", "x@y.de", "sql", env=cli_env).returncode == 1
 
@@ -32,3 +36,11 @@ async def test_a_lead_is_found_by_its_address_as_typed(settings, cli_env):
     assert shown.stdout.startswith(stored) and "stage:    sql" in shown.stdout
     missing = nurture("leads", "show", "not an address", env=cli_env)
     assert missing.returncode == 1 and "no lead 'not an address'" in missing.stderr
+
+
+def test_leads_show_prints_the_json_schema_of_a_profile():
+    from nurture.reporting.schemas import schema_json
+
+    profile = nurture("leads", "show", "--schema")  # no EMAIL needed
+    assert profile.returncode == 0, profile.stderr
+    assert profile.stdout == schema_json("lead-profile")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.cli.conftest import nurture
-from tests.reporting.test_funnel import SINCE, UNTIL, history
+from tests.reporting.known_history import SINCE, UNTIL, history
 
 
 async def test_report_writes_text_json_and_html(settings, cli_env, tmp_path):
@@ -35,3 +35,11 @@ async def test_report_writes_text_json_and_html(settings, cli_env, tmp_path):
     assert html.returncode == 0 and "<svg" in (tmp_path / "f.html").read_text()
     wrong = nurture("report", "--sequence", "nope", env=cli_env)
     assert wrong.returncode == 1 and "no sequence 'nope'" in wrong.stderr
+
+
+def test_report_prints_the_json_schema_of_its_format():
+    from nurture.reporting.schemas import schema_json
+
+    report = nurture("report", "--schema", env={"NURTURE_CONFIG_DIR": "/nonexistent"})
+    assert report.returncode == 0, report.stderr
+    assert report.stdout == schema_json("funnel-report")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import jsonschema
 import pytest
 from prefect.client.orchestration import get_client
 
 from nurture.flows.report import daily_funnel_report
-from tests.reporting.test_funnel import UNTIL, history
+from nurture.reporting.schemas import schema
+from tests.reporting.known_history import UNTIL, history
 
 pytestmark = pytest.mark.e2e
 
@@ -16,6 +18,7 @@ async def test_report_flow_publishes_the_funnel(flow_settings):
     state = await daily_funnel_report(until=UNTIL, days=40, return_state=True)
     assert state.is_completed()
     report = await state.result()
+    jsonschema.validate(report, schema("funnel-report"))  # the JSON of `nurture report`
     assert report["stages"]["reached"]["mql"] == 4
     async with get_client() as client:
         run = await client.read_flow_run(state.state_details.flow_run_id)

@@ -27,7 +27,7 @@ from nurture.capture.service import (
 )
 from nurture.config.forms import HONEYPOT, UTM_FIELDS, FormConfig
 from nurture.db import session_scope, utcnow
-from nurture.leads.service import record_events
+from nurture.leads.events import record_events
 from nurture.rendering.compose import lead_context
 from nurture.tokens import InvalidToken
 from nurture.web.errors import ErrorsOut

@@ -10,21 +10,40 @@ from nurture.settings import get_settings
 app = typer.Typer(help="Leads: profile, score and timeline.", no_args_is_help=True)
 
 
+def _print_profile_schema(value: bool) -> None:
+    # eager: `leads show --schema` needs no EMAIL
+    if value:
+        from nurture.reporting.schemas import schema_json
+
+        typer.echo(schema_json("lead-profile"), nl=False)
+        raise typer.Exit()
+
+
 @app.command("show")
 def show(
     email: str = typer.Argument(..., help="The lead's email address."),
     events: int = typer.Option(30, help="Timeline length."),
+    json_: bool = typer.Option(False, "--json", help="As JSON (see --schema)."),
+    schema: bool = typer.Option(
+        False,
+        "--schema",
+        is_eager=True,
+        callback=_print_profile_schema,
+        help="Print the JSON Schema of --json.",
+    ),
 ) -> None:
     """Print the lead, its stage, owner, score breakdown, drips and timeline."""
     from nurture.db import session_scope
-    from nurture.reporting.lead import lead_profile, profile_text
+    from nurture.reporting.lead import lead_profile, profile_json, profile_text
 
     url = get_settings().database_url.get_secret_value()
 
     async def main() -> str | None:
         async with session_scope(url) as session:
             profile = await lead_profile(session, email, events)
-            return profile_text(profile) if profile else None
+            if profile is None:
+                return None
+            return profile_json(profile) if json_ else profile_text(profile)
 
     text = run(main())
     if text is None:
@@ -40,7 +59,8 @@ def stage(
 ) -> None:
     """Record a later stage from sales (as the CRM API does), with an optional deal value."""
     from nurture.db import session_scope, utcnow
-    from nurture.leads.service import CRM_STAGES, find_by_email, record_crm_stage
+    from nurture.leads.service import find_by_email, record_crm_stage
+    from nurture.leads.stages import CRM_STAGES
 
     if stage_ not in CRM_STAGES:
         raise fail(f"stage must be one of {', '.join(CRM_STAGES)}")

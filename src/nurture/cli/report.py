@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -29,11 +27,18 @@ def report(
     until: str | None = typer.Option(None, help="Until, exclusive (ISO 8601; default: now)."),
     format_: Format = typer.Option(Format.text, "--format", help="text, json or html."),
     out: Path | None = typer.Option(None, help="Write to this file instead of printing."),
+    schema: bool = typer.Option(False, "--schema", help="Print the JSON Schema of --format json."),
 ) -> None:
     """Where leads drop out: per step, per stage, per sales rep and per lead source."""
     from nurture.db import session_scope, utcnow
     from nurture.reporting.funnel import funnel_report
-    from nurture.reporting.funnel_format import as_html, as_text
+    from nurture.reporting.funnel_format import as_html, as_json, as_text
+    from nurture.reporting.funnel_models import FunnelReport
+    from nurture.reporting.schemas import schema_json
+
+    if schema:
+        typer.echo(schema_json("funnel-report"), nl=False)
+        return
 
     settings = get_settings()
     project = project_or_exit(settings)
@@ -44,13 +49,13 @@ def report(
     if start >= end:
         raise fail("--since must be before --until")
 
-    async def main() -> dict[str, Any]:
+    async def main() -> FunnelReport:
         async with session_scope(settings.database_url.get_secret_value()) as session:
             return await funnel_report(session, project, start, end, sequence)
 
     data = run(main())
     if format_ is Format.json:
-        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        text = as_json(data)
     elif format_ is Format.html:
         text = as_html(data)
     else:

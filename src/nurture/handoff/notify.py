@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.sales import SalesConfig
 from nurture.handoff.models import Handoff
+from nurture.leads.events import EventType
 from nurture.leads.models import Event, Lead
+from nurture.leads.stages import Stage
 from nurture.mail.message import OutgoingMessage, build_message
 from nurture.rendering.compose import SAMPLE_LEADS, Composer, lead_context
 
@@ -60,7 +62,7 @@ async def contexts(
 
 def sample_context(composer: Composer, now: datetime) -> dict[str, Any]:
     """A made-up handoff, for `nurture config check` and previews."""
-    lead = {**lead_context(SAMPLE_LEADS["full"]), "stage": "mql", "created_at": now}
+    lead = {**lead_context(SAMPLE_LEADS["full"]), "stage": Stage.MQL, "created_at": now}
     return {
         "handoff": {"id": 0, "territory": "dach", "created_at": now, "reassigned": False},
         "rep": {"name": "Jonas Albrecht", "email": "jonas@example.com"},
@@ -68,8 +70,8 @@ def sample_context(composer: Composer, now: datetime) -> dict[str, Any]:
         "score": {"total": 58, "rules": [{"rule": "senior-title", "kind": "fit", "points": 15},
                                           {"rule": "email-click", "kind": "engagement",
                                            "points": 16.0}]},
-        "timeline": [{"type": "click", "at": now, "sequence": "b2b-nurture", "step": "welcome",
-                      "url": "https://example.com/preise", "data": {}}],
+        "timeline": [{"type": EventType.CLICK, "at": now, "sequence": "b2b-nurture",
+                      "step": "welcome", "url": "https://example.com/preise", "data": {}}],
         "accept_url": composer.links.handoff_url(0, "accept"),
         "reject_url": composer.links.handoff_url(0, "reject"),
     }  # fmt: skip

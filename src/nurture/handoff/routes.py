@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from nurture.db import session_scope, utcnow
-from nurture.handoff.models import Handoff
+from nurture.handoff.models import Handoff, HandoffState
 from nurture.handoff.service import HandoffClosed, respond
 from nurture.leads.models import Lead
 from nurture.tokens import InvalidToken
@@ -16,9 +16,11 @@ from nurture.web.state import AppState, get_state
 router = APIRouter()
 
 _CLOSED = {
-    "accepted": "Diese Übergabe wurde bereits angenommen.",
-    "rejected": "Diese Übergabe wurde bereits abgelehnt.",
-    "reassigned": "Diese Übergabe ist abgelaufen und ging an eine Kollegin oder einen Kollegen.",
+    HandoffState.ACCEPTED: "Diese Übergabe wurde bereits angenommen.",
+    HandoffState.REJECTED: "Diese Übergabe wurde bereits abgelehnt.",
+    HandoffState.REASSIGNED: (
+        "Diese Übergabe ist abgelaufen und ging an eine Kollegin oder einen Kollegen."
+    ),
 }
 
 
@@ -43,7 +45,7 @@ async def answer_page(token: str, action: str, state: AppState = Depends(get_sta
         lead = await session.get(Lead, handoff.lead_id) if handoff else None
     if handoff is None or lead is None:
         return _gone(state)
-    if handoff.state != "pending":
+    if handoff.state != HandoffState.PENDING:
         return state.pages.message("Schon erledigt", _CLOSED[handoff.state], 409)
     sales = state.project().sales
     return state.pages.render(

@@ -98,12 +98,6 @@ async def upsert_leads(
     return [(by_email[email], by_email[email].created_at == now) for email, _, now, _ in rows]
 
 
-async def find_by_address(session: AsyncSession, raw: str) -> Lead | None:
-    """The lead with this address as a person types it (any case, Unicode domain): through
-    the one normalisation every stored address went through. InvalidEmail if it is none."""
-    return await find_by_email(session, normalise_email(raw))
-
-
 @dataclass(frozen=True)
 class StageChange:
     """A lead about to move to another stage: its id, the stage it is in, and what the

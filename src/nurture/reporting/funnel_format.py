@@ -1,12 +1,14 @@
-"""The funnel report as a terminal table or one self-contained HTML file (inline SVG, no
-external assets: a marketer opens it from a mail attachment or a shared drive)."""
+"""The funnel report as a terminal table, as JSON, or as one self-contained HTML file (inline
+SVG, no external assets: a marketer opens it from a mail attachment or a shared drive)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from nurture.reporting.funnel_models import FunnelReport
 
 
 def _pct(value: float | None) -> str:
@@ -20,75 +22,99 @@ def _duration(seconds: float | None) -> str:
     return f"{days}d {rest // 3600}h" if days else f"{rest // 3600}h {rest % 3600 // 60}m"
 
 
-def as_text(report: dict[str, Any]) -> str:
-    r = report["range"]
-    out = [f"Funnel {r['since'][:16]} .. {r['until'][:16]}"
-           + (f"  sequence {report['sequence']}" if report["sequence"] else ""), ""]  # fmt: skip
-    head = (f"{'sequence/step':<28}{'sent':>7}{'deliv':>7}{'bounce':>7}{'opens':>7}"
-            f"{'clicks':>7}{'unsub':>6}{'open%':>8}{'click%':>8}{'CTOR':>8}"
-            "  left here")  # fmt: skip
-    out += [head, "-" * len(head)]
-    for s in report["steps"]:
-        left = ", ".join(f"{k} {v}" for k, v in s["left"].items()) or ""
-        out.append(
-            f"{s['sequence'] + '/' + s['step']:<28.28}{s['sent']:>7}{s['delivered']:>7}"
-            f"{s['bounced']:>7}{s['unique_opens']:>7}{s['unique_clicks']:>7}"
-            f"{s['unsubscribes']:>6}{_pct(s['open_rate']):>8}{_pct(s['click_rate']):>8}"
-            f"{_pct(s['click_to_open_rate']):>8}  {left}"
-        )
-    drop = report["biggest_step_drop_off"]
-    if drop:
-        out.append(f"most leads left at {drop['sequence']}/{drop['step']}: {drop['left']}")
-    st = report["stages"]
-    out += ["", "Stages (leads that reached each in the range)"]
-    for c in st["conversions"]:
-        out.append(f"  {c['from']:>11} -> {c['to']:<12} {st['reached'][c['from']]:>7} -> "
-                   f"{st['reached'][c['to']]:<7} {_pct(c['conversion']):>7}")  # fmt: skip
-    worst = st["biggest_drop_off"]
-    if worst:
-        out.append(f"  biggest drop-off: {worst['from']} -> {worst['to']} "
-                   f"({_pct(worst['conversion'])} convert)")  # fmt: skip
-    med = st["median_seconds"]
-    out.append(f"  median time capture -> MQL {_duration(med['capture_to_mql'])}, "
-               f"MQL -> SQL {_duration(med['mql_to_sql'])}")  # fmt: skip
-    sales = report["sales"]
-    out += ["", "Sales hand-offs"]
-    for rep in sales["reps"]:
-        out.append(f"  {rep['rep']:<36} {rep['handoffs']:>4} handed, {rep['accepted']:>3} "
-                   f"accepted, {rep['rejected']:>3} rejected, {rep['pending']:>3} open, "
-                   f"accept rate {_pct(rep['accept_rate'])}")  # fmt: skip
-    if sales["reject_reasons"]:
-        out.append("  reject reasons: " + ", ".join(
-            f"{k} {v}" for k, v in sales["reject_reasons"].items()))  # fmt: skip
-    out.append(f"  SLA: {sales['sla_reminders']} reminder(s), {sales['sla_breaches']} "
-               "reassigned")  # fmt: skip
-    out += ["", "Lead sources (captured in the range)"]
-    for s in report["sources"]:
-        name = "/".join(v or "-" for v in (s["utm_source"], s["utm_medium"], s["utm_campaign"]))
-        out.append(f"  {name:<40.40} {s['leads']:>6} leads {s['mql']:>5} MQL {s['sql']:>5} SQL"
-                   f"  lead->MQL {_pct(s['lead_to_mql'])}")  # fmt: skip
-    rev = report["revenue"]
-    cur = rev["currency"] or ""
-    pipeline, won = rev["pipeline"], rev["won"]
-    cycle = _duration(rev["median_sales_cycle_seconds"])
-    out += ["", "Revenue (reported by sales in the range)",
-            f"  pipeline {pipeline['deals']} opportunit(ies) {_money(pipeline['value'])} {cur}; "
-            f"won {won['deals']} deal(s) {_money(won['value'])} {cur}; "
-            f"median sales cycle (MQL -> customer) {cycle}"]  # fmt: skip
-    for c in rev["costs"]:
-        name = c["utm_source"] + (f"/{c['utm_campaign']}" if c["utm_campaign"] else "")
-        cac = _money(c["customer_acquisition_cost"])
-        out.append(f"  {name:<30.30} cost {_money(c['cost'])} {cur}: per lead "
-                   f"{_money(c['cost_per_lead'])}, per MQL {_money(c['cost_per_mql'])}, "
-                   f"CAC {cac}, won {_money(c['won'])}")  # fmt: skip
-    return "\n".join(out) + "\n"
-
-
 def _money(value: float | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
-def as_html(report: dict[str, Any]) -> str:
+def as_json(report: FunnelReport) -> str:
+    """The stable JSON format (docs/reporting.md, docs/schemas/funnel-report.schema.json)."""
+    return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+
+
+def as_text(report: FunnelReport) -> str:
+    r = report.range
+    out = [
+        f"Funnel {r.since:%Y-%m-%dT%H:%M} .. {r.until:%Y-%m-%dT%H:%M}"
+        + (f"  sequence {report.sequence}" if report.sequence else ""),
+        "",
+    ]
+    head = (
+        f"{'sequence/step':<28}{'sent':>7}{'deliv':>7}{'bounce':>7}{'opens':>7}"
+        f"{'clicks':>7}{'unsub':>6}{'open%':>8}{'click%':>8}{'CTOR':>8}"
+        "  left here"
+    )
+    out += [head, "-" * len(head)]
+    for s in report.steps:
+        left = ", ".join(f"{k} {v}" for k, v in s.left.items()) or ""
+        out.append(
+            f"{s.sequence + '/' + s.step:<28.28}{s.sent:>7}{s.delivered:>7}"
+            f"{s.bounced:>7}{s.unique_opens:>7}{s.unique_clicks:>7}"
+            f"{s.unsubscribes:>6}{_pct(s.open_rate):>8}{_pct(s.click_rate):>8}"
+            f"{_pct(s.click_to_open_rate):>8}  {left}"
+        )
+    drop = report.biggest_step_drop_off
+    if drop:
+        out.append(f"most leads left at {drop.sequence}/{drop.step}: {drop.left}")
+    st = report.stages
+    reached = st.reached.model_dump()
+    out += ["", "Stages (leads that reached each in the range)"]
+    for c in st.conversions:
+        out.append(
+            f"  {c.from_:>11} -> {c.to:<12} {reached[c.from_]:>7} -> "
+            f"{reached[c.to]:<7} {_pct(c.conversion):>7}"
+        )
+    worst = st.biggest_drop_off
+    if worst:
+        out.append(
+            f"  biggest drop-off: {worst.from_} -> {worst.to} ({_pct(worst.conversion)} convert)"
+        )
+    med = st.median_seconds
+    out.append(
+        f"  median time capture -> MQL {_duration(med.capture_to_mql)}, "
+        f"MQL -> SQL {_duration(med.mql_to_sql)}"
+    )
+    sales = report.sales
+    out += ["", "Sales hand-offs"]
+    for rep in sales.reps:
+        out.append(
+            f"  {rep.rep:<36} {rep.handoffs:>4} handed, {rep.accepted:>3} "
+            f"accepted, {rep.rejected:>3} rejected, {rep.pending:>3} open, "
+            f"accept rate {_pct(rep.accept_rate)}"
+        )
+    if sales.reject_reasons:
+        out.append(
+            "  reject reasons: " + ", ".join(f"{k} {v}" for k, v in sales.reject_reasons.items())
+        )
+    out.append(f"  SLA: {sales.sla_reminders} reminder(s), {sales.sla_breaches} reassigned")
+    out += ["", "Lead sources (captured in the range)"]
+    for s in report.sources:
+        name = "/".join(v or "-" for v in (s.utm_source, s.utm_medium, s.utm_campaign))
+        out.append(
+            f"  {name:<40.40} {s.leads:>6} leads {s.mql:>5} MQL {s.sql:>5} SQL"
+            f"  lead->MQL {_pct(s.lead_to_mql)}"
+        )
+    rev = report.revenue
+    cur = rev.currency or ""
+    pipeline, won = rev.pipeline, rev.won
+    cycle = _duration(rev.median_sales_cycle_seconds)
+    out += [
+        "",
+        "Revenue (reported by sales in the range)",
+        f"  pipeline {pipeline.deals} opportunit(ies) {_money(pipeline.value)} {cur}; "
+        f"won {won.deals} deal(s) {_money(won.value)} {cur}; "
+        f"median sales cycle (MQL -> customer) {cycle}",
+    ]
+    for c in rev.costs:
+        name = c.utm_source + (f"/{c.utm_campaign}" if c.utm_campaign else "")
+        out.append(
+            f"  {name:<30.30} cost {_money(c.cost)} {cur}: per lead "
+            f"{_money(c.cost_per_lead)}, per MQL {_money(c.cost_per_mql)}, "
+            f"CAC {_money(c.customer_acquisition_cost)}, won {_money(c.won)}"
+        )
+    return "\n".join(out) + "\n"
+
+
+def as_html(report: FunnelReport) -> str:
     env = Environment(
         loader=FileSystemLoader(str(Path(__file__).parent)),
         autoescape=select_autoescape(["html", "j2"]),
@@ -96,4 +122,7 @@ def as_html(report: dict[str, Any]) -> str:
     env.filters["pct"] = _pct
     env.filters["duration"] = _duration
     env.filters["money"] = _money
-    return env.get_template("funnel.html.j2").render(r=report)
+    # the stage counts as an ordered mapping: the template charts them in funnel order
+    return env.get_template("funnel.html.j2").render(
+        r=report, reached=report.stages.reached.model_dump()
+    )

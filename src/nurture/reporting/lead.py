@@ -1,81 +1,107 @@
 """One lead, everything about it: profile, stage, owner, score breakdown, drips, timeline
-(``nurture leads show``)."""
+(``nurture leads show``), as a typed ``LeadProfile`` printed as text or JSON."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.handoff.models import Handoff, HandoffState
-from nurture.leads.models import Event, Lead
+from nurture.leads.models import Event
 from nurture.leads.service import find_by_email
 from nurture.ledger.models import Enrollment
+from nurture.reporting.lead_models import (
+    EnrollmentInfo,
+    HandoffInfo,
+    LeadInfo,
+    LeadProfile,
+    Owner,
+    ScoreBreakdown,
+    ScoreRule,
+    TimelineEvent,
+)
 from nurture.scoring.score import breakdown
 
 
-async def lead_profile(
-    session: AsyncSession, email: str, events: int = 30
-) -> dict[str, Any] | None:
+async def lead_profile(session: AsyncSession, email: str, events: int = 30) -> LeadProfile | None:
+    """The lead with this address (spelt as a person types it) and its latest ``events``
+    events; None if there is none."""
     lead = await find_by_email(session, email)
     if lead is None:
         return None
     handoff = await session.scalar(
         select(Handoff).where(Handoff.lead_id == lead.id).order_by(Handoff.id.desc()).limit(1)
     )
-    owner = lead.owner_email or (
-        f"{handoff.rep_email} (pending)" if handoff and handoff.state == HandoffState.PENDING
-        else None)  # fmt: skip
-    enrollments = (await session.scalars(
+    if lead.owner_email:
+        owner = Owner(email=lead.owner_email, pending=False)
+    elif handoff and handoff.state == HandoffState.PENDING:
+        owner = Owner(email=handoff.rep_email, pending=True)
+    else:
+        owner = None
+    enrollments = await session.scalars(
         select(Enrollment).where(Enrollment.lead_id == lead.id).order_by(Enrollment.id)
-    )).all()  # fmt: skip
-    timeline = (await session.scalars(
+    )
+    timeline = await session.scalars(
         select(Event).where(Event.lead_id == lead.id).order_by(Event.id.desc()).limit(events)
-    )).all()  # fmt: skip
-    return {
-        "lead": lead,
-        "owner": owner,
-        "handoff": handoff,
-        "score": await breakdown(session, lead.id),
-        "enrollments": list(enrollments),
-        "timeline": list(timeline),
-    }
+    )
+    score = await breakdown(session, lead.id)
+    return LeadProfile(
+        lead=LeadInfo.model_validate(lead),
+        owner=owner,
+        handoff=HandoffInfo.model_validate(handoff) if handoff else None,
+        score=ScoreBreakdown(
+            total=score.total,
+            rules=[ScoreRule(rule=r, kind=k, points=p) for r, k, p in score.rules],
+        ),
+        enrollments=[EnrollmentInfo.model_validate(e) for e in enrollments],
+        timeline=[TimelineEvent.model_validate(e) for e in timeline],
+    )
 
 
-def profile_text(p: dict[str, Any]) -> str:
-    lead: Lead = p["lead"]
+def profile_json(p: LeadProfile) -> str:
+    """The profile as JSON (docs/schemas/lead-profile.schema.json)."""
+    return json.dumps(p.model_dump(mode="json"), indent=2, ensure_ascii=False)
+
+
+def profile_text(p: LeadProfile) -> str:
+    lead = p.lead
     name = " ".join(n for n in (lead.first_name, lead.last_name) if n) or "-"
+    owner = f"{p.owner.email}{' (pending)' if p.owner.pending else ''}" if p.owner else "-"
     lines = [
         f"{lead.email}  {name}" + (f", {lead.company}" if lead.company else ""),
         f"  stage:    {lead.lifecycle_stage}"
         + (f" (suppressed: {lead.suppression_reason})" if lead.suppressed_at else ""),
-        f"  owner:    {p['owner'] or '-'}",
+        f"  owner:    {owner}",
         f"  job:      {lead.job_title or '-'}   country: {lead.country or '-'}"
-        f"   custom: {lead.custom or {}}",
+        f"   custom: {lead.custom}",
         f"  source:   {lead.source_form or '-'} utm {lead.utm_source or '-'}/"
         f"{lead.utm_medium or '-'}/{lead.utm_campaign or '-'}",
         f"  since:    {lead.created_at:%Y-%m-%d %H:%M} UTC",
         "",
-        f"score {p['score'].total} (as of the last scoring pass)",
+        f"score {p.score.total} (as of the last scoring pass)",
     ]
-    lines += [f"  {points:+7.1f}  {rule} ({kind})" for rule, kind, points in p["score"].rules]
-    if not p["score"].rules:
+    lines += [f"  {r.points:+7.1f}  {r.rule} ({r.kind})" for r in p.score.rules]
+    if not p.score.rules:
         lines.append("  (no rule gave points)")
-    handoff = p["handoff"]
+    handoff = p.handoff
     if handoff is not None:
-        lines += ["", f"handoff #{handoff.id}: {handoff.state} -> {handoff.rep_email} "
-                      f"({handoff.territory}) {handoff.created_at:%Y-%m-%d %H:%M}"
-                      + (f", reason {handoff.reason}" if handoff.reason else "")]  # fmt: skip
+        lines += [
+            "",
+            f"handoff #{handoff.id}: {handoff.state} -> {handoff.rep_email} "
+            f"({handoff.territory}) {handoff.created_at:%Y-%m-%d %H:%M}"
+            + (f", reason {handoff.reason}" if handoff.reason else ""),
+        ]
     lines += ["", "drips"]
-    for e in p["enrollments"]:
+    for e in p.enrollments:
         due = f"  next {e.next_due_at:%Y-%m-%d %H:%M}" if e.next_due_at else ""
         why = f"  ({e.exit_reason})" if e.exit_reason else ""
         lines.append(f"  {e.sequence_id:<20} {e.state:<10} step {e.current_step}{due}{why}")
     lines += ["", "timeline (newest first)"]
-    for e in p["timeline"]:
+    for e in p.timeline:
         where = f" {e.sequence_id}/{e.step_id}" if e.step_id else ""
-        data = {k: v for k, v in (e.data or {}).items() if v not in (None, "", {})}
+        data = {k: v for k, v in e.data.items() if v not in (None, "", {})}
         lines.append(
             f"  {e.occurred_at:%Y-%m-%d %H:%M}  {e.type:<18}{where}  {data or ''}".rstrip()
         )

@@ -11,7 +11,8 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from sqlalchemy import select
 
 from nurture.db import session_scope, utcnow
-from nurture.leads.models import Lead
+from nurture.leads.events import EventType
+from nurture.leads.models import Lead, SuppressionReason
 from nurture.leads.service import find_by_public_id
 from nurture.ledger.models import Touch
 from nurture.links import SendUnsubscribe
@@ -39,7 +40,7 @@ async def open_pixel(token: str, state: AppState = Depends(get_state)) -> Respon
     except InvalidToken:
         return Response(status_code=404)
     await state.writer(HITS).submit(
-        {"touch_id": touch_id, "type": "open", "occurred_at": utcnow(), "data": {}}
+        {"touch_id": touch_id, "type": EventType.OPEN, "occurred_at": utcnow(), "data": {}}
     )
     return Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
 
@@ -51,7 +52,7 @@ async def click(token: str, state: AppState = Depends(get_state)) -> Response:
     except InvalidToken:
         return state.pages.message("Link ungültig", "Dieser Link ist ungültig.", 404)
     await state.writer(HITS).submit(
-        {"touch_id": link.touch_id, "type": "click", "occurred_at": utcnow(),
+        {"touch_id": link.touch_id, "type": EventType.CLICK, "occurred_at": utcnow(),
          "data": {"url": link.url}}
     )  # fmt: skip
     return RedirectResponse(link.url, status_code=302, headers=_NO_STORE)
@@ -88,7 +89,8 @@ async def unsubscribe_page(token: str, state: AppState = Depends(get_state)):
         "unsubscribe.html.j2",
         email=mask_email(lead.email),
         action=f"/u/{token}",
-        done=lead.suppressed_at is not None and lead.suppression_reason == "unsubscribed",
+        done=lead.suppressed_at is not None
+        and lead.suppression_reason == SuppressionReason.UNSUBSCRIBED,
     )
 
 

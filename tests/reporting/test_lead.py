@@ -1,0 +1,62 @@
+"""One lead's profile (``nurture leads show``): typed, and as JSON with its schema (the text:
+tests/handoff/test_handoff.py)."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+
+from nurture.db import session_scope
+from nurture.handoff.run import build_context, run_handoff_pass
+from nurture.reporting.lead import lead_profile, profile_json
+from nurture.reporting.lead_models import LeadProfile, Owner, ScoreRule
+from nurture.reporting.schemas import schema
+from tests.handoff.test_handoff import MONDAY, qualified
+
+
+async def handed_off(settings) -> LeadProfile:
+    """A qualified lead offered to a rep: stage mql, a pending hand-off, its drip ended."""
+    await qualified(settings, 1)
+    await run_handoff_pass(build_context(settings), MONDAY)
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        profile = await lead_profile(session, "LEAD0@firma.de ")
+    assert profile is not None
+    return profile
+
+
+async def test_the_profile_has_the_lead_its_owner_score_drips_and_timeline(settings):
+    p = await handed_off(settings)
+    assert (p.lead.email, p.lead.lifecycle_stage, p.lead.job_title) == (
+        "lead0@firma.de",
+        "mql",
+        "CEO",
+    )
+    rep = "jonas.albrecht@planwerk.example"
+    assert p.owner == Owner(email=rep, pending=True)
+    assert p.handoff is not None
+    assert (p.handoff.state, p.handoff.rep_email, p.handoff.score) == ("pending", rep, 58)
+    assert p.score.total == 58
+    assert ScoreRule(rule="senior-title", kind="fit", points=15.0) in p.score.rules
+    [drip] = p.enrollments
+    assert (drip.sequence_id, drip.state, drip.exit_reason) == ("b2b-nurture", "exited", "goal_mql")
+    types = [e.type for e in p.timeline]
+    assert {"handed_off", "stage_changed", "click"} <= set(types)
+    assert [e.occurred_at for e in p.timeline] == sorted(
+        (e.occurred_at for e in p.timeline), reverse=True
+    )
+
+
+async def test_the_json_validates_against_its_schema_and_hides_the_row_id(settings):
+    p = await handed_off(settings)
+    data = json.loads(profile_json(p))
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    jsonschema.Draft202012Validator(schema("lead-profile"), format_checker=checker).validate(data)
+    assert LeadProfile.model_validate(data) == p
+    assert "id" not in data["lead"] and len(data["lead"]["public_id"]) == 32
+    assert data["lead"]["created_at"] == p.lead.created_at.isoformat()
+
+
+async def test_no_profile_for_an_unknown_address(settings):
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        assert await lead_profile(session, "nobody@firma.de") is None
