@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
 from nurture.dispatch.models import Touch, TouchState
-from nurture.dispatch.record import Claimed, advance
+from nurture.dispatch.record import advance
+from nurture.dispatch.work import Claimed
 from nurture.leads.models import Lead
 from nurture.leads.service import record_event, record_events
 
