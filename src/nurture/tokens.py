@@ -6,26 +6,15 @@ signature makes them unforgeable and a token for one purpose useless for another
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any
 
 from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 
+from nurture.compat.itsdangerous import KeyCachingSigner
+
 
 class InvalidToken(ValueError):
     pass
-
-
-class _Signer(Signer):
-    """A Signer that derives its key once: itsdangerous derives it (an HMAC) on every
-    ``sign``, and a dispatch pass signs three links per email."""
-
-    @cached_property
-    def _derived_key(self) -> bytes:
-        return super().derive_key()
-
-    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
-        return self._derived_key if secret_key is None else super().derive_key(secret_key)
 
 
 class Tokens:
@@ -36,7 +25,8 @@ class Tokens:
     def _signer(self, purpose: str) -> Signer:
         signer = self._signers.get(purpose)
         if signer is None:
-            signer = self._signers[purpose] = _Signer(self.secret_key, salt=f"nurture.{purpose}")
+            signer = KeyCachingSigner(self.secret_key, salt=f"nurture.{purpose}")
+            self._signers[purpose] = signer
         return signer
 
     def _serializer(self, purpose: str) -> URLSafeTimedSerializer:

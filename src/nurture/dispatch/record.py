@@ -1,12 +1,13 @@
 """Record what SMTP said about a chunk of touches, and schedule what comes next.
 
-One transaction per chunk, set-based: bulk updates by primary key, bulk inserts.
+Runs in the transaction that also marks the next chunk 'sending' (``ChunkPipeline`` in
+dispatch/batch.py). Set-based: bulk updates by primary key, bulk inserts.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
 from nurture.db import insert_ignoring_conflicts, update_by_id
-from nurture.leads.events import record_event, record_events
+from nurture.dispatch.outcome import RELEASED, Outcome, Policy, classify
+from nurture.dispatch.work import Claimed
+from nurture.leads.events import record_events
 from nurture.leads.models import Lead
-from nurture.ledger.claims import held
-from nurture.ledger.enrollment import exit_enrollments, exit_matching, next_touch
+from nurture.ledger.claims import held, release
+from nurture.ledger.enrollment import exit_matching, next_touch
 from nurture.ledger.models import Enrollment, EnrollmentState, Touch, TouchState
 from nurture.mail.transports import SendResult
 from nurture.sequences.schedule import retry_at
@@ -28,26 +31,129 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class Claimed:
-    """A claimed touch with what recording needs (no ORM objects cross transactions)."""
+class Recorded:
+    """One reply recorded: the touch, what SMTP said, and where that left the touch."""
 
-    id: int
-    enrollment_id: int
-    lead_id: int
-    lead_timezone: str | None
-    sequence_id: str
-    step_id: str
-    step_index: int
-    attempts: int
+    touch: Claimed
+    result: SendResult
+    outcome: Outcome
 
 
-@dataclass(frozen=True)
-class Policy:
-    retry_base_seconds: int
-    max_attempts: int
+async def record_replies(
+    session: AsyncSession,
+    replies: list[SendResult],
+    touches: dict[int, Claimed],
+    project: Project,
+    policy: Policy,
+    now: datetime,
+    worker: str,
+) -> list[Recorded]:
+    """Record a chunk's replies (``touches``: the batch's touches by id): each touch's new
+    state and an event, the drip moved on for those sent, enrollments ended for bounces; the
+    touches never handed over (server went away) are given back, due as they were. Only
+    touches this dispatcher still holds are recorded (see ``claims.held``); the others are
+    logged and left as they are."""
+    if not replies:
+        return []
+    ids = [r.message.touch_id for r in replies if r.message.touch_id is not None]
+    ours = await held(session, ids, worker)
+    recorded: list[Recorded] = []
+    for result in replies:
+        touch = touches[result.message.touch_id]  # type: ignore[index]
+        if touch.id not in ours:
+            log.warning(
+                "touch %d (%s/%s): %s by SMTP, but no longer held by this dispatcher "
+                "(its lease ran out while it was being sent): left as it is",
+                touch.id,
+                touch.sequence_id,
+                touch.step_id,
+                result.status,
+            )
+            continue
+        outcome = classify(result, touch.attempts + 1, policy, _retry_due(project, touch, now))
+        recorded.append(Recorded(touch, result, outcome))
+    handed_over = [r for r in recorded if r.outcome.kind != RELEASED]
+    await update_by_id(session, Touch, [_touch_row(r, now) for r in handed_over])
+    await record_events(session, [_event(r, now) for r in handed_over])
+    await _follow_up(session, handed_over, project, now)
+    never = [r.touch.id for r in recorded if r.outcome.kind == RELEASED]
+    await release(session, never, worker, now)
+    return recorded
 
 
-Outcome = str  # sent, retrying, bounced, skipped, in_doubt, released
+def _retry_due(project: Project, touch: Claimed, now: datetime) -> Callable[[timedelta], datetime]:
+    def due(delay: timedelta) -> datetime:
+        sequence = project.sequences[touch.sequence_id]
+        step = sequence.steps[touch.step_index]
+        return retry_at(now, delay, step, sequence.send_window, touch.lead_timezone)
+
+    return due
+
+
+def _touch_row(r: Recorded, now: datetime) -> dict[str, Any]:
+    result, outcome = r.result, r.outcome
+    row = {
+        "id": r.touch.id,
+        "state": outcome.kind,
+        "reason": outcome.reason,
+        "claimed_by": None,
+        "lease_until": None,
+        "updated_at": now,
+        "smtp_code": result.code,
+        "smtp_reply": result.reply[:500],
+        "attempts": r.touch.attempts + 1,
+        "sent_at": now if outcome.kind == TouchState.SENT else None,
+        "message_id": result.message.message_id if outcome.may_have_arrived else None,
+    }
+    if outcome.due_at is not None:
+        row["due_at"] = outcome.due_at
+    return row
+
+
+def _event(r: Recorded, now: datetime) -> dict[str, Any]:
+    return {
+        "lead_id": r.touch.lead_id,
+        "type": r.outcome.kind,
+        "occurred_at": now,
+        "sequence_id": r.touch.sequence_id,
+        "step_id": r.touch.step_id,
+        "data": {"smtp_code": r.result.code, "message_id": r.result.message.message_id},
+    }
+
+
+async def _follow_up(
+    session: AsyncSession, recorded: list[Recorded], project: Project, now: datetime
+) -> None:
+    """What outcomes mean beyond their touches: a sent touch's enrollment moves on to its
+    next step; a soft bounce ends this enrollment (with an 'exited' event), not the lead's
+    others; a hard bounce suppresses the address and ends every enrollment of the lead."""
+    sent = [r.touch for r in recorded if r.outcome.kind == TouchState.SENT]
+    await advance(session, sent, project, now)
+    soft = [r.touch.enrollment_id for r in recorded if r.outcome.soft_bounce]
+    if soft:
+        await exit_matching(session, [Enrollment.id.in_(soft)], "soft_bounce", now)
+    # Hard bounces last: they end every enrollment of the lead, including any just advanced.
+    hard = {r.touch.lead_id: r.result.reply[:200] for r in recorded if r.outcome.hard_bounce}
+    if hard:
+        L = Lead.__table__
+        await session.execute(
+            update(L)
+            .where(L.c.id.in_(list(hard)), L.c.suppressed_at.is_(None))
+            .values(suppressed_at=now, suppression_reason="bounced", updated_at=now)
+        )
+        await record_events(
+            session,
+            [
+                {
+                    "lead_id": lead_id,
+                    "type": "suppressed",
+                    "occurred_at": now,
+                    "data": {"reason": "bounced", "reply": reply},
+                }
+                for lead_id, reply in hard.items()
+            ],
+        )
+        await exit_matching(session, [Enrollment.lead_id.in_(list(hard))], "bounced", now)
 
 
 async def advance(
@@ -84,10 +190,12 @@ async def advance(
     await update_by_id(
         session,
         Enrollment,
-        [{"id": e, "current_step": index, "next_due_at": due, "updated_at": now}
-         for e, (index, due) in scheduled.items()],
+        [
+            {"id": e, "current_step": index, "next_due_at": due, "updated_at": now}
+            for e, (index, due) in scheduled.items()
+        ],
         Enrollment.state == EnrollmentState.ACTIVE,
-    )  # fmt: skip
+    )
     await _complete(session, finished, project, now)
 
 
@@ -100,16 +208,22 @@ async def _schedule(
     for touch, index in plan:
         sequence = project.sequences[touch.sequence_id]
         if index < len(sequence.steps):
-            rows.append(next_touch(touch.enrollment_id, touch.lead_id, touch.lead_timezone,
-                                   sequence, index, now))  # fmt: skip
+            rows.append(
+                next_touch(
+                    touch.enrollment_id, touch.lead_id, touch.lead_timezone, sequence, index, now
+                )
+            )
     if not rows:
         return {}
     T = Touch.__table__
     stmt = insert_ignoring_conflicts(session, T, "enrollment_id", "step_id")
     result = await session.execute(stmt.returning(T.c.enrollment_id), rows)
     inserted = set(result.scalars().all())
-    return {r["enrollment_id"]: (r["step_index"], r["due_at"])  # type: ignore[misc]
-            for r in rows if r["enrollment_id"] in inserted}  # fmt: skip
+    return {
+        r["enrollment_id"]: (r["step_index"], r["due_at"])  # type: ignore[misc]
+        for r in rows
+        if r["enrollment_id"] in inserted
+    }
 
 
 async def _schedule_unplanned(
@@ -151,105 +265,25 @@ async def _complete(
         ended = await session.execute(
             update(E)
             .where(E.c.id.in_(ids), E.c.state == EnrollmentState.ACTIVE)
-            .values(state=EnrollmentState.COMPLETED, current_step=steps, next_due_at=None,
-                    ended_at=now, updated_at=now)
-            .returning(E.c.lead_id, E.c.sequence_id)
-        )  # fmt: skip
-        await record_events(session, [
-            {"lead_id": lead_id, "type": "completed", "occurred_at": now,
-             "sequence_id": sequence_id, "data": {"after_step": steps}}
-            for lead_id, sequence_id in ended
-        ])  # fmt: skip
-
-
-async def record_results(
-    session: AsyncSession,
-    results: list[SendResult],
-    claimed: dict[int, Claimed],
-    project: Project,
-    policy: Policy,
-    now: datetime,
-    worker: str,
-) -> tuple[Counter[tuple[str, str, Outcome]], list[int]]:
-    """Returns counts per (sequence, step, outcome) and the ids never handed to SMTP, which
-    the caller releases (they stay due). Only touches this dispatcher still holds are
-    recorded (see ``claim.held``)."""
-    counts: Counter[tuple[str, str, Outcome]] = Counter()
-    updates: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
-    sent: list[Claimed] = []
-    bounced_leads: dict[int, str] = {}
-    soft_bounced: list[Claimed] = []
-    released: list[int] = []
-    ids = [r.message.touch_id for r in results if r.message.touch_id is not None]
-    ours = await held(session, ids, worker)
-
-    for result in results:
-        touch = claimed[result.message.touch_id]  # type: ignore[index]
-        if touch.id not in ours:
-            log.warning("touch %d (%s/%s): %s by SMTP, but no longer held by this dispatcher "
-                        "(its lease ran out while it was being sent): left as it is", touch.id,
-                        touch.sequence_id, touch.step_id, result.status)  # fmt: skip
-            continue
-        attempts = touch.attempts + 1
-        base = {"id": touch.id, "claimed_by": None, "lease_until": None, "updated_at": now,
-                "smtp_code": result.code, "smtp_reply": result.reply[:500],
-                "attempts": attempts, "sent_at": None, "message_id": None}  # fmt: skip
-        outcome: Outcome
-        changes: dict[str, Any]
-        if result.status == "sent":
-            outcome = TouchState.SENT
-            changes = {"sent_at": now, "message_id": result.message.message_id, "reason": None}
-            sent.append(touch)
-        elif result.status == "retry" and attempts < policy.max_attempts:
-            outcome = TouchState.RETRYING
-            sequence = project.sequences[touch.sequence_id]
-            delay = timedelta(seconds=policy.retry_base_seconds * 2 ** (attempts - 1))
-            step = sequence.steps[touch.step_index]
-            due = retry_at(now, delay, step, sequence.send_window, touch.lead_timezone)
-            changes = {"reason": "smtp_4xx", "due_at": due}
-        elif result.status in ("retry", "bounced"):
-            outcome = TouchState.BOUNCED
-            soft = result.status == "retry"
-            changes = {"reason": "soft_bounce" if soft else "hard_bounce"}
-            if soft:
-                soft_bounced.append(touch)
-            else:
-                bounced_leads[touch.lead_id] = result.reply[:200]
-        elif result.status == "in_doubt":
-            outcome = TouchState.IN_DOUBT
-            changes = {"message_id": result.message.message_id,
-                       "reason": "connection lost during DATA"}  # fmt: skip
-        else:  # not_sent: never handed over
-            outcome = "released"
-            released.append(touch.id)
-        counts[(touch.sequence_id, touch.step_id, outcome)] += 1
-        if outcome != "released":
-            updates.append({**base, "state": outcome, **changes})
-            events.append(
-                {
-                    "lead_id": touch.lead_id,
-                    "type": outcome,
-                    "occurred_at": now,
-                    "sequence_id": touch.sequence_id,
-                    "step_id": touch.step_id,
-                    "data": {"smtp_code": result.code, "message_id": result.message.message_id},
-                }
+            .values(
+                state=EnrollmentState.COMPLETED,
+                current_step=steps,
+                next_due_at=None,
+                ended_at=now,
+                updated_at=now,
             )
-
-    await update_by_id(session, Touch, updates)
-    await record_events(session, events)
-    await advance(session, sent, project, now)
-    if soft_bounced:  # this enrollment ends (with an 'exited' event), not the lead's others
-        ended = [t.enrollment_id for t in soft_bounced]
-        await exit_matching(session, [Enrollment.id.in_(ended)], "soft_bounce", now)
-    # Hard bounces last: they end every enrollment of the lead, including any just advanced.
-    for lead_id, reply in bounced_leads.items():
-        await session.execute(
-            update(Lead)
-            .where(Lead.id == lead_id, Lead.suppressed_at.is_(None))
-            .values(suppressed_at=now, suppression_reason="bounced", updated_at=now)
+            .returning(E.c.lead_id, E.c.sequence_id)
         )
-        await record_event(session, lead_id, "suppressed", now, reason="bounced", reply=reply)
-        await exit_enrollments(session, lead_id, "bounced", now)
-    return counts, released
+        await record_events(
+            session,
+            [
+                {
+                    "lead_id": lead_id,
+                    "type": "completed",
+                    "occurred_at": now,
+                    "sequence_id": sequence_id,
+                    "data": {"after_step": steps},
+                }
+                for lead_id, sequence_id in ended
+            ],
+        )

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from nurture.config.project import Project, load_project
 from nurture.dispatch.batch import BatchReport, Dispatcher, DispatchFailed, dispatch_batch
-from nurture.dispatch.record import Policy
+from nurture.dispatch.outcome import Policy
 from nurture.mail.transports import Transport, transport_from_url
 from nurture.rendering.compose import build_composer
 from nurture.settings import Settings

@@ -15,6 +15,7 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from nurture.compat.jinja import flat_globals
 from nurture.rendering.inline import InlineError, inline_template_source
 
 RELOAD_SECONDS = 2.0
@@ -50,15 +51,6 @@ class _InliningLoader(FileSystemLoader):
         return source, filename, fresh
 
 
-def _flat_globals(template: Template) -> Template:
-    """A template's globals as one plain dict instead of Jinja's ChainMap over the
-    environment's: every render copies them, and copying the ChainMap cost more than
-    rendering a short template (profiled). Our globals do not change after loading."""
-    if not isinstance(template.globals, dict):
-        template.globals = dict(template.globals)
-    return template
-
-
 def _autoescape(name: str | None) -> bool:
     return name is not None and ".html" in name
 
@@ -87,7 +79,7 @@ class Renderer:
     def subject_template(self, source: str) -> Template:
         compiled = self._subjects.get(source)
         if compiled is None:
-            compiled = self._subjects[source] = _flat_globals(self.subject_env.from_string(source))
+            compiled = self._subjects[source] = flat_globals(self.subject_env.from_string(source))
         return compiled
 
     def templates(self, name: str) -> tuple[Template, Template]:
@@ -96,8 +88,8 @@ class Renderer:
         if hit is not None and now - hit[0] < RELOAD_SECONDS:
             return hit[1]
         pair = (
-            _flat_globals(self.env.get_template(f"{name}.html.j2")),
-            _flat_globals(self.env.get_template(f"{name}.txt.j2")),
+            flat_globals(self.env.get_template(f"{name}.html.j2")),
+            flat_globals(self.env.get_template(f"{name}.txt.j2")),
         )
         self._pairs[name] = (now, pair)
         return pair

@@ -1,0 +1,81 @@
+"""What an SMTP result means for its touch, as a pure function: the rules of the "SMTP replies"
+table in docs/delivery.md. The transport says what it knows happened to a message
+(mail/backend.py); ``classify`` says where that leaves the touch; dispatch/record.py writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from nurture.ledger.models import TouchState
+from nurture.mail.transports import SendResult
+
+RELEASED = "released"  # an outcome, not a state: never handed over, due again as it was
+
+
+@dataclass(frozen=True)
+class Policy:
+    retry_base_seconds: int
+    max_attempts: int
+
+    def retry_delay(self, attempts: int) -> timedelta:
+        """The wait after the ``attempts``-th attempt got a 4xx: the base, doubling each time."""
+        return timedelta(seconds=self.retry_base_seconds * 2 ** (attempts - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Where one SMTP result leaves its touch. ``kind``: the touch's new state (sent,
+    retrying, bounced, in_doubt) or ``released``; it is also what the report counts."""
+
+    kind: str
+    reason: str | None = None
+    due_at: datetime | None = None  # retrying: due again then
+
+    @property
+    def hard_bounce(self) -> bool:
+        """The address is suppressed and every enrollment of the lead ends."""
+        return self.reason == "hard_bounce"
+
+    @property
+    def soft_bounce(self) -> bool:
+        """4xx until the last attempt: this enrollment ends, the address stays usable."""
+        return self.reason == "soft_bounce"
+
+    @property
+    def may_have_arrived(self) -> bool:
+        """The server has (or may have) the message: its Message-ID is kept."""
+        return self.kind in (TouchState.SENT, TouchState.IN_DOUBT)
+
+
+SENT = Outcome(TouchState.SENT)
+HARD_BOUNCE = Outcome(TouchState.BOUNCED, "hard_bounce")
+SOFT_BOUNCE = Outcome(TouchState.BOUNCED, "soft_bounce")
+IN_DOUBT = Outcome(TouchState.IN_DOUBT, "connection lost during DATA")
+NOT_HANDED_OVER = Outcome(RELEASED)
+
+
+def classify(
+    result: SendResult,
+    attempts: int,
+    policy: Policy,
+    retry_due: Callable[[timedelta], datetime],
+) -> Outcome:
+    """The outcome of ``result``. ``attempts``: SMTP attempts at this touch, this one
+    included. ``retry_due(delay)``: when a retry that waits ``delay`` is due (the step's send
+    window in the lead's timezone); asked only for a retry."""
+    status = result.status
+    if status == "sent":
+        return SENT
+    if status == "retry":
+        if attempts < policy.max_attempts:
+            due = retry_due(policy.retry_delay(attempts))
+            return Outcome(TouchState.RETRYING, "smtp_4xx", due)
+        return SOFT_BOUNCE
+    if status == "bounced":
+        return HARD_BOUNCE
+    if status == "in_doubt":
+        return IN_DOUBT
+    return NOT_HANDED_OVER  # not_sent: the server could not be reached for it
