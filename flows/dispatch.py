@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from nurture.db import session_scope, utcnow
 from nurture.dispatch.batch import BatchReport, Dispatcher, DispatchFailed, dispatch_batch
+from nurture.dispatch.outcome import OutcomeKind
 from nurture.dispatch.run import PassReport, build_dispatcher, run_batches
 from nurture.ledger.claims import count_due
 from nurture.reporting.dispatch import outcome_rows, summary_markdown
@@ -35,8 +36,8 @@ async def send_batch(d: Dispatcher, now: datetime, number: int) -> BatchReport:
     report = await dispatch_batch(d, now)
     get_run_logger().info(
         "batch %d: claimed %d, sent %d, retrying %d, bounced %d, skipped %d, in doubt %d",
-        number, report.claimed, report.total("sent"), report.total("retrying"),
-        report.total("bounced"), report.total("skipped"), report.total("in_doubt"),
+        number, report.claimed, report.total(OutcomeKind.SENT), report.total(OutcomeKind.RETRYING),
+        report.total(OutcomeKind.BOUNCED), report.total(OutcomeKind.SKIPPED), report.total(OutcomeKind.IN_DOUBT),
     )  # fmt: skip
     return report
 
@@ -94,7 +95,7 @@ async def dispatch_due_touches(now: datetime | None = None, max_batches: int | N
     await create_markdown_artifact(summary_markdown(report, at, failure), key="dispatch-summary")
     await _label_run(at, report)
     log.info("pass done: %d batches, %d claimed, %d sent", report.batches, report.claimed,
-             report.total("sent"))  # fmt: skip
+             report.total(OutcomeKind.SENT))  # fmt: skip
     if failure is not None:
         raise failure  # the run shows as Failed, with the reason
-    return {"batches": report.batches, "claimed": report.claimed, "sent": report.total("sent")}
+    return {"batches": report.batches, "claimed": report.claimed, "sent": report.total(OutcomeKind.SENT)}

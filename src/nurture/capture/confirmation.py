@@ -9,6 +9,7 @@ from typing import Any
 from nurture.config.forms import FormConfig
 from nurture.config.project import Project
 from nurture.config.sequences import Sender
+from nurture.mail.backend import SendStatus
 from nurture.mail.message import OutgoingMessage, build_message
 from nurture.mail.transports import transport_from_url
 from nurture.rendering.compose import Composer
@@ -64,4 +65,4 @@ async def send_confirmation(mail_url: str, message: OutgoingMessage) -> tuple[bo
         return False, str(exc)
     finally:
         await transport.close()
-    return result.status == "sent", result.reply
+    return result.status == SendStatus.SENT, result.reply

@@ -112,7 +112,8 @@ def test_send(
     configured mail transport. Nothing is recorded for any lead."""
     from nurture.db import utcnow
     from nurture.leads.service import InvalidEmail, normalise_email
-    from nurture.mail.transports import SendResult, TransportUnavailable, transport_from_url
+    from nurture.mail.backend import SendResult, SendStatus, TransportUnavailable
+    from nurture.mail.transports import transport_from_url
     from nurture.rendering.compose import build_composer
 
     settings = get_settings()
@@ -145,5 +146,5 @@ def test_send(
         raise fail(str(exc)) from None
     for i, result in zip(indexes, results, strict=True):
         typer.echo(f"{sequence.steps[i].id}: {result.status} {result.code or ''} {result.reply}")
-    if any(r.status != "sent" for r in results):
+    if any(r.status != SendStatus.SENT for r in results):
         raise typer.Exit(1)

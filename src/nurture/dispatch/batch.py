@@ -25,8 +25,8 @@ from nurture.dispatch.triage import Triage, triage
 from nurture.dispatch.work import Claimed, Work
 from nurture.ledger import claims
 from nurture.ledger.models import TouchState
+from nurture.mail.backend import SendResult, SendStatus, Transport, TransportUnavailable
 from nurture.mail.message import OutgoingMessage
-from nurture.mail.transports import SendResult, Transport, TransportUnavailable
 from nurture.rendering.compose import Composer
 
 
@@ -176,7 +176,7 @@ class ChunkPipeline:
         transaction. Returns the messages of ``chunk`` that may be handed to SMTP now: those
         whose touch this dispatcher still holds, whose lead is not suppressed and whose
         enrollment is active; none if the server went away during chunk k."""
-        lost = next((r.reply for r in replies if r.status == "not_sent"), None)
+        lost = next((r.reply for r in replies if r.status == SendStatus.NOT_SENT), None)
         ids = [] if lost else [m.touch_id for m in chunk if m.touch_id is not None]
         if not replies and not ids:
             return []

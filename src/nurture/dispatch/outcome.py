@@ -8,11 +8,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from nurture.ledger.models import TouchState
-from nurture.mail.transports import SendResult
+from nurture.mail.backend import SendResult, SendStatus
 
-RELEASED = "released"  # an outcome, not a state: never handed over, due again as it was
+
+class OutcomeKind(StrEnum):
+    """What a pass did with a touch, as its report counts it: the touch's new state, or
+    ``released``, an outcome and not a state: never handed over, due again as it was."""
+
+    SENT = TouchState.SENT
+    RETRYING = TouchState.RETRYING
+    BOUNCED = TouchState.BOUNCED
+    SKIPPED = TouchState.SKIPPED
+    IN_DOUBT = TouchState.IN_DOUBT
+    RELEASED = "released"
+
+
+RELEASED = OutcomeKind.RELEASED
 
 
 @dataclass(frozen=True)
@@ -30,7 +44,7 @@ class Outcome:
     """Where one SMTP result leaves its touch. ``kind``: the touch's new state (sent,
     retrying, bounced, in_doubt) or ``released``; it is also what the report counts."""
 
-    kind: str
+    kind: OutcomeKind
     reason: str | None = None
     due_at: datetime | None = None  # retrying: due again then
 
@@ -47,13 +61,13 @@ class Outcome:
     @property
     def may_have_arrived(self) -> bool:
         """The server has (or may have) the message: its Message-ID is kept."""
-        return self.kind in (TouchState.SENT, TouchState.IN_DOUBT)
+        return self.kind in (OutcomeKind.SENT, OutcomeKind.IN_DOUBT)
 
 
-SENT = Outcome(TouchState.SENT)
-HARD_BOUNCE = Outcome(TouchState.BOUNCED, "hard_bounce")
-SOFT_BOUNCE = Outcome(TouchState.BOUNCED, "soft_bounce")
-IN_DOUBT = Outcome(TouchState.IN_DOUBT, "connection lost during DATA")
+SENT = Outcome(OutcomeKind.SENT)
+HARD_BOUNCE = Outcome(OutcomeKind.BOUNCED, "hard_bounce")
+SOFT_BOUNCE = Outcome(OutcomeKind.BOUNCED, "soft_bounce")
+IN_DOUBT = Outcome(OutcomeKind.IN_DOUBT, "connection lost during DATA")
 NOT_HANDED_OVER = Outcome(RELEASED)
 
 
@@ -67,15 +81,15 @@ def classify(
     included. ``retry_due(delay)``: when a retry that waits ``delay`` is due (the step's send
     window in the lead's timezone); asked only for a retry."""
     status = result.status
-    if status == "sent":
+    if status == SendStatus.SENT:
         return SENT
-    if status == "retry":
+    if status == SendStatus.RETRY:
         if attempts < policy.max_attempts:
             due = retry_due(policy.retry_delay(attempts))
-            return Outcome(TouchState.RETRYING, "smtp_4xx", due)
+            return Outcome(OutcomeKind.RETRYING, "smtp_4xx", due)
         return SOFT_BOUNCE
-    if status == "bounced":
+    if status == SendStatus.BOUNCED:
         return HARD_BOUNCE
-    if status == "in_doubt":
+    if status == SendStatus.IN_DOUBT:
         return IN_DOUBT
     return NOT_HANDED_OVER  # not_sent: the server could not be reached for it

@@ -22,7 +22,8 @@ from nurture.handoff import notify
 from nurture.handoff.models import Handoff, HandoffState
 from nurture.handoff.service import apply_goals, overdue, promote, reassign
 from nurture.leads.events import EventType, event_row, record_events
-from nurture.mail.transports import Transport, TransportUnavailable, transport_from_url
+from nurture.mail.backend import SendStatus, Transport, TransportUnavailable
+from nurture.mail.transports import transport_from_url
 from nurture.rendering.compose import Composer, build_composer
 from nurture.scoring.score import breakdowns, score_leads
 from nurture.settings import Settings
@@ -111,7 +112,7 @@ async def _send(
     failed, events = [], []
     for h in handoffs:
         result = by_message.get(messages[h.id].message_id)
-        ok = result is not None and result.status == "sent"
+        ok = result is not None and result.status == SendStatus.SENT
         if not ok:
             failed.append(h.id)
         reply = result.reply if result else failed_reply

@@ -15,17 +15,23 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
 
 from nurture.mail.message import OutgoingMessage
 
-Status = Literal["sent", "retry", "bounced", "in_doubt", "not_sent"]
+
+class SendStatus(StrEnum):
+    SENT = "sent"
+    RETRY = "retry"
+    BOUNCED = "bounced"
+    IN_DOUBT = "in_doubt"
+    NOT_SENT = "not_sent"
 
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
     message: OutgoingMessage
-    status: Status
+    status: SendStatus
     code: int | None = None
     reply: str = ""
 

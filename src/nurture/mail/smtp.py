@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import aiosmtplib
 
 from nurture.compat.aiosmtplib import send_content
-from nurture.mail.backend import SendResult, Status, Transport, TransportUnavailable
+from nurture.mail.backend import SendResult, SendStatus, Transport, TransportUnavailable
 from nurture.mail.message import OutgoingMessage
 
 log = logging.getLogger(__name__)
@@ -34,18 +34,18 @@ class SmtpOptions:
 _Job = tuple[OutgoingMessage, "asyncio.Future[SendResult]"]
 
 
-def _code_status(code: int) -> Status:
-    return "bounced" if code >= 500 else "retry"
+def _code_status(code: int) -> SendStatus:
+    return SendStatus.BOUNCED if code >= 500 else SendStatus.RETRY
 
 
-def _after_content(exc: aiosmtplib.SMTPResponseException) -> tuple[Status, bool]:
+def _after_content(exc: aiosmtplib.SMTPResponseException) -> tuple[SendStatus, bool]:
     """What a reply other than 2xx to the message content means, and whether the connection
     may be reused. Only a clear 4xx or 5xx says the message was not taken; a malformed reply
     (aiosmtplib's code -1) or anything else may hide an accepted message: in doubt. 421
     means the server is closing the connection."""
     if 400 <= exc.code < 600:
         return _code_status(exc.code), exc.code != 421
-    return "in_doubt", False
+    return SendStatus.IN_DOUBT, False
 
 
 class SmtpTransport(Transport):
@@ -106,19 +106,19 @@ class SmtpTransport(Transport):
             # The server will not talk to us (e.g. a HELO policy): our problem, not the
             # lead's address. Not sent; the pass fails with the reason, the touches stay due.
             reply = f"SMTP server refused our greeting: {exc.code} {exc.message}"
-            return SendResult(message, "not_sent", exc.code, reply), False
+            return SendResult(message, SendStatus.NOT_SENT, exc.code, reply), False
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset(client)
             if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
                 # Our sender address was refused, for every lead alike: fail the pass rather
                 # than count attempts against (and eventually end) every lead's drip.
                 reply = f"SMTP server refused the sender {message.sender}: {exc.code} {exc.message}"
-                return SendResult(message, "not_sent", exc.code, reply), client.is_connected
-            status: Status = _code_status(exc.code)
+                return SendResult(message, SendStatus.NOT_SENT, exc.code, reply), client.is_connected
+            status: SendStatus = _code_status(exc.code)
             return SendResult(message, status, exc.code, exc.message), client.is_connected
         except (aiosmtplib.SMTPException, OSError) as exc:
             # The content was not sent yet: nothing can have been delivered, safe to resend.
-            return SendResult(message, "retry", None, f"lost before the content: {exc}"), False
+            return SendResult(message, SendStatus.RETRY, None, f"lost before the content: {exc}"), False
         try:
             async with asyncio.timeout(self.options.timeout):
                 response = await send_content(client, message.data)
@@ -126,8 +126,8 @@ class SmtpTransport(Transport):
             status, usable = _after_content(exc)
             return SendResult(message, status, exc.code, exc.message), usable
         except (aiosmtplib.SMTPException, OSError) as exc:
-            return SendResult(message, "in_doubt", None, f"connection lost in DATA: {exc}"), False
-        return SendResult(message, "sent", response.code, response.message), True
+            return SendResult(message, SendStatus.IN_DOUBT, None, f"connection lost in DATA: {exc}"), False
+        return SendResult(message, SendStatus.SENT, response.code, response.message), True
 
     @staticmethod
     async def _envelope(client: aiosmtplib.SMTP, message: OutgoingMessage) -> None:
@@ -178,7 +178,7 @@ class SmtpTransport(Transport):
                     try:
                         client = await self._connect()
                     except TransportUnavailable as exc:
-                        reply.set_result(SendResult(message, "not_sent", None, str(exc)))
+                        reply.set_result(SendResult(message, SendStatus.NOT_SENT, None, str(exc)))
                         client = None
                         continue
                 try:
@@ -188,7 +188,7 @@ class SmtpTransport(Transport):
                     # gone out: in doubt, and the rest of the batch is still recorded.
                     log.exception("sending %s failed unexpectedly", message.message_id)
                     usable = False
-                    result = SendResult(message, "in_doubt", None, f"unexpected error: {exc!r}")
+                    result = SendResult(message, SendStatus.IN_DOUBT, None, f"unexpected error: {exc!r}")
                 if not reply.done():
                     reply.set_result(result)
                 if not usable:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from nurture.mail.backend import SendResult, Status, Transport, TransportUnavailable
+from nurture.mail.backend import SendResult, SendStatus, Transport, TransportUnavailable
 from nurture.mail.message import OutgoingMessage
 from nurture.mail.smtp import SmtpOptions, SmtpTransport
 
@@ -22,7 +22,7 @@ __all__ = [
     "SendResult",
     "SmtpOptions",
     "SmtpTransport",
-    "Status",
+    "SendStatus",
     "Transport",
     "TransportUnavailable",
     "transport_from_url",
@@ -39,7 +39,7 @@ class MemoryTransport(Transport):
 
     async def send(self, batch: list[OutgoingMessage]) -> list[SendResult]:
         self.outbox.extend(batch)
-        return [SendResult(m, "sent", 250, "stored in memory") for m in batch]
+        return [SendResult(m, SendStatus.SENT, 250, "stored in memory") for m in batch]
 
 
 class FileTransport(Transport):
@@ -62,7 +62,7 @@ class FileTransport(Transport):
             tmp = self.folder / f".{name}.tmp"
             tmp.write_bytes(message.data)
             tmp.rename(self.folder / name)  # readers never see half a file
-            results.append(SendResult(message, "sent", 250, f"written to {name}"))
+            results.append(SendResult(message, SendStatus.SENT, 250, f"written to {name}"))
         return results
 
 

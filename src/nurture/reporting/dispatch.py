@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from nurture.dispatch.batch import BatchReport
+from nurture.dispatch.outcome import OutcomeKind
 
-OUTCOMES = ("sent", "retrying", "bounced", "skipped", "in_doubt", "released")
+OUTCOMES = tuple(OutcomeKind)
 
 
 def outcome_rows(report: BatchReport) -> list[dict[str, object]]:
