@@ -17,8 +17,9 @@ def _naive(value: Any) -> Any:
     return value.replace(tzinfo=None).isoformat(sep=" ") if isinstance(value, datetime) else value
 
 
-async def bulk_load(url: str, tables: dict[str, tuple[str, ...]],
-                    data: dict[str, list[tuple]]) -> None:  # fmt: skip
+async def bulk_load(
+    url: str, tables: dict[str, tuple[str, ...]], data: dict[str, list[tuple]]
+) -> None:
     """Insert ``data[table]`` rows (tuples in ``tables[table]`` column order), then bring
     PostgreSQL's id sequences and statistics up to date."""
     if url.startswith("sqlite"):
@@ -34,8 +35,10 @@ async def bulk_load(url: str, tables: dict[str, tuple[str, ...]],
     conn = await asyncpg.connect(url.replace("+asyncpg", ""))
     for table, cols in tables.items():
         await conn.copy_records_to_table(table, columns=list(cols), records=data[table])
-        await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                           f"(SELECT coalesce(max(id), 1) FROM {table}))")  # fmt: skip
+        await conn.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"(SELECT coalesce(max(id), 1) FROM {table}))"
+        )
     await conn.execute("ANALYZE")
     await conn.close()
 

@@ -47,9 +47,15 @@ async def load(base: str, n: int, concurrency: int, post: bool) -> dict[str, flo
             for i in counter:
                 start = time.perf_counter()
                 if post:
-                    r = await client.post("/f/leitfaden", json={
-                        "email": f"bench{i}-{os.getpid()}@example.com", "first_name": "Max",
-                        "consent": True, "utm_source": "bench"})  # fmt: skip
+                    r = await client.post(
+                        "/f/leitfaden",
+                        json={
+                            "email": f"bench{i}-{os.getpid()}@example.com",
+                            "first_name": "Max",
+                            "consent": True,
+                            "utm_source": "bench",
+                        },
+                    )
                     assert r.status_code == 201, r.text
                 else:
                     r = await client.get("/healthz")
@@ -60,9 +66,11 @@ async def load(base: str, n: int, concurrency: int, post: bool) -> dict[str, flo
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     latencies.sort()
-    return {"requests_per_s": round(n / elapsed, 1),
-            "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
-            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2)}  # fmt: skip
+    return {
+        "requests_per_s": round(n / elapsed, 1),
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
+    }
 
 
 WRK_SCRIPT = """
@@ -79,8 +87,9 @@ end
 """
 
 
-def wrk(base: str, seconds: int, concurrency: int, path: str, folder: Path,
-        script: str | None = None) -> dict[str, float]:  # fmt: skip
+def wrk(
+    base: str, seconds: int, concurrency: int, path: str, folder: Path, script: str | None = None
+) -> dict[str, float]:
     """Load from wrk (C, Debian's package): the load generator must not be the bottleneck.
     ``script``: a wrk Lua script that makes the requests (else GET ``path``)."""
     cmd = ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", f"{base}{path}"]
@@ -91,14 +100,14 @@ def wrk(base: str, seconds: int, concurrency: int, path: str, folder: Path,
     assert "unexpected status" not in out, out
 
     def ms(label: str) -> float:
-        value = next(line.split()[1] for line in out.splitlines()
-                     if line.strip().startswith(label))  # fmt: skip
+        value = next(line.split()[1] for line in out.splitlines() if line.strip().startswith(label))
         scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
         unit = next(u for u in ("us", "ms", "s") if value.endswith(u))
         return round(float(value[: -len(unit)]) * scale[unit], 2)
 
-    rate = float(next(line.split()[1] for line in out.splitlines()
-                      if line.startswith("Requests/sec")))  # fmt: skip
+    rate = float(
+        next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec"))
+    )
     return {"requests_per_s": round(rate, 1), "p50_ms": ms("50%"), "p99_ms": ms("99%")}
 
 
@@ -119,16 +128,22 @@ def fresh_db(kind: str, folder: Path) -> str:
 
 def serve(url: str, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "NURTURE_DATABASE_URL": url, "NURTURE_MAIL_URL": "memory://bench",
-           "NURTURE_VAR_DIR": str(folder), "NURTURE_SECRET_KEY": "bench",
-           "NURTURE_CONFIG_DIR": os.environ.get("NURTURE_CONFIG_DIR", str(ROOT / "config")),
-           "NURTURE_TEMPLATES_DIR": os.environ.get("NURTURE_TEMPLATES_DIR",
-                                                   str(ROOT / "templates")),
-           "PREFECT_API_URL": ""}  # fmt: skip
+    env = {
+        **os.environ,
+        "NURTURE_DATABASE_URL": url,
+        "NURTURE_MAIL_URL": "memory://bench",
+        "NURTURE_VAR_DIR": str(folder),
+        "NURTURE_SECRET_KEY": "bench",
+        "NURTURE_CONFIG_DIR": os.environ.get("NURTURE_CONFIG_DIR", str(ROOT / "config")),
+        "NURTURE_TEMPLATES_DIR": os.environ.get("NURTURE_TEMPLATES_DIR", str(ROOT / "templates")),
+        "PREFECT_API_URL": "",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "nurture", "serve", "--port", str(port), "--no-scheduler"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -163,15 +178,27 @@ def main() -> None:
                 results = {}
                 for what in ("get", "post"):
                     if shutil.which("wrk"):
-                        path, script = ("/f/leitfaden", WRK_SCRIPT) if what == "post" else (
-                            "/healthz", None)  # fmt: skip
-                        results[what] = wrk(base, args.seconds, args.concurrency, path,
-                                            Path(tmp), script)  # fmt: skip
+                        path, script = (
+                            ("/f/leitfaden", WRK_SCRIPT) if what == "post" else ("/healthz", None)
+                        )
+                        results[what] = wrk(
+                            base, args.seconds, args.concurrency, path, Path(tmp), script
+                        )
                         continue
                     out = subprocess.run(
-                        [sys.executable, __file__, "--load", base, str(args.n),
-                         str(args.concurrency), what], capture_output=True, text=True,
-                        check=True).stdout  # fmt: skip
+                        [
+                            sys.executable,
+                            __file__,
+                            "--load",
+                            base,
+                            str(args.n),
+                            str(args.concurrency),
+                            what,
+                        ],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    ).stdout
                     results[what] = json.loads(out)
             finally:
                 proc.terminate()
@@ -183,9 +210,16 @@ def main() -> None:
                 f"{kind:<11}{label:<14}{r['requests_per_s']:>9,.0f}{r['p50_ms']:>9.1f}"
                 f"{r['p99_ms']:>9.1f}{(ratio if what == 'post' else 1):>8.2f}"
             )
-        runs.append({"db": kind, "n": args.n, "concurrency": args.concurrency,
-                     "baseline_get": results["get"], **results["post"],
-                     "ratio_to_baseline": round(ratio, 3)})  # fmt: skip
+        runs.append(
+            {
+                "db": kind,
+                "n": args.n,
+                "concurrency": args.concurrency,
+                "baseline_get": results["get"],
+                **results["post"],
+                "ratio_to_baseline": round(ratio, 3),
+            }
+        )
     if args.json:
         out = ROOT / "bench/results/capture.json"
         out.write_text(json.dumps({"runs": runs, "cpus": os.cpu_count()}, indent=2) + "\n")

@@ -56,8 +56,9 @@ class Sink:
         self.out = tempfile.mktemp(suffix=".json")
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "bench/smtp_sink.py"), str(self.port), self.out],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout and self.proc.stdout.readline().strip() == "ready"
 
     def stop(self) -> dict[str, int]:
@@ -84,11 +85,24 @@ def prebuilt(n: int) -> list:
     composer = build_composer(settings)
     sequence = project.sequences["b2b-nurture"]
     return [
-        composer.compose(sequence, 1, lead_context({
-            "email": f"c{i}@example.com", "first_name": "Max", "last_name": f"Muster{i}",
-            "company": "Beispiel GmbH", "custom": {}}), f"{i:032x}", NOW, i)
+        composer.compose(
+            sequence,
+            1,
+            lead_context(
+                {
+                    "email": f"c{i}@example.com",
+                    "first_name": "Max",
+                    "last_name": f"Muster{i}",
+                    "company": "Beispiel GmbH",
+                    "custom": {},
+                }
+            ),
+            f"{i:032x}",
+            NOW,
+            i,
+        )
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 async def ceiling(port: int, n: int) -> float:
@@ -156,8 +170,18 @@ async def worker_main(url: str, port: int) -> None:
     cpu_s = process_cpu_s() - cpu_before  # the pass alone, not start-up and imports
     await dispose_engines()
     rss_mb = peak_rss_mb()
-    print(json.dumps({"sent": report.total("sent"), "batches": report.batches, "cpu_s": cpu_s,
-                      "started": started, "ended": ended, "peak_rss_mb": rss_mb}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "sent": report.total("sent"),
+                "batches": report.batches,
+                "cpu_s": cpu_s,
+                "started": started,
+                "ended": ended,
+                "peak_rss_mb": rss_mb,
+            }
+        )
+    )
 
 
 def process_cpu_s() -> float:
@@ -262,17 +286,22 @@ def measure(kind: str, n: int, dispatchers: int, ceiling_rate: float, tmp: Path)
     assert sent == n == got["received"], (sent, n, got)
     assert got["duplicate_message_ids"] == 0
     rate = n / elapsed
-    return {"db": "postgresql" if kind == "postgres" else kind, "dispatchers": dispatchers,
-            "n": n, "msgs_per_s": round(rate, 1), "ceiling_msgs_per_s": round(ceiling_rate, 1),
-            "ratio": round(rate / ceiling_rate, 3),
-            "peak_rss_mb": round(max(o["peak_rss_mb"] for o in outs), 1),
-            "task_runs": sum(o["batches"] for o in outs) + dispatchers,
-            "seconds": round(elapsed, 2),
-            # Where the CPU went: the dispatchers' during their pass, the sink's, and how
-            # busy the whole machine was (the sink and the database share it).
-            "dispatcher_cpu_ms_per_msg": round(1e3 * sum(o["cpu_s"] for o in outs) / n, 3),
-            "sink_cpu_ms_per_msg": round(1e3 * sink_cpu / n, 3),
-            "machine_busy_pct": busy and round(busy)}  # fmt: skip
+    return {
+        "db": "postgresql" if kind == "postgres" else kind,
+        "dispatchers": dispatchers,
+        "n": n,
+        "msgs_per_s": round(rate, 1),
+        "ceiling_msgs_per_s": round(ceiling_rate, 1),
+        "ratio": round(rate / ceiling_rate, 3),
+        "peak_rss_mb": round(max(o["peak_rss_mb"] for o in outs), 1),
+        "task_runs": sum(o["batches"] for o in outs) + dispatchers,
+        "seconds": round(elapsed, 2),
+        # Where the CPU went: the dispatchers' during their pass, the sink's, and how
+        # busy the whole machine was (the sink and the database share it).
+        "dispatcher_cpu_ms_per_msg": round(1e3 * sum(o["cpu_s"] for o in outs) / n, 3),
+        "sink_cpu_ms_per_msg": round(1e3 * sink_cpu / n, 3),
+        "machine_busy_pct": busy and round(busy),
+    }
 
 
 def measure_ceiling(n: int) -> float:
@@ -283,8 +312,10 @@ def measure_ceiling(n: int) -> float:
         count = str(min(max(2_000, n), 10_000))
         out = subprocess.run(
             [sys.executable, __file__, "--ceiling", str(sink.port), count],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     finally:
         sink.stop()
     return float(out.strip().splitlines()[-1])
@@ -342,10 +373,16 @@ def main() -> None:
                         f"{r['machine_busy_pct'] or 0:>5}%",
                         flush=True,
                     )
-    result = {"ceiling_msgs_per_s": round(statistics.median(ceilings), 1), "runs": runs,
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "python": platform.python_version()},
-              "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+    result = {
+        "ceiling_msgs_per_s": round(statistics.median(ceilings), 1),
+        "runs": runs,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     if args.json:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -35,15 +35,38 @@ from capture import fresh_db  # noqa: E402
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 CONFIG = Path(os.environ.get("NURTURE_CONFIG_DIR", ROOT / "config"))
 STEPS = ["welcome", "problem", "case-study", "comparison", "objections", "demo", "breakup"]
-SOURCES = [("linkedin", "paid", "leitfaden-q4"), ("google", "cpc", None),
-           ("newsletter", "email", None), (None, None, None)]  # fmt: skip
+SOURCES = [
+    ("linkedin", "paid", "leitfaden-q4"),
+    ("google", "cpc", None),
+    ("newsletter", "email", None),
+    (None, None, None),
+]
 TABLES = {
-    "leads": ("id", "email", "public_id", "custom", "lifecycle_stage", "created_at",
-              "updated_at", "utm_source", "utm_medium", "utm_campaign"),
+    "leads": (
+        "id",
+        "email",
+        "public_id",
+        "custom",
+        "lifecycle_stage",
+        "created_at",
+        "updated_at",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+    ),
     "events": ("lead_id", "type", "occurred_at", "data", "sequence_id", "step_id"),
-    "handoffs": ("lead_id", "territory", "rep_name", "rep_email", "state", "score",
-                 "breakdown", "created_at", "reason"),
-}  # fmt: skip
+    "handoffs": (
+        "lead_id",
+        "territory",
+        "rep_name",
+        "rep_email",
+        "state",
+        "score",
+        "breakdown",
+        "created_at",
+        "reason",
+    ),
+}
 
 
 def history(leads: int, events: int) -> dict[str, list[tuple]]:
@@ -57,8 +80,9 @@ def history(leads: int, events: int) -> dict[str, list[tuple]]:
         lead = i + 1
         start = NOW - timedelta(days=rnd.randrange(90), minutes=rnd.randrange(1440))
         source = rnd.choice(SOURCES)
-        out["leads"].append((lead, f"l{i}@firma{i % 97}.de", uuid.uuid4().hex, "{}", "lead",
-                             start, start, *source))  # fmt: skip
+        out["leads"].append(
+            (lead, f"l{i}@firma{i % 97}.de", uuid.uuid4().hex, "{}", "lead", start, start, *source)
+        )
         ev = [
             (lead, "captured", start, "{}", None, None),
             (lead, "stage_changed", start, '{"stage": "lead"}', None, None),
@@ -75,8 +99,16 @@ def history(leads: int, events: int) -> dict[str, list[tuple]]:
             if rnd.random() < 0.45:
                 ev.append((lead, "open", at, "{}", "b2b-nurture", step))
                 if rnd.random() < 0.3:
-                    ev.append((lead, "click", at, '{"url": "https://planwerk.example/preise"}',
-                               "b2b-nurture", step))  # fmt: skip
+                    ev.append(
+                        (
+                            lead,
+                            "click",
+                            at,
+                            '{"url": "https://planwerk.example/preise"}',
+                            "b2b-nurture",
+                            step,
+                        )
+                    )
             if rnd.random() < 0.02:
                 ev.append((lead, "unsubscribed", at, "{}", "b2b-nurture", step))
                 left = ("unsubscribed", n)
@@ -84,19 +116,39 @@ def history(leads: int, events: int) -> dict[str, list[tuple]]:
             if len(ev) >= budget:
                 break
         if left:
-            ev.append((lead, "exited", at, json.dumps({"reason": left[0], "after_step": left[1]}),
-                       "b2b-nurture", None))  # fmt: skip
+            ev.append(
+                (
+                    lead,
+                    "exited",
+                    at,
+                    json.dumps({"reason": left[0], "after_step": left[1]}),
+                    "b2b-nurture",
+                    None,
+                )
+            )
         elif rnd.random() < 0.15:
             ev.append((lead, "stage_changed", at, '{"stage": "mql"}', None, None))
-            ev.append((lead, "exited", at, json.dumps({"reason": "goal_mql", "after_step": n}),
-                       "b2b-nurture", None))  # fmt: skip
+            ev.append(
+                (
+                    lead,
+                    "exited",
+                    at,
+                    json.dumps({"reason": "goal_mql", "after_step": n}),
+                    "b2b-nurture",
+                    None,
+                )
+            )
             state = rnd.choice(["accepted", "accepted", "rejected", "pending"])
             reason = "no-fit" if state == "rejected" else None
-            out["handoffs"].append((lead, "dach", "R", f"rep{lead % 3}@planwerk.example", state,
-                                    55, "{}", at, reason))  # fmt: skip
+            out["handoffs"].append(
+                (lead, "dach", "R", f"rep{lead % 3}@planwerk.example", state, 55, "{}", at, reason)
+            )
             if state == "accepted":
-                for stage, days, value in (("sql", 1, None), ("opportunity", 7, 9000),
-                                           ("customer", 30, 12000)):  # fmt: skip
+                for stage, days, value in (
+                    ("sql", 1, None),
+                    ("opportunity", 7, 9000),
+                    ("customer", 30, 12000),
+                ):
                     if rnd.random() < 0.6:
                         at += timedelta(days=days)
                         data = {"stage": stage, **({"value": value} if value else {})}
@@ -104,8 +156,9 @@ def history(leads: int, events: int) -> dict[str, list[tuple]]:
                     else:
                         break
         else:
-            ev.append((lead, "completed", at, json.dumps({"after_step": len(STEPS)}),
-                       "b2b-nurture", None))  # fmt: skip
+            ev.append(
+                (lead, "completed", at, json.dumps({"after_step": len(STEPS)}), "b2b-nurture", None)
+            )
         out["events"].extend(ev)
         n_events += len(ev)
     return out
@@ -140,10 +193,13 @@ async def measure(url: str) -> dict[str, float]:
         report = await funnel_report(session, project, NOW - timedelta(days=200), NOW)
         seconds = time.perf_counter() - started
     await dispose_engines()
-    return {"report_s": round(seconds, 2), "baseline_s": round(baseline, 2),
-            "ratio_to_baseline": round(seconds / baseline, 1),
-            "captured": report.stages.reached.subscriber,
-            "customers": report.stages.reached.customer}  # fmt: skip
+    return {
+        "report_s": round(seconds, 2),
+        "baseline_s": round(baseline, 2),
+        "ratio_to_baseline": round(seconds / baseline, 1),
+        "captured": report.stages.reached.subscriber,
+        "customers": report.stages.reached.customer,
+    }
 
 
 def main() -> None:
@@ -156,15 +212,20 @@ def main() -> None:
     runs = []
     for kind in ["sqlite", "postgresql"] if args.db == "both" else [args.db]:
         with tempfile.TemporaryDirectory() as tmp:
-            url = fresh_db(kind, Path(tmp)).replace("sqlite:///", "sqlite+aiosqlite:///").replace(
-                "postgresql://", "postgresql+asyncpg://")  # fmt: skip
+            url = (
+                fresh_db(kind, Path(tmp))
+                .replace("sqlite:///", "sqlite+aiosqlite:///")
+                .replace("postgresql://", "postgresql+asyncpg://")
+            )
             loaded, n_events = asyncio.run(load(url, args.leads, args.events))
             result = asyncio.run(measure(url))
         runs.append({"db": kind, "leads": args.leads, "events": n_events, **result})
-        print(f"{kind}: {args.leads:,} leads, {n_events:,} events (loaded in {loaded:.0f} s): "
-              f"full funnel report {result['report_s']:.2f} s; baseline (one GROUP BY over "
-              f"the events) {result['baseline_s']:.2f} s, "
-              f"ratio {result['ratio_to_baseline']}")  # fmt: skip
+        print(
+            f"{kind}: {args.leads:,} leads, {n_events:,} events (loaded in {loaded:.0f} s): "
+            f"full funnel report {result['report_s']:.2f} s; baseline (one GROUP BY over "
+            f"the events) {result['baseline_s']:.2f} s, "
+            f"ratio {result['ratio_to_baseline']}"
+        )
     if args.json:
         write_results(ROOT / "bench/results/report.json", runs)
 

@@ -47,14 +47,42 @@ URLS = [
 ]
 TYPES = ["open"] * 5 + ["click"] * 2 + ["captured", "sent", "confirmed"]
 TABLES = {
-    "leads": ("id", "email", "public_id", "custom", "lifecycle_stage", "created_at",
-              "updated_at", "job_title", "country"),
+    "leads": (
+        "id",
+        "email",
+        "public_id",
+        "custom",
+        "lifecycle_stage",
+        "created_at",
+        "updated_at",
+        "job_title",
+        "country",
+    ),
     "events": ("lead_id", "type", "occurred_at", "data", "sequence_id", "step_id"),
-    "enrollments": ("id", "lead_id", "sequence_id", "sequence_version", "state",
-                    "current_step", "enrolled_at", "updated_at"),
-    "sends": ("id", "enrollment_id", "lead_id", "sequence_id", "step_id", "step_index", "state",
-              "due_at", "attempts", "created_at", "updated_at"),
-}  # fmt: skip
+    "enrollments": (
+        "id",
+        "lead_id",
+        "sequence_id",
+        "sequence_version",
+        "state",
+        "current_step",
+        "enrolled_at",
+        "updated_at",
+    ),
+    "sends": (
+        "id",
+        "enrollment_id",
+        "lead_id",
+        "sequence_id",
+        "step_id",
+        "step_index",
+        "state",
+        "due_at",
+        "attempts",
+        "created_at",
+        "updated_at",
+    ),
+}
 
 
 def rows(leads: int, events: int, sends: int) -> dict[str, list[tuple]]:
@@ -63,19 +91,31 @@ def rows(leads: int, events: int, sends: int) -> dict[str, list[tuple]]:
     rnd = random.Random(7)
     out: dict[str, list[tuple]] = {t: [] for t in TABLES}
     for i in range(leads):
-        out["leads"].append((i + 1, f"lead{i}@{rnd.choice(DOMAINS)}", uuid.uuid4().hex,
-                             json.dumps({"company_size": rnd.choice(SIZES)}), "lead", NOW, NOW,
-                             rnd.choice(TITLES), rnd.choice(COUNTRIES)))  # fmt: skip
+        out["leads"].append(
+            (
+                i + 1,
+                f"lead{i}@{rnd.choice(DOMAINS)}",
+                uuid.uuid4().hex,
+                json.dumps({"company_size": rnd.choice(SIZES)}),
+                "lead",
+                NOW,
+                NOW,
+                rnd.choice(TITLES),
+                rnd.choice(COUNTRIES),
+            )
+        )
     for _ in range(events):
         kind = rnd.choice(TYPES)
         at = NOW - timedelta(minutes=rnd.randrange(90 * 24 * 60))
         data = json.dumps({"url": rnd.choice(URLS)} if kind == "click" else {})
-        out["events"].append((rnd.randrange(1, leads + 1), kind, at, data, "b2b-nurture",
-                              "welcome"))  # fmt: skip
+        out["events"].append(
+            (rnd.randrange(1, leads + 1), kind, at, data, "b2b-nurture", "welcome")
+        )
     for i in range(min(sends, leads)):
         out["enrollments"].append((i + 1, i + 1, "b2b-nurture", "v", "active", 1, NOW, NOW))
-        out["sends"].append((i + 1, i + 1, i + 1, "b2b-nurture", "welcome", 0, "sent", NOW, 1,
-                             NOW, NOW))  # fmt: skip
+        out["sends"].append(
+            (i + 1, i + 1, i + 1, "b2b-nurture", "welcome", 0, "sent", NOW, 1, NOW, NOW)
+        )
     return out
 
 
@@ -113,10 +153,15 @@ async def measure_pass(url: str) -> dict[str, float]:
     report = await promote_step(context, NOW)
     total = time.perf_counter() - started
     await dispose_engines()
-    return {"baseline_s": round(baseline, 2), "score_s": round(scored, 2),
-            "score_and_promote_s": round(total, 2), "ratio_to_baseline": round(total / baseline, 1),
-            "rule_rows": rows, "promoted": report.promoted,
-            "handed_off": report.handed_off}  # fmt: skip
+    return {
+        "baseline_s": round(baseline, 2),
+        "score_s": round(scored, 2),
+        "score_and_promote_s": round(total, 2),
+        "ratio_to_baseline": round(total / baseline, 1),
+        "rule_rows": rows,
+        "promoted": report.promoted,
+        "handed_off": report.handed_off,
+    }
 
 
 WRK_SCRIPT = """
@@ -160,8 +205,9 @@ async def count_opens(url: str) -> int:
     from nurture.leads.models import Event
 
     async with session_scope(url) as session:
-        n = await session.scalar(select(func.count()).where(Event.type == "open",
-                                                            Event.occurred_at > NOW))  # fmt: skip
+        n = await session.scalar(
+            select(func.count()).where(Event.type == "open", Event.occurred_at > NOW)
+        )
     await dispose_engines()
     return int(n or 0)
 
@@ -182,13 +228,21 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             url = fresh_db(kind, Path(tmp))
             url = url.replace("sqlite:///", "sqlite+aiosqlite:///").replace(
-                "postgresql://", "postgresql+asyncpg://")  # fmt: skip
+                "postgresql://", "postgresql+asyncpg://"
+            )
             loaded = asyncio.run(load(url, args.leads, args.events, 1000))
             result = asyncio.run(measure_pass(url))
             hits = endpoint(url, Path(tmp), args.seconds, 1000)
             recorded = asyncio.run(count_opens(url))
-        run = {"db": kind, "leads": args.leads, "events": args.events, "load_s": round(loaded, 1),
-               **result, **hits, "opens_recorded": recorded}  # fmt: skip
+        run = {
+            "db": kind,
+            "leads": args.leads,
+            "events": args.events,
+            "load_s": round(loaded, 1),
+            **result,
+            **hits,
+            "opens_recorded": recorded,
+        }
         runs.append(run)
         o, g = hits["open"], hits["baseline_get"]
         print(f"{kind}: {args.leads:,} leads, {args.events:,} events (loaded in {loaded:.0f} s)")
@@ -205,8 +259,10 @@ def main() -> None:
             f"  GET /o/ (open pixel)   {o['requests_per_s']:>7,.0f} req/s  p50 {o['p50_ms']} ms"
             f"  p99 {o['p99_ms']} ms; {recorded:,} opens recorded"
         )
-        print(f"  GET /healthz baseline  {g['requests_per_s']:>7,.0f} req/s;"
-              f" ratio {o['requests_per_s'] / g['requests_per_s']:.2f}")  # fmt: skip
+        print(
+            f"  GET /healthz baseline  {g['requests_per_s']:>7,.0f} req/s;"
+            f" ratio {o['requests_per_s'] / g['requests_per_s']:.2f}"
+        )
     if args.json:
         write_results(ROOT / "bench/results/scoring.json", runs)
 

@@ -36,9 +36,14 @@ async def send_batch(d: Dispatcher, now: datetime, number: int) -> BatchReport:
     report = await dispatch_batch(d, now)
     get_run_logger().info(
         "batch %d: claimed %d, sent %d, retrying %d, bounced %d, skipped %d, in doubt %d",
-        number, report.claimed, report.total(OutcomeKind.SENT), report.total(OutcomeKind.RETRYING),
-        report.total(OutcomeKind.BOUNCED), report.total(OutcomeKind.SKIPPED), report.total(OutcomeKind.IN_DOUBT),
-    )  # fmt: skip
+        number,
+        report.claimed,
+        report.total(OutcomeKind.SENT),
+        report.total(OutcomeKind.RETRYING),
+        report.total(OutcomeKind.BOUNCED),
+        report.total(OutcomeKind.SKIPPED),
+        report.total(OutcomeKind.IN_DOUBT),
+    )
     return report
 
 
@@ -89,13 +94,22 @@ async def dispatch_due_touches(now: datetime | None = None, max_batches: int | N
         report = exc.report if isinstance(exc.report, PassReport) else PassReport()
     await update_progress_artifact(progress, 100.0)
     await create_table_artifact(
-        outcome_rows(report), key="dispatch-outcomes",
+        outcome_rows(report),
+        key="dispatch-outcomes",
         description="Touches per sequence, step and outcome in this pass",
-    )  # fmt: skip
+    )
     await create_markdown_artifact(summary_markdown(report, at, failure), key="dispatch-summary")
     await _label_run(at, report)
-    log.info("pass done: %d batches, %d claimed, %d sent", report.batches, report.claimed,
-             report.total(OutcomeKind.SENT))  # fmt: skip
+    log.info(
+        "pass done: %d batches, %d claimed, %d sent",
+        report.batches,
+        report.claimed,
+        report.total(OutcomeKind.SENT),
+    )
     if failure is not None:
         raise failure  # the run shows as Failed, with the reason
-    return {"batches": report.batches, "claimed": report.claimed, "sent": report.total(OutcomeKind.SENT)}
+    return {
+        "batches": report.batches,
+        "claimed": report.claimed,
+        "sent": report.total(OutcomeKind.SENT),
+    }

@@ -60,15 +60,17 @@ async def score_and_hand_off(now: datetime | None = None) -> dict[str, int]:
     """Rescore every lead, promote those over the threshold to MQL, notify their reps, and
     follow up on handoffs past the SLA."""
     at = now or utcnow()
-    report = await run_handoff_pass(build_context(get_settings()), at, score,
-                                    (promote, notify, follow_up))  # fmt: skip
+    report = await run_handoff_pass(
+        build_context(get_settings()), at, score, (promote, notify, follow_up)
+    )
     await create_table_artifact(
         [{"what": k.replace("_", " "), "count": v} for k, v in report.as_dict().items()],
-        key="handoff-outcomes", description="This scoring and hand-off pass",
-    )  # fmt: skip
+        key="handoff-outcomes",
+        description="This scoring and hand-off pass",
+    )
     await create_markdown_artifact(
         f"# Scoring and hand-off at {at:%Y-%m-%d %H:%M} UTC\n\n{report.summary()}.\n",
         key="handoff-summary",
-    )  # fmt: skip
+    )
     get_run_logger().info("pass done: %s", report.summary())
     return report.as_dict()

@@ -39,9 +39,10 @@ async def daily_funnel_report(until: datetime | None = None, days: int = 30) -> 
     end = until or utcnow()
     report = await compute(end - timedelta(days=days), end)
     await create_markdown_artifact(
-        f"# Funnel, last {days} days\n\n```\n{as_text(report)}```\n", key="funnel-report",
+        f"# Funnel, last {days} days\n\n```\n{as_text(report)}```\n",
+        key="funnel-report",
         description="Where leads drop out: steps, stages, sales, sources",
-    )  # fmt: skip
+    )
     reached = report.stages.reached
     get_run_logger().info(
         "funnel: %d captured, %d MQL, %d SQL", reached.subscriber, reached.mql, reached.sql

@@ -32,8 +32,9 @@ async def enrolled_leads(
         for start in range(0, n, 500):  # the databases' bound-parameter limits
             chunk = emails[start : start + 500]
             leads = await upsert_leads(session, [(e, values, now, None) for e in chunk])
-            await enrol_many(session, project.versions,
-                             [(lead, [sequence], False, now) for lead, _ in leads])  # fmt: skip
+            await enrol_many(
+                session, project.versions, [(lead, [sequence], False, now) for lead, _ in leads]
+            )
     return emails
 
 

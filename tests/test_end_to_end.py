@@ -27,10 +27,18 @@ async def test_capture_confirm_and_the_whole_drip_over_smtp(settings, smtp):
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://nurture.test"
     ) as client:
-        posted = await client.post("/f/leitfaden", data={
-            "first_name": "Jürgen", "last_name": "Weiß", "email": "juergen@example.de",
-            "company": "Weiß & Söhne KG", "consent": "on", "tz": "Europe/Berlin",
-            "utm_source": "google"})  # fmt: skip
+        posted = await client.post(
+            "/f/leitfaden",
+            data={
+                "first_name": "Jürgen",
+                "last_name": "Weiß",
+                "email": "juergen@example.de",
+                "company": "Weiß & Söhne KG",
+                "consent": "on",
+                "tz": "Europe/Berlin",
+                "utm_source": "google",
+            },
+        )
         assert posted.status_code == 303
         [confirmation] = smtp.handler.to("juergen@example.de")
         body = confirmation.parsed().get_body(("plain",)).get_content()

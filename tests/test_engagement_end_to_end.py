@@ -36,15 +36,22 @@ def links(message, kind: str) -> list[str]:
 async def test_engaged_lead_reaches_sales_once_others_finish_or_unsubscribe(settings, smtp):
     settings = settings.model_copy(update={"mail_url": SecretStr(smtp.url)})
     app = create_app(settings)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://nurture.test") as client:  # fmt: skip
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://nurture.test"
+    ) as client:
         for email in (ENGAGED, QUIET, PAGE, ONE_CLICK):
             senior = email == ENGAGED
-            posted = await client.post("/f/leitfaden", json={
-                "email": email, "first_name": email.split(".")[0].title(), "consent": True,
-                "job_title": "Geschäftsführerin" if senior else "Werkstudent",
-                "company_size": "50-199" if senior else "1-19", "country": "DE",
-            })  # fmt: skip
+            posted = await client.post(
+                "/f/leitfaden",
+                json={
+                    "email": email,
+                    "first_name": email.split(".")[0].title(),
+                    "consent": True,
+                    "job_title": "Geschäftsführerin" if senior else "Werkstudent",
+                    "company_size": "50-199" if senior else "1-19",
+                    "country": "DE",
+                },
+            )
             assert posted.status_code == 201
             [confirmation] = smtp.handler.to(email)
             text = confirmation.parsed().get_body(("plain",)).get_content()
@@ -77,8 +84,7 @@ async def test_engaged_lead_reaches_sales_once_others_finish_or_unsubscribe(sett
                         assert (await client.post(path)).status_code == 200
                     else:
                         [path] = links(message, "u")
-                        one_click = await client.post(
-                            path, data={"List-Unsubscribe": "One-Click"})  # fmt: skip
+                        one_click = await client.post(path, data={"List-Unsubscribe": "One-Click"})
                         assert one_click.status_code == 200
             async with session_scope(settings.database_url.get_secret_value()) as session:
                 found = await next_due(session, moment)
@@ -99,8 +105,10 @@ async def test_engaged_lead_reaches_sales_once_others_finish_or_unsubscribe(sett
     async with session_scope(settings.database_url.get_secret_value()) as session:
         leads = {lead.email: lead for lead in (await session.scalars(select(Lead))).all()}
         [handoff] = (await session.scalars(select(Handoff))).all()
-        drips = {e.lead_id: (e.state, e.exit_reason)
-                 for e in (await session.scalars(select(Enrollment))).all()}  # fmt: skip
+        drips = {
+            e.lead_id: (e.state, e.exit_reason)
+            for e in (await session.scalars(select(Enrollment))).all()
+        }
     assert handoff.lead_id == leads[ENGAGED].id and handoff.rep_email == REP
     assert handoff.state == "accepted" and leads[ENGAGED].owner_email == REP
     assert leads[ENGAGED].lifecycle_stage == "sql" and leads[QUIET].lifecycle_stage == "lead"

@@ -34,31 +34,69 @@ async def seed_due_touches(
     for start in range(offset + 1, offset + n + 1, PARAM_CHUNK):
         ids = range(start, min(offset + n, start + PARAM_CHUNK - 1) + 1)
         leads = [
-            {"id": i, "public_id": f"{i:032x}", "email": f"lead{i}@{domain}", "first_name": "Max",
-             "last_name": f"Muster{i}", "company": "Beispiel GmbH", "timezone": "Europe/Berlin",
-             "custom": {}, "lifecycle_stage": Stage.LEAD, "created_at": now, "updated_at": now}
+            {
+                "id": i,
+                "public_id": f"{i:032x}",
+                "email": f"lead{i}@{domain}",
+                "first_name": "Max",
+                "last_name": f"Muster{i}",
+                "company": "Beispiel GmbH",
+                "timezone": "Europe/Berlin",
+                "custom": {},
+                "lifecycle_stage": Stage.LEAD,
+                "created_at": now,
+                "updated_at": now,
+            }
             for i in ids
-        ]  # fmt: skip
+        ]
         emails += [lead["email"] for lead in leads]
         async with session_scope(url) as session:
             await session.execute(insert(Lead), leads)
-            await session.execute(insert(Enrollment), [
-                {"id": i, "lead_id": i, "sequence_id": sequence.id,
-                 "sequence_version": project.versions[sequence.id], "state": EnrollmentState.ACTIVE,
-                 "current_step": step_index, "next_due_at": now, "enrolled_at": now,
-                 "updated_at": now} for i in ids])  # fmt: skip
-            await session.execute(insert(Touch), [
-                {"enrollment_id": i, "lead_id": i, "sequence_id": sequence.id,
-                 "step_id": step.id, "step_index": step_index, "state": TouchState.SCHEDULED,
-                 "due_at": now, "attempts": 0, "created_at": now, "updated_at": now}
-                for i in ids])  # fmt: skip
+            await session.execute(
+                insert(Enrollment),
+                [
+                    {
+                        "id": i,
+                        "lead_id": i,
+                        "sequence_id": sequence.id,
+                        "sequence_version": project.versions[sequence.id],
+                        "state": EnrollmentState.ACTIVE,
+                        "current_step": step_index,
+                        "next_due_at": now,
+                        "enrolled_at": now,
+                        "updated_at": now,
+                    }
+                    for i in ids
+                ],
+            )
+            await session.execute(
+                insert(Touch),
+                [
+                    {
+                        "enrollment_id": i,
+                        "lead_id": i,
+                        "sequence_id": sequence.id,
+                        "step_id": step.id,
+                        "step_index": step_index,
+                        "state": TouchState.SCHEDULED,
+                        "due_at": now,
+                        "attempts": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in ids
+                ],
+            )
     async with session_scope(url) as session:
         if session.get_bind().dialect.name == "postgresql":
             # Ids were given explicitly: move the sequences past them for later inserts.
             for table in ("leads", "enrollments"):
-                await session.execute(text(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"(SELECT max(id) FROM {table}))"))  # fmt: skip
+                await session.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT max(id) FROM {table}))"
+                    )
+                )
             # As after any bulk load: planner statistics now. Without them PostgreSQL takes
             # the fresh tables for tiny ones and hash-joins all of leads and enrollments
             # for every batch it loads, until autovacuum analyses them some minute later.

@@ -81,11 +81,17 @@ def start_scheduler(settings: Settings) -> AsyncIOScheduler:
             log.exception("funnel report failed")
 
     scheduler = AsyncIOScheduler()
-    scheduler.add_job(daily_report, "cron", hour=6, minute=0, id="funnel-report",
-                      max_instances=1, coalesce=True)  # fmt: skip
     scheduler.add_job(
-        job, "interval", seconds=settings.dispatch_interval_seconds, id="dispatch",
-        max_instances=1, coalesce=True, next_run_time=datetime.now(),
-    )  # fmt: skip
+        daily_report, "cron", hour=6, minute=0, id="funnel-report", max_instances=1, coalesce=True
+    )
+    scheduler.add_job(
+        job,
+        "interval",
+        seconds=settings.dispatch_interval_seconds,
+        id="dispatch",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(),
+    )
     scheduler.start()
     return scheduler

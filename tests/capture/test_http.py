@@ -17,10 +17,18 @@ from nurture.ledger.models import Enrollment
 from nurture.mail.transports import MemoryTransport
 
 FORM = {
-    "first_name": "Max", "last_name": "Mustermann", "email": " Max.Mustermann@Example.COM ",
-    "company": "Mustermann GmbH", "job_title": "CEO", "company_size": "50-199", "consent": "on",
-    "utm_source": "linkedin", "utm_medium": "paid", "utm_campaign": "q4", "tz": "Europe/Vienna",
-}  # fmt: skip
+    "first_name": "Max",
+    "last_name": "Mustermann",
+    "email": " Max.Mustermann@Example.COM ",
+    "company": "Mustermann GmbH",
+    "job_title": "CEO",
+    "company_size": "50-199",
+    "consent": "on",
+    "utm_source": "linkedin",
+    "utm_medium": "paid",
+    "utm_campaign": "q4",
+    "tz": "Europe/Vienna",
+}
 
 
 @pytest.fixture

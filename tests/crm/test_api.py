@@ -21,8 +21,9 @@ async def api(settings):
 
 
 async def new_lead(client) -> str:
-    posted = await client.post("/f/leitfaden", json={"email": "deal@firma.de", "first_name": "Dana",
-                                                     "consent": True})  # fmt: skip
+    posted = await client.post(
+        "/f/leitfaden", json={"email": "deal@firma.de", "first_name": "Dana", "consent": True}
+    )
     return posted.json()["lead_id"]
 
 
@@ -46,15 +47,21 @@ async def test_stage_and_value_need_the_key_and_are_recorded(api, settings):
     assert won.json()["previous"] == "opportunity"
     async with session_scope(settings.database_url.get_secret_value()) as session:
         lead = await session.scalar(select(Lead))
-        values = (await session.scalars(select(Event.data).where(
-            Event.type == "stage_changed").order_by(Event.id))).all()  # fmt: skip
+        values = (
+            await session.scalars(
+                select(Event.data).where(Event.type == "stage_changed").order_by(Event.id)
+            )
+        ).all()
     assert lead.lifecycle_stage == "customer"
     assert [(v["stage"], v["value"], v["via"]) for v in values] == [
-        ("opportunity", 12500.5, "api"), ("customer", 13000, "api")]  # fmt: skip
+        ("opportunity", 12500.5, "api"),
+        ("customer", 13000, "api"),
+    ]
 
 
 async def test_without_a_configured_key_the_api_is_closed(app_client):
     lead_id = await new_lead(app_client)
-    response = await app_client.post(f"/api/leads/{lead_id}/stage", json={"stage": "sql"},
-                                     headers={"authorization": "Bearer "})  # fmt: skip
+    response = await app_client.post(
+        f"/api/leads/{lead_id}/stage", json={"stage": "sql"}, headers={"authorization": "Bearer "}
+    )
     assert response.status_code == 401

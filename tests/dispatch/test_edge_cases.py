@@ -134,10 +134,14 @@ async def test_replies_are_recorded_only_for_touches_still_held(settings):
         ids = dict((await session.execute(select(Lead.email, Touch.id).join(Touch))).all())
         # Another pass expired one as in doubt (the reply will settle it); an operator
         # released another for resending (it is not ours to record any more).
-        await session.execute(update(Touch).where(Touch.id == ids[emails[0]])
-                              .values(state=TouchState.IN_DOUBT))  # fmt: skip
-        await session.execute(update(Touch).where(Touch.id == ids[emails[1]])
-                              .values(state=TouchState.SCHEDULED, claimed_by=None))  # fmt: skip
+        await session.execute(
+            update(Touch).where(Touch.id == ids[emails[0]]).values(state=TouchState.IN_DOUBT)
+        )
+        await session.execute(
+            update(Touch)
+            .where(Touch.id == ids[emails[1]])
+            .values(state=TouchState.SCHEDULED, claimed_by=None)
+        )
     transport.gate.set()
     report = await batch
     assert report.total("sent") == 2

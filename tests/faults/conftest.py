@@ -32,9 +32,11 @@ def dispatcher_env(settings: Settings, **extra: str) -> dict[str, str]:
 def start_dispatcher(settings: Settings, now: datetime, **extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "nurture", "tick", "--no-prefect", "--now", now.isoformat()],
-        env=dispatcher_env(settings, **extra), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=dispatcher_env(settings, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture

@@ -25,8 +25,10 @@ async def test_dispatchers_at_once_send_every_touch_exactly_once(smtp_settings, 
         n,
         NOW,
     )
-    procs = [start_dispatcher(smtp_settings, NOW, NURTURE_DISPATCH_BATCH_SIZE="200")
-             for _ in range(dispatchers)]  # fmt: skip
+    procs = [
+        start_dispatcher(smtp_settings, NOW, NURTURE_DISPATCH_BATCH_SIZE="200")
+        for _ in range(dispatchers)
+    ]
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0] * dispatchers, outputs
     received = Counter(r for m in smtp.messages for r in m.rcpt_tos)

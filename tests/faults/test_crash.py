@@ -28,9 +28,11 @@ pytestmark = pytest.mark.e2e
 
 async def states_of_step(settings, step_index: int) -> dict[str, int]:
     async with session_scope(settings.database_url.get_secret_value()) as session:
-        rows = await session.execute(select(Touch.state, func.count())
-                                     .where(Touch.step_index == step_index)
-                                     .group_by(Touch.state))  # fmt: skip
+        rows = await session.execute(
+            select(Touch.state, func.count())
+            .where(Touch.step_index == step_index)
+            .group_by(Touch.state)
+        )
         return dict(rows.all())
 
 
@@ -43,8 +45,11 @@ async def test_kill_9_mid_pass_then_next_pass_after_lease(smtp_settings, smtp):
         NOW,
     )
     smtp.handler.behaviour.stall_seconds = 0.003  # slow enough to die mid-pass
-    lease = {"NURTURE_LEASE_SECONDS": "30", "NURTURE_DISPATCH_CHUNK_SIZE": str(CHUNK),
-             "NURTURE_DISPATCH_BATCH_SIZE": "500"}  # fmt: skip
+    lease = {
+        "NURTURE_LEASE_SECONDS": "30",
+        "NURTURE_DISPATCH_CHUNK_SIZE": str(CHUNK),
+        "NURTURE_DISPATCH_BATCH_SIZE": "500",
+    }
     victim = start_dispatcher(smtp_settings, NOW, **lease)
     deadline = time.monotonic() + 60
     while len(smtp.messages) < 700 and time.monotonic() < deadline:
@@ -73,9 +78,15 @@ async def test_kill_9_mid_pass_then_next_pass_after_lease(smtp_settings, smtp):
     assert in_doubt <= CHUNK
     print(f"kill -9 after {killed_at} messages: {states}")
     async with session_scope(smtp_settings.database_url.get_secret_value()) as session:
-        sent = set((await session.scalars(
-            select(Lead.email).join(Touch, Touch.lead_id == Lead.id)
-            .where(Touch.step_index == 1, Touch.state == "sent"))).all())  # fmt: skip
+        sent = set(
+            (
+                await session.scalars(
+                    select(Lead.email)
+                    .join(Touch, Touch.lead_id == Lead.id)
+                    .where(Touch.step_index == 1, Touch.state == "sent")
+                )
+            ).all()
+        )
     assert sent <= set(received) and len(sent) == n - in_doubt
     assert set(emails) - set(received) <= set(emails) - sent  # unreceived ones are in doubt
 
@@ -91,7 +102,11 @@ async def test_kill_9_mid_pass_then_next_pass_after_lease(smtp_settings, smtp):
     if in_doubt:
         released = subprocess.run(
             [sys.executable, "-m", "nurture", "sends", "release", "--all", "--as-sent"],
-            env=env, capture_output=True, text=True, check=True).stdout  # fmt: skip
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert f"released {in_doubt} touch(es) as sent" in released
         assert (await states_of_step(smtp_settings, 1)) == {"sent": n}
         assert (await states_of_step(smtp_settings, 2)).get("scheduled") == n

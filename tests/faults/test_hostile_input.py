@@ -25,22 +25,49 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 SEQUENCE = load_project(CONTENT / "config").sequences["b2b-nurture"]
 COMPOSER = Composer(Renderer(CONTENT / "templates"), Links(Tokens("k"), "https://n.example"))
 # A template that prints the fields bare, so the properties can be exact.
-PROBE = SequenceConfig.model_validate({
-    "id": "probe", "name": "probe",
-    "sender": {"name": "S", "email": "s@example.com", "company": "C", "address": "A"},
-    "steps": [{"id": "p", "template": "probe",
-               "subject": "{{ lead.first_name }}|{{ lead.company }}"}],
-})  # fmt: skip
-PROBE_COMPOSER = Composer(Renderer(Path(__file__).parents[1] / "fixtures/templates"),
-                          Links(Tokens("k"), "https://n.example"))  # fmt: skip
-HEADERS = {"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type",
-           "List-Unsubscribe", "List-Unsubscribe-Post", "Reply-To"}  # fmt: skip
+PROBE = SequenceConfig.model_validate(
+    {
+        "id": "probe",
+        "name": "probe",
+        "sender": {"name": "S", "email": "s@example.com", "company": "C", "address": "A"},
+        "steps": [
+            {"id": "p", "template": "probe", "subject": "{{ lead.first_name }}|{{ lead.company }}"}
+        ],
+    }
+)
+PROBE_COMPOSER = Composer(
+    Renderer(Path(__file__).parents[1] / "fixtures/templates"),
+    Links(Tokens("k"), "https://n.example"),
+)
+HEADERS = {
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "MIME-Version",
+    "Content-Type",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "Reply-To",
+}
 
-HOSTILE = st.sampled_from([
-    "Max\r\nBcc: victim@example.com", "\x00", "{{ 7*7 }}", "{% raw %}", "{{ ''.__class__ }}",
-    "<script>alert(1)</script>", "=?utf-8?q?a=0D=0ABcc=3A_x=40y=2Ez?=", "\u202eRTL\u202c 🎉",
-    "\u2028\u2029\x85", "x" * 10_000, "\"'<>&", "=?utf-8?b?DQpCY2M6IHhAeS56?=",
-])  # fmt: skip
+HOSTILE = st.sampled_from(
+    [
+        "Max\r\nBcc: victim@example.com",
+        "\x00",
+        "{{ 7*7 }}",
+        "{% raw %}",
+        "{{ ''.__class__ }}",
+        "<script>alert(1)</script>",
+        "=?utf-8?q?a=0D=0ABcc=3A_x=40y=2Ez?=",
+        "\u202eRTL\u202c 🎉",
+        "\u2028\u2029\x85",
+        "x" * 10_000,
+        "\"'<>&",
+        "=?utf-8?b?DQpCY2M6IHhAeS56?=",
+    ]
+)
 VALUES = st.one_of(HOSTILE, st.text(min_size=1, max_size=300))
 
 
@@ -62,8 +89,14 @@ def assert_headers_intact(parsed: email.message.EmailMessage) -> None:
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(first=VALUES, company=VALUES, note=VALUES)
 def test_values_arrive_as_data_and_headers_stay_intact(first, company, note):
-    lead = lead_context({"email": "lead@example.com", "first_name": first, "company": company,
-                         "custom": {"note": note}})  # fmt: skip
+    lead = lead_context(
+        {
+            "email": "lead@example.com",
+            "first_name": first,
+            "company": company,
+            "custom": {"note": note},
+        }
+    )
     parsed = parse(PROBE_COMPOSER.compose(PROBE, 0, lead, "p", NOW).data)
     assert_headers_intact(parsed)
     assert parsed["Subject"] == clean_header_text(f"{first}|{company}")
@@ -86,8 +119,15 @@ def test_values_arrive_as_data_and_headers_stay_intact(first, company, note):
     step=st.integers(0, 19),
 )
 def test_every_shipped_email_renders_any_lead_safely(first, last, company, step):
-    lead = lead_context({"email": "lead@example.com", "first_name": first, "last_name": last,
-                         "company": company, "custom": {"company_size": company}})  # fmt: skip
+    lead = lead_context(
+        {
+            "email": "lead@example.com",
+            "first_name": first,
+            "last_name": last,
+            "company": company,
+            "custom": {"company_size": company},
+        }
+    )
     index = step % len(SEQUENCE.steps)
     parsed = parse(COMPOSER.compose(SEQUENCE, index, lead, "p", NOW).data)
     assert_headers_intact(parsed)

@@ -51,10 +51,15 @@ async def test_postgres_lost_mid_pass_fails_visibly_and_the_next_pass_recovers(s
     via_proxy = make_url(settings.database_url.get_secret_value()).set(
         host="127.0.0.1", port=proxy.port
     )
-    flaky = settings.model_copy(update={
-        "database_url": SecretStr(via_proxy.render_as_string(hide_password=False)),
-        "mail_url": SecretStr(smtp.url),
-        "dispatch_batch_size": 500, "dispatch_chunk_size": 50, "lease_seconds": 30})  # fmt: skip
+    flaky = settings.model_copy(
+        update={
+            "database_url": SecretStr(via_proxy.render_as_string(hide_password=False)),
+            "mail_url": SecretStr(smtp.url),
+            "dispatch_batch_size": 500,
+            "dispatch_chunk_size": 50,
+            "lease_seconds": 30,
+        }
+    )
     smtp.handler.behaviour.stall_seconds = 0.002
 
     def cut_when_busy() -> None:
@@ -74,9 +79,15 @@ async def test_postgres_lost_mid_pass_fails_visibly_and_the_next_pass_recovers(s
 
     received = Counter(r for m in smtp.messages for r in m.rcpt_tos)
     async with session_scope(settings.database_url.get_secret_value()) as session:
-        sent = set((await session.scalars(
-            select(Lead.email).join(Touch, Touch.lead_id == Lead.id)
-            .where(Touch.step_index == 1, Touch.state == "sent"))).all())  # fmt: skip
+        sent = set(
+            (
+                await session.scalars(
+                    select(Lead.email)
+                    .join(Touch, Touch.lead_id == Lead.id)
+                    .where(Touch.step_index == 1, Touch.state == "sent")
+                )
+            ).all()
+        )
     assert sent <= set(received), "marked sent but never handed to SMTP"
 
     smtp.handler.behaviour.stall_seconds = 0

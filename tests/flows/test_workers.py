@@ -31,15 +31,17 @@ pytestmark = pytest.mark.e2e
 
 
 def prefect(*args: str, env: dict[str, str]) -> str:
-    done = subprocess.run([PREFECT, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=180)  # fmt: skip
+    done = subprocess.run(
+        [PREFECT, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
 
 def flow_runs(api: str, flow_name: str) -> list[dict]:
-    response = httpx.post(f"{api}/flow_runs/filter", json={
-        "flows": {"name": {"any_": [flow_name]}}}, timeout=10)  # fmt: skip
+    response = httpx.post(
+        f"{api}/flow_runs/filter", json={"flows": {"name": {"any_": [flow_name]}}}, timeout=10
+    )
     response.raise_for_status()
     return response.json()
 
@@ -49,20 +51,31 @@ def cluster(settings, smtp, home: Path) -> list[dict]:
     each, so the runs go to both); returns the dispatch flow runs once all touches are out."""
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api,
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-           "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_LOGGING_LEVEL": "WARNING",
-           # only the two runs queued here: no scheduled runs taking a worker's one slot
-           "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
-           "NURTURE_DATABASE_URL": settings.database_url.get_secret_value(),
-           "NURTURE_MAIL_URL": smtp.url,
-           "NURTURE_SECRET_KEY": settings.secret_key.get_secret_value(),
-           "NURTURE_CONFIG_DIR": str(settings.config_dir),
-           "NURTURE_TEMPLATES_DIR": str(settings.templates_dir),
-           "NURTURE_DISPATCH_BATCH_SIZE": "100"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        # only the two runs queued here: no scheduled runs taking a worker's one slot
+        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+        "NURTURE_DATABASE_URL": settings.database_url.get_secret_value(),
+        "NURTURE_MAIL_URL": smtp.url,
+        "NURTURE_SECRET_KEY": settings.secret_key.get_secret_value(),
+        "NURTURE_CONFIG_DIR": str(settings.config_dir),
+        "NURTURE_TEMPLATES_DIR": str(settings.templates_dir),
+        "NURTURE_DISPATCH_BATCH_SIZE": "100",
+    }
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    procs = [subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port",
-                               str(port)], env=env, **quiet)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            **quiet,
+        )
+    ]
     runs: list[dict] = []
     try:
         wait_healthy(f"{api}/health", procs[0])

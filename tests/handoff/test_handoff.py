@@ -29,16 +29,31 @@ PRICING = "https://planwerk.example/preise"
 async def qualified(settings, n: int, country: str = "DE", domain: str = "firma.de") -> list[int]:
     """Confirmed leads in the drip whose fit and engagement reach the shipped threshold (50):
     senior title 15 + size 10 + DACH 5 + pricing click 28 = 58 (NL: 53)."""
-    emails = await enrolled_leads(settings, n, MONDAY, domain=domain, job_title="CEO",
-                                  country=country, custom={"company_size": "50-199"})  # fmt: skip
+    emails = await enrolled_leads(
+        settings,
+        n,
+        MONDAY,
+        domain=domain,
+        job_title="CEO",
+        country=country,
+        custom={"company_size": "50-199"},
+    )
     async with session_scope(settings.database_url.get_secret_value()) as session:
-        ids = list((await session.scalars(select(Lead.id).where(Lead.email.in_(emails))
-                                          .order_by(Lead.id))).all())  # fmt: skip
+        ids = list(
+            (
+                await session.scalars(
+                    select(Lead.id).where(Lead.email.in_(emails)).order_by(Lead.id)
+                )
+            ).all()
+        )
         await session.execute(update(Lead).where(Lead.id.in_(ids)).values(lifecycle_stage="lead"))
-        await record_events(session, [
-            {"lead_id": i, "type": "click", "occurred_at": MONDAY, "data": {"url": PRICING}}
-            for i in ids
-        ])  # fmt: skip
+        await record_events(
+            session,
+            [
+                {"lead_id": i, "type": "click", "occurred_at": MONDAY, "data": {"url": PRICING}}
+                for i in ids
+            ],
+        )
     return ids
 
 
@@ -65,8 +80,11 @@ async def test_qualified_lead_is_handed_off_once_and_leaves_the_drip(settings):
     again = await run_handoff_pass(build_context(settings), MONDAY + timedelta(minutes=5))
     assert (again.promoted, again.handed_off, again.notified) == (0, 0, 0)
     [h] = await handoffs(settings)
-    assert (h.territory, h.rep_email, h.state) == ("dach", "jonas.albrecht@planwerk.example",
-                                                   "pending")  # fmt: skip
+    assert (h.territory, h.rep_email, h.state) == (
+        "dach",
+        "jonas.albrecht@planwerk.example",
+        "pending",
+    )
     assert h.score == 58 and {r["rule"] for r in h.breakdown["rules"]} >= {"senior-title", "dach"}
     [mail] = outbox(settings)
     assert mail.recipient == "jonas.albrecht@planwerk.example"
@@ -86,9 +104,12 @@ async def test_round_robin_within_the_territory_and_a_fallback_owner(settings):
     await run_handoff_pass(build_context(settings), MONDAY)
     reps = [(h.territory, h.rep_email.split("@")[0]) for h in await handoffs(settings)]
     assert reps == [
-        ("dach", "jonas.albrecht"), ("dach", "mira.schaefer"), ("dach", "jonas.albrecht"),
-        ("benelux", "sanne.devries"), ("fallback", "lena.vogt"),
-    ]  # fmt: skip
+        ("dach", "jonas.albrecht"),
+        ("dach", "mira.schaefer"),
+        ("dach", "jonas.albrecht"),
+        ("benelux", "sanne.devries"),
+        ("fallback", "lena.vogt"),
+    ]
 
 
 async def test_no_answer_gets_a_reminder_then_the_next_rep(settings):
@@ -133,15 +154,23 @@ async def test_reject_recycles_the_lead_with_the_reason(settings, app_client):
     token = rep_token(settings, h.id)
     missing = await app_client.post(f"/s/{token}/reject", data={"reason": ""})
     assert missing.status_code == 422 and "Bitte wählen Sie einen Grund" in missing.text
-    done = await app_client.post(f"/s/{token}/reject", data={"reason": "bad-timing",
-                                                         "note": "Budget erst 2027"})  # fmt: skip
+    done = await app_client.post(
+        f"/s/{token}/reject", data={"reason": "bad-timing", "note": "Budget erst 2027"}
+    )
     assert done.status_code == 200
     [h] = await handoffs(settings)
     assert (h.state, h.reason, h.note) == ("rejected", "bad-timing", "Budget erst 2027")
     async with session_scope(settings.database_url.get_secret_value()) as session:
         row = await session.get(Lead, lead)
-        drips = dict((await session.execute(select(Enrollment.sequence_id, Enrollment.state)
-                                            .where(Enrollment.lead_id == lead))).all())  # fmt: skip
+        drips = dict(
+            (
+                await session.execute(
+                    select(Enrollment.sequence_id, Enrollment.state).where(
+                        Enrollment.lead_id == lead
+                    )
+                )
+            ).all()
+        )
         rejected = await session.scalar(select(Event).where(Event.type == "handoff_rejected"))
     assert row.lifecycle_stage == "recycled" and row.score_reset_at is not None
     assert drips == {"b2b-nurture": "exited", "b2b-recycle": "active"}

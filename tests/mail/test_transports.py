@@ -65,8 +65,9 @@ async def _server_that_hangs_up(
 async def _send_one_to(server: asyncio.Server) -> SendResult:
     """One small message over one connection to ``server``; closes both."""
     port = server.sockets[0].getsockname()[1]
-    message = OutgoingMessage("news@example.com", "lead@example.com", b"Subject: x\r\n\r\nhi\r\n",
-                              "<m2@example.com>")  # fmt: skip
+    message = OutgoingMessage(
+        "news@example.com", "lead@example.com", b"Subject: x\r\n\r\nhi\r\n", "<m2@example.com>"
+    )
     transport = transport_from_url(f"smtp://127.0.0.1:{port}?pool=1&timeout=5")
     try:
         [result] = await transport.send([message])

@@ -40,10 +40,13 @@ async def make_lead(url: str, email: str, **values) -> int:
 
 async def events(url: str, lead_id: int, *items: tuple[str, datetime, dict]) -> None:
     async with session_scope(url) as session:
-        await record_events(session, [
-            {"lead_id": lead_id, "type": t, "occurred_at": at, "data": data}
-            for t, at, data in items
-        ])  # fmt: skip
+        await record_events(
+            session,
+            [
+                {"lead_id": lead_id, "type": t, "occurred_at": at, "data": data}
+                for t, at, data in items
+            ],
+        )
 
 
 async def score(url: str, config: dict, at: datetime = NOW) -> None:
@@ -58,12 +61,21 @@ async def total(url: str, lead_id: int) -> tuple[int, dict[str, float]]:
 
 
 async def test_fit_and_engagement_rules_with_caps(db_url):
-    ceo = await make_lead(db_url, "max@firma.de", job_title="Geschäftsführer", country="DE",
-                          custom={"company_size": "50-199"})  # fmt: skip
+    ceo = await make_lead(
+        db_url,
+        "max@firma.de",
+        job_title="Geschäftsführer",
+        country="DE",
+        custom={"company_size": "50-199"},
+    )
     free = await make_lead(db_url, "someone@gmail.com", job_title="Student")
-    await events(db_url, ceo, *[("open", NOW - timedelta(hours=i), {}) for i in range(10)],
-                 ("click", NOW, {"url": "https://planwerk.example/preise"}),
-                 ("click", NOW, {"url": "https://planwerk.example/kunden"}))  # fmt: skip
+    await events(
+        db_url,
+        ceo,
+        *[("open", NOW - timedelta(hours=i), {}) for i in range(10)],
+        ("click", NOW, {"url": "https://planwerk.example/preise"}),
+        ("click", NOW, {"url": "https://planwerk.example/kunden"}),
+    )
     await score(db_url, CONFIG)
     assert await total(db_url, ceo) == (
         15 + 10 + 5 + 15 + 16 + 20,
@@ -89,8 +101,12 @@ async def test_engagement_decays_with_its_half_life(db_url):
 
 async def test_scoring_is_reproducible_and_a_reset_drops_earlier_engagement(db_url):
     lead = await make_lead(db_url, "b@firma.de", country="AT")
-    await events(db_url, lead, ("open", NOW - timedelta(days=2), {}),
-                 ("click", NOW - timedelta(days=1), {"url": "y"}))  # fmt: skip
+    await events(
+        db_url,
+        lead,
+        ("open", NOW - timedelta(days=2), {}),
+        ("click", NOW - timedelta(days=1), {"url": "y"}),
+    )
     await score(db_url, CONFIG)
     first = await total(db_url, lead)
     await score(db_url, CONFIG)

@@ -62,9 +62,11 @@ async def test_open_and_click_are_recorded_with_step_and_url(settings, app_clien
         targets.append(response.headers["location"])
     assert WHITEPAPER in targets
     async with session_scope(settings.database_url.get_secret_value()) as session:
-        events = (await session.scalars(
-            select(Event).where(Event.type.in_(["open", "click"])).order_by(Event.id)
-        )).all()  # fmt: skip
+        events = (
+            await session.scalars(
+                select(Event).where(Event.type.in_(["open", "click"])).order_by(Event.id)
+            )
+        ).all()
     assert [e.type for e in events] == ["open"] + ["click"] * len(targets)
     assert {(e.sequence_id, e.step_id) for e in events} == {("b2b-nurture", "welcome")}
     assert [e.data["url"] for e in events[1:]] == targets
@@ -103,8 +105,10 @@ async def test_forged_or_altered_tokens_get_404_and_record_nothing(settings, app
 
 def test_only_urls_written_in_the_template_become_redirects():
     links = Links(Tokens("k"), "https://n.example")
-    html = ('<html><body><a href="https://ok.example/a?x=1&amp;y=2">ok</a> '
-            '<a href="https://from-lead-data.example">x</a></body></html>')  # fmt: skip
+    html = (
+        '<html><body><a href="https://ok.example/a?x=1&amp;y=2">ok</a> '
+        '<a href="https://from-lead-data.example">x</a></body></html>'
+    )
     text = "See https://ok.example/a?x=1&y=2 and https://from-lead-data.example."
     out_html, out_text = track(links, html, text, 7, {"https://ok.example/a?x=1&y=2"})
     assert 'href="https://from-lead-data.example"' in out_html

@@ -20,9 +20,12 @@ from tests.conftest import CONTENT
 _folder = Path(tempfile.mkdtemp(prefix="nurture-api-"))
 _settings = Settings(
     database_url=f"sqlite+aiosqlite:///{_folder / 'api.db'}",
-    mail_url="memory://schemathesis", secret_key="k", var_dir=_folder / "var",
-    config_dir=CONTENT / "config", templates_dir=CONTENT / "templates",
-)  # fmt: skip
+    mail_url="memory://schemathesis",
+    secret_key="k",
+    var_dir=_folder / "var",
+    config_dir=CONTENT / "config",
+    templates_dir=CONTENT / "templates",
+)
 
 
 async def _migrate() -> None:

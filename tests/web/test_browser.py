@@ -37,8 +37,10 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "nurture", "serve", "--port", str(port), "--no-scheduler"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(f"{base}/healthz", proc, 30)
@@ -56,9 +58,15 @@ def test_visitor_fills_and_submits_the_landing_page(server):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page(timezone_id="America/New_York")
         page.goto(f"{base}/f/leitfaden?utm_source=newsletter&utm_campaign=winter")
         page.fill("#f-first_name", "Erika")

@@ -114,10 +114,16 @@ async def preflight(form_id: str, request: Request, state: AppState = Depends(ge
     origin = _origin_ok(request, state, form) if form else None
     if not origin:
         return Response(status_code=403 if origin is None else 204)
-    return Response(status_code=204, headers={
-        "Access-Control-Allow-Origin": origin, "Access-Control-Allow-Methods": "POST",
-        "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "600",
-        "Vary": "Origin"})  # fmt: skip
+    return Response(
+        status_code=204,
+        headers={
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Methods": "POST",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": "600",
+            "Vary": "Origin",
+        },
+    )
 
 
 def _json_errors(errors: dict[str, str], status: int = 422) -> JSONResponse:
@@ -154,12 +160,16 @@ class UnsupportedMediaType(ValueError):
     "/f/{form_id}",
     status_code=201,
     response_model=SubmissionOut,
-    responses={303: {"description": "Browser post: to the thank-you page"},
-               404: {"model": ErrorsOut}, 403: {"model": ErrorsOut}, 415: {"model": ErrorsOut},
-               422: {"model": ErrorsOut}},
+    responses={
+        303: {"description": "Browser post: to the thank-you page"},
+        404: {"model": ErrorsOut},
+        403: {"model": ErrorsOut},
+        415: {"model": ErrorsOut},
+        422: {"model": ErrorsOut},
+    },
     openapi_extra=_BODY,
     summary="Submit a form (JSON for APIs, urlencoded for browsers)",
-)  # fmt: skip
+)
 async def submit(
     form_id: str,
     request: Request,
@@ -224,10 +234,14 @@ async def _confirm_mail(
         state.composer, state.project(), form, lead, result.consent_id or 0, utcnow()
     )
     sent, reply = await send_confirmation(state.settings.mail_url.get_secret_value(), message)
-    await state.writer(CONFIRMATION_EVENTS).submit({
-        "lead_id": lead["id"], "type": "confirmation_sent" if sent else "confirmation_failed",
-        "occurred_at": utcnow(), "data": {"form": form.id, "reply": reply[:200]},
-    })  # fmt: skip
+    await state.writer(CONFIRMATION_EVENTS).submit(
+        {
+            "lead_id": lead["id"],
+            "type": "confirmation_sent" if sent else "confirmation_failed",
+            "occurred_at": utcnow(),
+            "data": {"form": form.id, "reply": reply[:200]},
+        }
+    )
 
 
 @router.get("/f/{form_id}/thanks", include_in_schema=False)

@@ -201,13 +201,19 @@ async def _capture_round(
                 event_row(lead.id, EventType.RESUBSCRIBED, now, form=form.id, previous=previous)
             )
         verified = not form.double_opt_in or lead.email_verified_at is not None
-        consents.append({
-            "lead_id": lead.id, "form_id": form.id, "text": form.consent.text,
-            "text_version": form.consent.version, "granted_at": now, "ip": p.sub.ip,
-            "user_agent": (p.sub.user_agent or "")[:500] or None,
-            "double_opt_in": form.double_opt_in,
-            "confirmed_at": now if form.double_opt_in and verified else None,
-        })  # fmt: skip
+        consents.append(
+            {
+                "lead_id": lead.id,
+                "form_id": form.id,
+                "text": form.consent.text,
+                "text_version": form.consent.version,
+                "granted_at": now,
+                "ip": p.sub.ip,
+                "user_agent": (p.sub.user_agent or "")[:500] or None,
+                "double_opt_in": form.double_opt_in,
+                "confirmed_at": now if form.double_opt_in and verified else None,
+            }
+        )
         wanted.append((lead, project.sequences_for_form(form.id), not verified, now))
         if verified and lead.lifecycle_stage == Stage.SUBSCRIBER:
             staged.append(StageChange(lead.id, lead.lifecycle_stage, {"form": form.id}))
@@ -227,15 +233,27 @@ async def _capture_round(
     for p, (lead, created), consent_id in zip(batch, leads, consent_ids, strict=True):
         waits = p.form.double_opt_in and lead.email_verified_at is None
         result = CaptureResult(
-            lead.public_id, created, consent_id=consent_id, needs_confirmation=waits,
+            lead.public_id,
+            created,
+            consent_id=consent_id,
+            needs_confirmation=waits,
             enrolled=enrolled.get(lead.id, []),
-        )  # fmt: skip
+        )
         results.append((result, lead))
     return results
 
 
-_CONSENT_COLUMNS = ("lead_id", "form_id", "text", "text_version", "granted_at", "ip",
-                    "user_agent", "double_opt_in", "confirmed_at")  # fmt: skip
+_CONSENT_COLUMNS = (
+    "lead_id",
+    "form_id",
+    "text",
+    "text_version",
+    "granted_at",
+    "ip",
+    "user_agent",
+    "double_opt_in",
+    "confirmed_at",
+)
 
 
 class ConfirmError(ValueError):

@@ -99,8 +99,14 @@ def load_project(config_dir: Path) -> Project:
         if recycle and recycle not in project.sequences and recycle not in broken:
             problems.append(doc.problem(["recycle_sequence"], f"no sequence {recycle!r}"))
     if project.sales and not project.scoring:
-        problems.append(Problem(config_dir / "sales.yaml", None, "",
-                                "hand-off needs config/scoring.yaml (who qualifies)"))  # fmt: skip
+        problems.append(
+            Problem(
+                config_dir / "sales.yaml",
+                None,
+                "",
+                "hand-off needs config/scoring.yaml (who qualifies)",
+            )
+        )
     if problems:
         raise ConfigError(problems)
     return project

@@ -10,8 +10,19 @@ from nurture.config.sequences import Slug, StrictModel
 from nurture.leads.events import EventName, EventType
 
 # Lead columns a fit rule may read; also custom.<field> and email_domain.
-FIT_FIELDS = ("first_name", "last_name", "company", "job_title", "country", "timezone", "locale",
-              "utm_source", "utm_medium", "utm_campaign", "source_form")  # fmt: skip
+FIT_FIELDS = (
+    "first_name",
+    "last_name",
+    "company",
+    "job_title",
+    "country",
+    "timezone",
+    "locale",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "source_form",
+)
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 

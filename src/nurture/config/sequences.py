@@ -122,9 +122,10 @@ class Step(StrictModel):
     delay: Annotated[Delay, BeforeValidator(parse_delay)] = Delay(0, "days")
     ignore_window: bool = Field(False, description="Send as soon as due, outside the window too.")
     condition: str | None = Field(
-        None, max_length=500,
+        None,
+        max_length=500,
         description="A Jinja expression; when false at send time the step is skipped.",
-    )  # fmt: skip
+    )
 
     @field_validator("condition")
     @classmethod

@@ -41,8 +41,11 @@ def _authorised(request: Request, state: AppState) -> bool:
     key = state.settings.api_key.get_secret_value()
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
-    return bool(key) and scheme.lower() == "bearer" and secrets.compare_digest(
-        given.strip().encode(), key.encode())  # fmt: skip
+    return (
+        bool(key)
+        and scheme.lower() == "bearer"
+        and secrets.compare_digest(given.strip().encode(), key.encode())
+    )
 
 
 @router.post(
@@ -50,7 +53,7 @@ def _authorised(request: Request, state: AppState) -> bool:
     response_model=StageOut,
     responses={401: {"model": ErrorsOut}, 404: {"model": ErrorsOut}, 422: {"model": ErrorsOut}},
     summary="Record a later stage (SQL, opportunity, customer) and a deal value from a CRM",
-)  # fmt: skip
+)
 async def set_stage(
     lead_id: Annotated[str, Path(max_length=64, description="The lead_id a form post returned")],
     body: StageIn,
@@ -58,12 +61,12 @@ async def set_stage(
     state: AppState = Depends(get_state),
 ) -> JSONResponse:
     if not _authorised(request, state):
-        return _error(401, ["header", "authorization"], "a valid 'Bearer <NURTURE_API_KEY>' "
-                      "is required")  # fmt: skip
+        return _error(
+            401, ["header", "authorization"], "a valid 'Bearer <NURTURE_API_KEY>' is required"
+        )
     async with session_scope(state.settings.database_url.get_secret_value()) as session:
         lead = await find_by_public_id(session, lead_id)
         if lead is None:
             return _error(404, ["path", "lead_id"], "no such lead")
         previous = await record_crm_stage(session, lead, body.stage, utcnow(), body.value, "api")
-    return JSONResponse(StageOut(lead_id=lead_id, stage=body.stage, previous=previous)
-                        .model_dump())  # fmt: skip
+    return JSONResponse(StageOut(lead_id=lead_id, stage=body.stage, previous=previous).model_dump())

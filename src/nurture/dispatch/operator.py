@@ -29,13 +29,20 @@ class InDoubt:
 
 async def list_in_doubt(session: AsyncSession, limit: int = 1000) -> list[InDoubt]:
     rows = await session.execute(
-        select(Touch.id, Lead.email, Touch.sequence_id, Touch.step_id, Touch.updated_at,
-               Touch.reason, Touch.message_id)
+        select(
+            Touch.id,
+            Lead.email,
+            Touch.sequence_id,
+            Touch.step_id,
+            Touch.updated_at,
+            Touch.reason,
+            Touch.message_id,
+        )
         .join(Lead, Lead.id == Touch.lead_id)
         .where(Touch.state == TouchState.IN_DOUBT)
         .order_by(Touch.updated_at, Touch.id)
         .limit(limit)
-    )  # fmt: skip
+    )
     return [InDoubt(*r) for r in rows.all()]
 
 
@@ -53,35 +60,77 @@ async def release_in_doubt(
     chosen = [t.id for t in touches]
     if as_sent:
         await session.execute(
-            update(Touch).where(Touch.id.in_(chosen))
+            update(Touch)
+            .where(Touch.id.in_(chosen))
             .values(state=TouchState.SENT, sent_at=now, reason="released as sent", updated_at=now)
-        )  # fmt: skip
+        )
         leads = dict(
-            (await session.execute(select(Lead.id, Lead.timezone)
-                                   .where(Lead.id.in_({t.lead_id for t in touches})))).all()
-        )  # fmt: skip
+            (
+                await session.execute(
+                    select(Lead.id, Lead.timezone).where(Lead.id.in_({t.lead_id for t in touches}))
+                )
+            ).all()
+        )
         live = [t for t in touches if t.sequence_id in project.sequences]
         await advance(
             session,
-            [Claimed(t.id, t.enrollment_id, t.lead_id, leads.get(t.lead_id), t.sequence_id,
-                     t.step_id, t.step_index, t.attempts) for t in live],
-            project, now,
-        )  # fmt: skip
+            [
+                Claimed(
+                    t.id,
+                    t.enrollment_id,
+                    t.lead_id,
+                    leads.get(t.lead_id),
+                    t.sequence_id,
+                    t.step_id,
+                    t.step_index,
+                    t.attempts,
+                )
+                for t in live
+            ],
+            project,
+            now,
+        )
         # Counted as sent where sends are counted (the funnel reads 'sent' events).
-        await record_events(session, [
-            event_row(t.lead_id, EventType.SENT, now, sequence_id=t.sequence_id,
-                      step_id=t.step_id, message_id=t.message_id, released_as_sent=True)
-            for t in touches
-        ])  # fmt: skip
+        await record_events(
+            session,
+            [
+                event_row(
+                    t.lead_id,
+                    EventType.SENT,
+                    now,
+                    sequence_id=t.sequence_id,
+                    step_id=t.step_id,
+                    message_id=t.message_id,
+                    released_as_sent=True,
+                )
+                for t in touches
+            ],
+        )
     else:
         await session.execute(
-            update(Touch).where(Touch.id.in_(chosen))
-            .values(state=TouchState.SCHEDULED, due_at=now, claimed_by=None, lease_until=None,
-                    reason="released for resend", updated_at=now)
-        )  # fmt: skip
-    await record_events(session, [
-        event_row(t.lead_id, EventType.RELEASED, now, sequence_id=t.sequence_id,
-                  step_id=t.step_id, as_sent=as_sent)
-        for t in touches
-    ])  # fmt: skip
+            update(Touch)
+            .where(Touch.id.in_(chosen))
+            .values(
+                state=TouchState.SCHEDULED,
+                due_at=now,
+                claimed_by=None,
+                lease_until=None,
+                reason="released for resend",
+                updated_at=now,
+            )
+        )
+    await record_events(
+        session,
+        [
+            event_row(
+                t.lead_id,
+                EventType.RELEASED,
+                now,
+                sequence_id=t.sequence_id,
+                step_id=t.step_id,
+                as_sent=as_sent,
+            )
+            for t in touches
+        ],
+    )
     return len(touches)

@@ -24,11 +24,15 @@ class Handoff(Base):
     __tablename__ = "handoffs"
     __table_args__ = (
         # At most one open handoff per lead, whatever reruns or races happen.
-        Index("uq_handoffs_pending_lead", "lead_id", unique=True,
-              sqlite_where=text(f"state = '{HandoffState.PENDING}'"),
-              postgresql_where=text(f"state = '{HandoffState.PENDING}'")),
+        Index(
+            "uq_handoffs_pending_lead",
+            "lead_id",
+            unique=True,
+            sqlite_where=text(f"state = '{HandoffState.PENDING}'"),
+            postgresql_where=text(f"state = '{HandoffState.PENDING}'"),
+        ),
         Index("ix_handoffs_state_created", "state", "created_at"),
-    )  # fmt: skip
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))

@@ -31,32 +31,47 @@ async def contexts(
 ) -> dict[int, dict[str, Any]]:
     """What the rep sees for each handoff (two queries for the lot)."""
     lead_ids = [h.lead_id for h in handoffs]
-    leads = {lead.id: lead for lead in (await session.scalars(
-        select(Lead).where(Lead.id.in_(lead_ids)))).all()}  # fmt: skip
+    leads = {
+        lead.id: lead
+        for lead in (await session.scalars(select(Lead).where(Lead.id.in_(lead_ids)))).all()
+    }
     rank = func.row_number().over(partition_by=Event.lead_id, order_by=Event.id.desc())
     recent = select(Event, rank.label("n")).where(Event.lead_id.in_(lead_ids)).subquery()
     rows = await session.execute(select(recent).where(recent.c.n <= TIMELINE))
     timeline: dict[int, list[dict[str, Any]]] = {i: [] for i in lead_ids}
     for e in rows:
-        timeline[e.lead_id].append({
-            "type": e.type, "at": e.occurred_at, "sequence": e.sequence_id, "step": e.step_id,
-            "url": (e.data or {}).get("url"), "data": e.data or {},
-        })  # fmt: skip
+        timeline[e.lead_id].append(
+            {
+                "type": e.type,
+                "at": e.occurred_at,
+                "sequence": e.sequence_id,
+                "step": e.step_id,
+                "url": (e.data or {}).get("url"),
+                "data": e.data or {},
+            }
+        )
     out = {}
     for h in handoffs:
         lead = leads[h.lead_id]
         out[h.id] = {
-            "handoff": {"id": h.id, "territory": h.territory, "created_at": h.created_at,
-                        "reassigned": h.previous_id is not None},
+            "handoff": {
+                "id": h.id,
+                "territory": h.territory,
+                "created_at": h.created_at,
+                "reassigned": h.previous_id is not None,
+            },
             "rep": {"name": h.rep_name, "email": h.rep_email},
-            "lead": {**lead_context(lead), "stage": lead.lifecycle_stage,
-                     "created_at": lead.created_at},
+            "lead": {
+                **lead_context(lead),
+                "stage": lead.lifecycle_stage,
+                "created_at": lead.created_at,
+            },
             "source": {k: getattr(lead, k) for k in SOURCE if getattr(lead, k)},
             "score": h.breakdown,
             "timeline": sorted(timeline[h.lead_id], key=lambda e: e["at"], reverse=True),
             "accept_url": composer.links.handoff_url(h.id, "accept"),
             "reject_url": composer.links.handoff_url(h.id, "reject"),
-        }  # fmt: skip
+        }
     return out
 
 
@@ -66,15 +81,28 @@ def sample_context(composer: Composer, now: datetime) -> dict[str, Any]:
     return {
         "handoff": {"id": 0, "territory": "dach", "created_at": now, "reassigned": False},
         "rep": {"name": "Jonas Albrecht", "email": "jonas@example.com"},
-        "lead": lead, "source": {"utm_source": "linkedin", "source_form": "leitfaden"},
-        "score": {"total": 58, "rules": [{"rule": "senior-title", "kind": "fit", "points": 15},
-                                          {"rule": "email-click", "kind": "engagement",
-                                           "points": 16.0}]},
-        "timeline": [{"type": EventType.CLICK, "at": now, "sequence": "b2b-nurture",
-                      "step": "welcome", "url": "https://example.com/preise", "data": {}}],
+        "lead": lead,
+        "source": {"utm_source": "linkedin", "source_form": "leitfaden"},
+        "score": {
+            "total": 58,
+            "rules": [
+                {"rule": "senior-title", "kind": "fit", "points": 15},
+                {"rule": "email-click", "kind": "engagement", "points": 16.0},
+            ],
+        },
+        "timeline": [
+            {
+                "type": EventType.CLICK,
+                "at": now,
+                "sequence": "b2b-nurture",
+                "step": "welcome",
+                "url": "https://example.com/preise",
+                "data": {},
+            }
+        ],
         "accept_url": composer.links.handoff_url(0, "accept"),
         "reject_url": composer.links.handoff_url(0, "reject"),
-    }  # fmt: skip
+    }
 
 
 def handoff_message(
@@ -88,10 +116,15 @@ def handoff_message(
         "sales/handoff", "{{ subject }}", {**context, "reminder": reminder, "subject": subject}
     )
     return build_message(
-        from_name=sales.sender.name, from_addr=str(sales.sender.email),
-        to_name=context["rep"]["name"], to_addr=context["rep"]["email"],
-        subject=rendered.subject, html=rendered.html, text=rendered.text, date=now,
-    )  # fmt: skip
+        from_name=sales.sender.name,
+        from_addr=str(sales.sender.email),
+        to_name=context["rep"]["name"],
+        to_addr=context["rep"]["email"],
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        date=now,
+    )
 
 
 def webhook_payload(context: dict[str, Any]) -> dict[str, Any]:
@@ -101,16 +134,18 @@ def webhook_payload(context: dict[str, Any]) -> dict[str, Any]:
         "handoff_id": context["handoff"]["id"],
         "territory": context["handoff"]["territory"],
         "rep": context["rep"],
-        "lead": {k: lead.get(k) for k in ("email", "first_name", "last_name", "company",
-                                          "job_title", "country")},
+        "lead": {
+            k: lead.get(k)
+            for k in ("email", "first_name", "last_name", "company", "job_title", "country")
+        },
         "source": context["source"],
         "score": context["score"],
         "accept_url": context["accept_url"],
         "reject_url": context["reject_url"],
         # Slack's incoming webhooks show this field.
         "text": f"Neuer MQL für {context['rep']['name']}: {lead['full_name'] or lead['email']} "
-                f"(Score {context['score'].get('total')})",
-    }  # fmt: skip
+        f"(Score {context['score'].get('total')})",
+    }
 
 
 async def post_webhook(

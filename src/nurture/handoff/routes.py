@@ -49,14 +49,17 @@ async def answer_page(token: str, action: str, state: AppState = Depends(get_sta
         return state.pages.message("Schon erledigt", _CLOSED[handoff.state], 409)
     sales = state.project().sales
     return state.pages.render(
-        "handoff.html.j2", action=action, handoff=handoff, lead=lead,
-        reasons=sales.reject_reasons if sales else {}, errors={},
-    )  # fmt: skip
+        "handoff.html.j2",
+        action=action,
+        handoff=handoff,
+        lead=lead,
+        reasons=sales.reject_reasons if sales else {},
+        errors={},
+    )
 
 
 @router.post("/s/{token}/{action}", include_in_schema=False)
-async def answer(token: str, action: str, request: Request,
-                 state: AppState = Depends(get_state)):  # fmt: skip
+async def answer(token: str, action: str, request: Request, state: AppState = Depends(get_state)):
     handoff_id = _handoff_id(state, token)
     if handoff_id is None or action not in ("accept", "reject"):
         return _gone(state)
@@ -72,13 +75,19 @@ async def answer(token: str, action: str, request: Request,
         if handoff is None or lead is None:
             return _gone(state)
         return state.pages.render(
-            "handoff.html.j2", 422, action=action, handoff=handoff, lead=lead, reasons=reasons,
+            "handoff.html.j2",
+            422,
+            action=action,
+            handoff=handoff,
+            lead=lead,
+            reasons=reasons,
             errors={"reason": "Bitte wählen Sie einen Grund."},
-        )  # fmt: skip
+        )
     try:
         async with session_scope(state.settings.database_url.get_secret_value()) as session:
-            await respond(session, project, handoff_id, action == "accept", utcnow(),
-                          reason or None, note)  # fmt: skip
+            await respond(
+                session, project, handoff_id, action == "accept", utcnow(), reason or None, note
+            )
     except LookupError:
         return _gone(state)
     except HandoffClosed as exc:

@@ -50,9 +50,11 @@ class HandoffReport:
             setattr(self, name, getattr(self, name) + value)
 
     def summary(self) -> str:
-        return (f"{self.promoted} promoted to MQL, {self.handed_off} handed off, "
-                f"{self.notified} notified, {self.reminded} reminded, "
-                f"{self.reassigned} reassigned")  # fmt: skip
+        return (
+            f"{self.promoted} promoted to MQL, {self.handed_off} handed off, "
+            f"{self.notified} notified, {self.reminded} reminded, "
+            f"{self.reassigned} reassigned"
+        )
 
 
 @dataclass
@@ -69,7 +71,7 @@ def build_context(settings: Settings, transport: Transport | None = None) -> Han
         load_project(settings.config_dir),
         build_composer(settings),
         transport or transport_from_url(settings.mail_url.get_secret_value()),
-    )  # fmt: skip
+    )
 
 
 async def score_step(c: HandoffContext, now: datetime) -> int:
@@ -90,17 +92,22 @@ async def promote_step(c: HandoffContext, now: datetime) -> HandoffReport:
 
 
 async def _send(
-    c: HandoffContext, handoffs: list[Handoff], reminder: bool, now: datetime,
+    c: HandoffContext,
+    handoffs: list[Handoff],
+    reminder: bool,
+    now: datetime,
     report: HandoffReport,
-) -> None:  # fmt: skip
+) -> None:
     """Email (and webhook) the reps; a notification that did not go out is claimed again by
     the next pass (notified_at back to NULL)."""
     sales = c.project.sales
     assert sales is not None
     async with session_scope(c.db_url) as session:
         contexts = await notify.contexts(session, c.composer, handoffs)
-    messages = {h.id: notify.handoff_message(c.composer, sales, contexts[h.id], reminder, now)
-                for h in handoffs}  # fmt: skip
+    messages = {
+        h.id: notify.handoff_message(c.composer, sales, contexts[h.id], reminder, now)
+        for h in handoffs
+    }
     failed_reply = "not sent"
     try:
         await c.transport.open()
@@ -122,8 +129,9 @@ async def _send(
     async with session_scope(c.db_url) as session:
         if failed:
             column = "reminded_at" if reminder else "notified_at"
-            await session.execute(update(Handoff).where(Handoff.id.in_(failed))
-                                  .values({column: None}))  # fmt: skip
+            await session.execute(
+                update(Handoff).where(Handoff.id.in_(failed)).values({column: None})
+            )
         await record_events(session, events)
     sent = len(handoffs) - len(failed)
     if reminder:
@@ -136,9 +144,12 @@ async def _send(
 
 
 async def _webhooks(
-    c: HandoffContext, handoffs: list[Handoff], contexts: dict[int, dict[str, Any]],
-    now: datetime, report: HandoffReport,
-) -> None:  # fmt: skip
+    c: HandoffContext,
+    handoffs: list[Handoff],
+    contexts: dict[int, dict[str, Any]],
+    now: datetime,
+    report: HandoffReport,
+) -> None:
     sales = c.project.sales
     assert sales is not None
     targets = []
@@ -152,8 +163,9 @@ async def _webhooks(
     events = []
     async with httpx.AsyncClient(timeout=10) as client:
         for h, url in targets:
-            ok, detail = await notify.post_webhook(client, url, notify.webhook_payload(
-                contexts[h.id]))  # fmt: skip
+            ok, detail = await notify.post_webhook(
+                client, url, notify.webhook_payload(contexts[h.id])
+            )
             report.webhooks_ok += ok
             report.webhooks_failed += not ok
             kind = EventType.WEBHOOK_DELIVERED if ok else EventType.WEBHOOK_FAILED
@@ -170,11 +182,17 @@ async def notify_step(c: HandoffContext, now: datetime, limit: int = 500) -> Han
         return report
     while True:
         async with session_scope(c.db_url) as session:
-            handoffs = list((await session.scalars(
-                select(Handoff).where(Handoff.state == HandoffState.PENDING,
-                                      Handoff.notified_at.is_(None))
-                .order_by(Handoff.id).limit(limit).with_for_update(skip_locked=True)
-            )).all())  # fmt: skip
+            handoffs = list(
+                (
+                    await session.scalars(
+                        select(Handoff)
+                        .where(Handoff.state == HandoffState.PENDING, Handoff.notified_at.is_(None))
+                        .order_by(Handoff.id)
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).all()
+            )
             scores = await breakdowns(session, [h.lead_id for h in handoffs])
             for h in handoffs:
                 h.notified_at = now

@@ -44,9 +44,10 @@ async def apply_goals(session: AsyncSession, project: Project, now: datetime) ->
                 reached = stage.scalar_subquery().in_(stages.at_or_after(goal.stage))
             else:
                 reached = exists().where(
-                    Event.lead_id == Enrollment.lead_id, Event.type == goal.event,
+                    Event.lead_id == Enrollment.lead_id,
+                    Event.type == goal.event,
                     Event.occurred_at >= Enrollment.enrolled_at,
-                )  # fmt: skip
+                )
             where = [Enrollment.sequence_id == sequence.id, reached]
             ended += await exit_matching(session, where, goal.name, now)
     return ended
@@ -64,13 +65,16 @@ async def promote(session: AsyncSession, project: Project, now: datetime) -> Pro
     if project.scoring is None:
         return Promoted([], 0)
     t = totals().having(score_total() >= project.scoring.mql_threshold).subquery()
-    rows = (await session.execute(
-        select(Lead.id, Lead.lifecycle_stage, t.c.total.label("score"), Lead.country)
-        .join(t, t.c.lead_id == Lead.id)
-        .where(Lead.lifecycle_stage.in_((Stage.LEAD, Stage.RECYCLED)),
-               Lead.suppressed_at.is_(None))
-        .order_by(Lead.id)
-    )).all()  # fmt: skip
+    rows = (
+        await session.execute(
+            select(Lead.id, Lead.lifecycle_stage, t.c.total.label("score"), Lead.country)
+            .join(t, t.c.lead_id == Lead.id)
+            .where(
+                Lead.lifecycle_stage.in_((Stage.LEAD, Stage.RECYCLED)), Lead.suppressed_at.is_(None)
+            )
+            .order_by(Lead.id)
+        )
+    ).all()
     if not rows:
         return Promoted([], 0)
     ids = [r.id for r in rows]
@@ -85,16 +89,20 @@ async def promote(session: AsyncSession, project: Project, now: datetime) -> Pro
 
 async def _last_assigned(session: AsyncSession) -> dict[tuple[str, str], int]:
     rows = await session.execute(
-        select(Handoff.territory, Handoff.rep_email, func.max(Handoff.id))
-        .group_by(Handoff.territory, Handoff.rep_email)
-    )  # fmt: skip
+        select(Handoff.territory, Handoff.rep_email, func.max(Handoff.id)).group_by(
+            Handoff.territory, Handoff.rep_email
+        )
+    )
     return {(t, e): n for t, e, n in rows.all()}
 
 
 def _pick(
-    sales: SalesConfig, country: str | None, last: dict[tuple[str, str], int], seq: list[int],
+    sales: SalesConfig,
+    country: str | None,
+    last: dict[tuple[str, str], int],
+    seq: list[int],
     exclude: str | None = None,
-) -> tuple[str, Rep]:  # fmt: skip
+) -> tuple[str, Rep]:
     """Round-robin within the lead's territory: the rep whose last handoff there is oldest
     (never first, in config order); the fallback owner when no territory covers the country
     or nobody else is left."""
@@ -125,22 +133,32 @@ async def hand_off(
     rows, events = [], []
     for lead_id, country, score in leads:
         territory, rep = _pick(sales, country, last, seq, (exclude or {}).get(lead_id))
-        rows.append({
-            "lead_id": lead_id, "territory": territory, "rep_name": rep.name,
-            "rep_email": str(rep.email), "state": HandoffState.PENDING, "score": score,
-            "breakdown": {},  # the snapshot is taken when the rep is notified
-            "previous_id": (previous or {}).get(lead_id), "created_at": now,
-        })  # fmt: skip
-        events.append(event_row(lead_id, EventType.HANDED_OFF, now, rep=str(rep.email),
-                                territory=territory))  # fmt: skip
+        rows.append(
+            {
+                "lead_id": lead_id,
+                "territory": territory,
+                "rep_name": rep.name,
+                "rep_email": str(rep.email),
+                "state": HandoffState.PENDING,
+                "score": score,
+                "breakdown": {},  # the snapshot is taken when the rep is notified
+                "previous_id": (previous or {}).get(lead_id),
+                "created_at": now,
+            }
+        )
+        events.append(
+            event_row(lead_id, EventType.HANDED_OFF, now, rep=str(rep.email), territory=territory)
+        )
     # executemany without RETURNING: one statement (RETURNING would go row by row on SQLite)
     await session.execute(Handoff.__table__.insert(), rows)
     lead_ids = [r["lead_id"] for r in rows]
     for part in chunked(lead_ids):
         await session.execute(
-            update(Lead).where(Lead.id.in_(part))
-            .values(owner_email=None, updated_at=now).execution_options(synchronize_session=False)
-        )  # fmt: skip
+            update(Lead)
+            .where(Lead.id.in_(part))
+            .values(owner_email=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
     await record_events(session, events)
     return len(rows)
 
@@ -197,17 +215,31 @@ async def overdue(
     remind_before = now - sales.sla.remind_after_td
     reassign_before = now - sales.sla.reassign_after_td
     pending = Handoff.state == HandoffState.PENDING
-    reassign = list((await session.scalars(
-        select(Handoff).where(pending, Handoff.created_at <= reassign_before)
-        .order_by(Handoff.id).with_for_update(skip_locked=True)
-    )).all())  # fmt: skip
-    remind = list((await session.scalars(
-        select(Handoff).where(pending, Handoff.reminded_at.is_(None),
-                              Handoff.notified_at.is_not(None),
-                              and_(Handoff.created_at <= remind_before,
-                                   Handoff.created_at > reassign_before))
-        .order_by(Handoff.id).with_for_update(skip_locked=True)
-    )).all())  # fmt: skip
+    reassign = list(
+        (
+            await session.scalars(
+                select(Handoff)
+                .where(pending, Handoff.created_at <= reassign_before)
+                .order_by(Handoff.id)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+    )
+    remind = list(
+        (
+            await session.scalars(
+                select(Handoff)
+                .where(
+                    pending,
+                    Handoff.reminded_at.is_(None),
+                    Handoff.notified_at.is_not(None),
+                    and_(Handoff.created_at <= remind_before, Handoff.created_at > reassign_before),
+                )
+                .order_by(Handoff.id)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+    )
     return remind, reassign
 
 
@@ -218,18 +250,29 @@ async def reassign(
     many were handed on."""
     if not handoffs:
         return 0
-    await update_by_id(session, Handoff, [{"id": h.id, "state": HandoffState.REASSIGNED}
-                                          for h in handoffs])  # fmt: skip
+    await update_by_id(
+        session, Handoff, [{"id": h.id, "state": HandoffState.REASSIGNED} for h in handoffs]
+    )
     await session.flush()
-    countries = dict((await session.execute(
-        select(Lead.id, Lead.country).where(Lead.id.in_([h.lead_id for h in handoffs]))
-    )).all())  # fmt: skip
-    await record_events(session, [
-        event_row(h.lead_id, EventType.HANDOFF_REASSIGNED, now, **{"from": h.rep_email})
-        for h in handoffs
-    ])  # fmt: skip
+    countries = dict(
+        (
+            await session.execute(
+                select(Lead.id, Lead.country).where(Lead.id.in_([h.lead_id for h in handoffs]))
+            )
+        ).all()
+    )
+    await record_events(
+        session,
+        [
+            event_row(h.lead_id, EventType.HANDOFF_REASSIGNED, now, **{"from": h.rep_email})
+            for h in handoffs
+        ],
+    )
     return await hand_off(
-        session, sales, [(h.lead_id, countries.get(h.lead_id), h.score) for h in handoffs], now,
+        session,
+        sales,
+        [(h.lead_id, countries.get(h.lead_id), h.score) for h in handoffs],
+        now,
         exclude={h.lead_id: h.rep_email for h in handoffs},
         previous={h.lead_id: h.id for h in handoffs},
-    )  # fmt: skip
+    )

@@ -51,21 +51,41 @@ async def find_by_public_id(session: AsyncSession, public_id: str) -> Lead | Non
 
 
 # Filled once, by the submission that created the lead: the source that brought it in.
-FIRST_TOUCH = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
-               "referrer", "source_form")  # fmt: skip
+FIRST_TOUCH = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "referrer",
+    "source_form",
+)
 PROFILE = ("first_name", "last_name", "company", "job_title", "country", "timezone", "locale")
 
 
-_UPSERT_COLUMNS = ("email", "public_id", "custom", "lifecycle_stage", "created_at", "updated_at",
-                   *PROFILE, *FIRST_TOUCH)  # fmt: skip
+_UPSERT_COLUMNS = (
+    "email",
+    "public_id",
+    "custom",
+    "lifecycle_stage",
+    "created_at",
+    "updated_at",
+    *PROFILE,
+    *FIRST_TOUCH,
+)
 
 
 def _upsert_tail(dialect: str) -> str:
-    merge = "leads.custom || excluded.custom" if dialect == "postgresql" else (
-        "json_patch(leads.custom, excluded.custom)")  # fmt: skip
+    merge = (
+        "leads.custom || excluded.custom"
+        if dialect == "postgresql"
+        else ("json_patch(leads.custom, excluded.custom)")
+    )
     updates = ", ".join(f"{c} = COALESCE(excluded.{c}, leads.{c})" for c in PROFILE)
-    return (f"ON CONFLICT (email) DO UPDATE SET {updates}, custom = {merge}, "
-            "updated_at = excluded.updated_at")  # fmt: skip
+    return (
+        f"ON CONFLICT (email) DO UPDATE SET {updates}, custom = {merge}, "
+        "updated_at = excluded.updated_at"
+    )
 
 
 async def upsert_leads(
@@ -83,10 +103,13 @@ async def upsert_leads(
         row = {k: (values.get(k) or None) for k in PROFILE}
         row.update({k: (first_touch or {}).get(k) for k in FIRST_TOUCH})
         row.update(
-            email=email, public_id=new_public_id(), lifecycle_stage=Stage.SUBSCRIBER,
+            email=email,
+            public_id=new_public_id(),
+            lifecycle_stage=Stage.SUBSCRIBER,
             custom={k: v for k, v in (values.get("custom") or {}).items() if v not in (None, "")},
-            created_at=now, updated_at=now,
-        )  # fmt: skip
+            created_at=now,
+            updated_at=now,
+        )
         params.append(row)
     dialect = "postgresql" if is_postgres(session) else "sqlite"
     lead = Lead.__table__
@@ -128,11 +151,21 @@ async def change_stage(
         await session.execute(
             update(Lead).where(Lead.id.in_(part)).values(lifecycle_stage=stage, updated_at=at)
         )
-    await record_events(session, [
-        event_row(c.lead_id, EventType.STAGE_CHANGED, at, stage=stage, previous=c.previous,
-                  **data, **c.data)
-        for c in moved
-    ])  # fmt: skip
+    await record_events(
+        session,
+        [
+            event_row(
+                c.lead_id,
+                EventType.STAGE_CHANGED,
+                at,
+                stage=stage,
+                previous=c.previous,
+                **data,
+                **c.data,
+            )
+            for c in moved
+        ],
+    )
     return len(moved)
 
 

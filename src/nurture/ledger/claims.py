@@ -122,15 +122,20 @@ async def mark_sending(
     suppressed = select(L.c.id).where(L.c.id == T.c.lead_id, L.c.suppressed_at.is_not(None))
     result = await session.execute(
         update(T)
-        .where(T.c.id.in_(ids), T.c.claimed_by == worker, T.c.state == TouchState.CLAIMED,
-               active.exists(), ~suppressed.exists())
+        .where(
+            T.c.id.in_(ids),
+            T.c.claimed_by == worker,
+            T.c.state == TouchState.CLAIMED,
+            active.exists(),
+            ~suppressed.exists(),
+        )
         .values(
             state=TouchState.SENDING,
             lease_until=clock + timedelta(seconds=lease_seconds),
             updated_at=clock,
         )
         .returning(T.c.id)
-    )  # fmt: skip
+    )
     return set(result.scalars().all())
 
 
@@ -144,10 +149,13 @@ async def held(session: AsyncSession, ids: list[int], worker: str) -> set[int]:
         return set()
     rows = await session.execute(
         select(T.c.id)
-        .where(T.c.id.in_(ids), T.c.claimed_by == worker,
-               T.c.state.in_((TouchState.SENDING, TouchState.IN_DOUBT)))
+        .where(
+            T.c.id.in_(ids),
+            T.c.claimed_by == worker,
+            T.c.state.in_((TouchState.SENDING, TouchState.IN_DOUBT)),
+        )
         .with_for_update()
-    )  # fmt: skip
+    )
     return set(rows.scalars().all())
 
 

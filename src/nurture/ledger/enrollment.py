@@ -59,8 +59,16 @@ async def schedule_first(
     enrollment.next_due_at = row["due_at"]  # type: ignore[assignment]
 
 
-_COLUMNS = ("lead_id", "sequence_id", "sequence_version", "state", "current_step", "next_due_at",
-            "enrolled_at", "updated_at")  # fmt: skip
+_COLUMNS = (
+    "lead_id",
+    "sequence_id",
+    "sequence_version",
+    "state",
+    "current_step",
+    "next_due_at",
+    "enrolled_at",
+    "updated_at",
+)
 
 
 async def enrol_many(
@@ -77,20 +85,29 @@ async def enrol_many(
     for lead, sequences, pending, now in wanted:
         for sequence in sequences:
             first = None if pending else next_touch(0, lead.id, lead.timezone, sequence, 0, now)
-            rows.append({
-                "lead_id": lead.id, "sequence_id": sequence.id,
-                "sequence_version": versions[sequence.id],
-                "state": EnrollmentState.PENDING if pending else EnrollmentState.ACTIVE,
-                "current_step": 0, "next_due_at": first["due_at"] if first else None,
-                "enrolled_at": now, "updated_at": now,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "lead_id": lead.id,
+                    "sequence_id": sequence.id,
+                    "sequence_version": versions[sequence.id],
+                    "state": EnrollmentState.PENDING if pending else EnrollmentState.ACTIVE,
+                    "current_step": 0,
+                    "next_due_at": first["due_at"] if first else None,
+                    "enrolled_at": now,
+                    "updated_at": now,
+                }
+            )
             context[(lead.id, sequence.id)] = (lead, sequence, pending, now)
     if not rows:
         return {}
     new = await insert_values(
-        session, Enrollment.__table__, _COLUMNS, rows,
-        "ON CONFLICT (lead_id, sequence_id) DO NOTHING", ("id", "lead_id", "sequence_id"),
-    )  # fmt: skip
+        session,
+        Enrollment.__table__,
+        _COLUMNS,
+        rows,
+        "ON CONFLICT (lead_id, sequence_id) DO NOTHING",
+        ("id", "lead_id", "sequence_id"),
+    )
     touches, events = [], []
     enrolled: dict[int, list[str]] = {}
     for e in sorted(new, key=lambda e: e.id):
@@ -98,8 +115,9 @@ async def enrol_many(
         enrolled.setdefault(lead.id, []).append(sequence.id)
         if not pending:
             touches.append(next_touch(e.id, lead.id, lead.timezone, sequence, 0, now))
-        events.append(event_row(lead.id, EventType.ENROLLED, now, sequence_id=sequence.id,
-                                pending=pending))  # fmt: skip
+        events.append(
+            event_row(lead.id, EventType.ENROLLED, now, sequence_id=sequence.id, pending=pending)
+        )
     if touches:
         await session.execute(insert(Touch.__table__), touches)
     await record_events(session, events)
@@ -134,26 +152,41 @@ async def exit_matching(
         await session.execute(
             update(Enrollment)
             .where(Enrollment.state.in_(LIVE), *where)
-            .values(state=EnrollmentState.EXITED, exit_reason=reason, ended_at=now,
-                    next_due_at=None, updated_at=now)
-            .returning(Enrollment.id, Enrollment.lead_id, Enrollment.sequence_id,
-                       Enrollment.current_step)
+            .values(
+                state=EnrollmentState.EXITED,
+                exit_reason=reason,
+                ended_at=now,
+                next_due_at=None,
+                updated_at=now,
+            )
+            .returning(
+                Enrollment.id, Enrollment.lead_id, Enrollment.sequence_id, Enrollment.current_step
+            )
             .execution_options(synchronize_session=False)
         )
-    ).all()  # fmt: skip
+    ).all()
     for part in chunked([e.id for e in ended]):
         await session.execute(
             update(Touch)
             .where(Touch.enrollment_id.in_(part), Touch.state.in_(CLAIMABLE))
             .values(state=TouchState.SKIPPED, reason=reason, updated_at=now)
             .execution_options(synchronize_session=False)
-        )  # fmt: skip
-    await record_events(session, [
-        # after_step: how many of its emails the lead had got (reports: where leads leave)
-        event_row(e.lead_id, EventType.EXITED, now, sequence_id=e.sequence_id, reason=reason,
-                  after_step=e.current_step)
-        for e in ended
-    ])  # fmt: skip
+        )
+    await record_events(
+        session,
+        [
+            # after_step: how many of its emails the lead had got (reports: where leads leave)
+            event_row(
+                e.lead_id,
+                EventType.EXITED,
+                now,
+                sequence_id=e.sequence_id,
+                reason=reason,
+                after_step=e.current_step,
+            )
+            for e in ended
+        ],
+    )
     return len(ended)
 
 

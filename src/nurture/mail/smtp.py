@@ -113,12 +113,16 @@ class SmtpTransport(Transport):
                 # Our sender address was refused, for every lead alike: fail the pass rather
                 # than count attempts against (and eventually end) every lead's drip.
                 reply = f"SMTP server refused the sender {message.sender}: {exc.code} {exc.message}"
-                return SendResult(message, SendStatus.NOT_SENT, exc.code, reply), client.is_connected
+                return SendResult(
+                    message, SendStatus.NOT_SENT, exc.code, reply
+                ), client.is_connected
             status: SendStatus = _code_status(exc.code)
             return SendResult(message, status, exc.code, exc.message), client.is_connected
         except (aiosmtplib.SMTPException, OSError) as exc:
             # The content was not sent yet: nothing can have been delivered, safe to resend.
-            return SendResult(message, SendStatus.RETRY, None, f"lost before the content: {exc}"), False
+            return SendResult(
+                message, SendStatus.RETRY, None, f"lost before the content: {exc}"
+            ), False
         try:
             async with asyncio.timeout(self.options.timeout):
                 response = await send_content(client, message.data)
@@ -126,7 +130,9 @@ class SmtpTransport(Transport):
             status, usable = _after_content(exc)
             return SendResult(message, status, exc.code, exc.message), usable
         except (aiosmtplib.SMTPException, OSError) as exc:
-            return SendResult(message, SendStatus.IN_DOUBT, None, f"connection lost in DATA: {exc}"), False
+            return SendResult(
+                message, SendStatus.IN_DOUBT, None, f"connection lost in DATA: {exc}"
+            ), False
         return SendResult(message, SendStatus.SENT, response.code, response.message), True
 
     @staticmethod
@@ -162,8 +168,9 @@ class SmtpTransport(Transport):
     def _start(self) -> asyncio.Queue[_Job]:
         if self._queue is None:
             self._queue = asyncio.Queue()
-            self._workers = [asyncio.create_task(self._worker(self._queue))
-                             for _ in range(self.options.pool)]  # fmt: skip
+            self._workers = [
+                asyncio.create_task(self._worker(self._queue)) for _ in range(self.options.pool)
+            ]
         return self._queue
 
     async def _worker(self, queue: asyncio.Queue[_Job]) -> None:
@@ -188,7 +195,9 @@ class SmtpTransport(Transport):
                     # gone out: in doubt, and the rest of the batch is still recorded.
                     log.exception("sending %s failed unexpectedly", message.message_id)
                     usable = False
-                    result = SendResult(message, SendStatus.IN_DOUBT, None, f"unexpected error: {exc!r}")
+                    result = SendResult(
+                        message, SendStatus.IN_DOUBT, None, f"unexpected error: {exc!r}"
+                    )
                 if not reply.done():
                     reply.set_result(result)
                 if not usable:

@@ -25,9 +25,16 @@ from nurture.tokens import Tokens
 T = TypeVar("T")
 
 LEAD_FIELDS = (
-    "email", "first_name", "last_name", "company", "job_title", "country", "timezone", "locale",
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "job_title",
+    "country",
+    "timezone",
+    "locale",
     "lifecycle_stage",
-)  # fmt: skip
+)
 
 SAMPLE_LEADS: dict[str, dict[str, Any]] = {
     "full": {

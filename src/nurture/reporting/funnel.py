@@ -156,9 +156,7 @@ async def stage_funnel(session: AsyncSession, since: datetime, until: datetime) 
         conversions=steps,
         biggest_drop_off=min(known, key=lambda s: s.conversion or 0.0) if known else None,
         median_seconds=MedianSeconds(
-            capture_to_mql=await median_seconds(
-                session, Stage.SUBSCRIBER, Stage.MQL, since, until
-            ),
+            capture_to_mql=await median_seconds(session, Stage.SUBSCRIBER, Stage.MQL, since, until),
             mql_to_sql=await median_seconds(session, Stage.MQL, Stage.SQL, since, until),
         ),
     )

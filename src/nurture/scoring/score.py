@@ -53,16 +53,21 @@ def fit_condition(rule: FitRule) -> ColumnElement[bool]:
             return true()
         values = rule.in_ or rule.contains or []
         pattern = "%@{}" if rule.in_ else "%@%{}%"
-        return or_(*[func.lower(Lead.email).like(pattern.format(_like_escape(v)), escape="\\")
-                     for v in values])  # fmt: skip
+        return or_(
+            *[
+                func.lower(Lead.email).like(pattern.format(_like_escape(v)), escape="\\")
+                for v in values
+            ]
+        )
     column = _field(rule.field)
     if rule.present is not None:
         filled = and_(column.is_not(None), column != "")
         return filled if rule.present else ~filled
     if rule.in_:
         return func.lower(column).in_([v.lower() for v in rule.in_])
-    return or_(*[func.lower(column).like(f"%{_like_escape(v)}%", escape="\\")
-                 for v in rule.contains or []])  # fmt: skip
+    return or_(
+        *[func.lower(column).like(f"%{_like_escape(v)}%", escape="\\") for v in rule.contains or []]
+    )
 
 
 def _age_days(postgres: bool, now: datetime) -> ColumnElement[float]:
@@ -87,13 +92,17 @@ def _engagement_select(
         cap = literal(rule.cap, Float())
         total = func.least(total, cap) if postgres else func.min(total, cap)
     # An anti-join against the few recycled leads, not a join of every event with its lead.
-    counted = ~exists().where(Lead.id == Event.lead_id, Lead.score_reset_at.is_not(None),
-                              Lead.score_reset_at >= Event.occurred_at)  # fmt: skip
+    counted = ~exists().where(
+        Lead.id == Event.lead_id,
+        Lead.score_reset_at.is_not(None),
+        Lead.score_reset_at >= Event.occurred_at,
+    )
     where = [Event.type == rule.event, Event.occurred_at <= literal(now, UTCDateTime()), counted]
     if rule.url_contains:
         url = func.lower(Event.data["url"].as_string())
-        where.append(or_(*[url.like(f"%{_like_escape(v)}%", escape="\\")
-                           for v in rule.url_contains]))  # fmt: skip
+        where.append(
+            or_(*[url.like(f"%{_like_escape(v)}%", escape="\\") for v in rule.url_contains])
+        )
     if scope is not None:
         where.append(Event.lead_id.in_(scope))
     return (
@@ -167,7 +176,7 @@ async def breakdowns(session: AsyncSession, lead_ids: list[int]) -> dict[int, Br
             select(LeadScore.lead_id, LeadScore.rule, LeadScore.kind, LeadScore.points)
             .where(LeadScore.lead_id.in_(lead_ids[start : start + 5000]))
             .order_by(LeadScore.lead_id, LeadScore.points.desc(), LeadScore.rule)
-        )  # fmt: skip
+        )
         for r in rows:
             rules[r.lead_id].append((r.rule, r.kind, float(r.points)))
     return {i: Breakdown(round(sum(p for _, _, p in rs)), rs) for i, rs in rules.items()}

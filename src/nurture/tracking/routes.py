@@ -52,9 +52,13 @@ async def click(token: str, state: AppState = Depends(get_state)) -> Response:
     except InvalidToken:
         return state.pages.message("Link ungültig", "Dieser Link ist ungültig.", 404)
     await state.writer(HITS).submit(
-        {"touch_id": link.touch_id, "type": EventType.CLICK, "occurred_at": utcnow(),
-         "data": {"url": link.url}}
-    )  # fmt: skip
+        {
+            "touch_id": link.touch_id,
+            "type": EventType.CLICK,
+            "occurred_at": utcnow(),
+            "data": {"url": link.url},
+        }
+    )
     return RedirectResponse(link.url, status_code=302, headers=_NO_STORE)
 
 
@@ -71,10 +75,13 @@ async def _subject(state: AppState, token: str) -> tuple[str, tuple[str, str] | 
     if not isinstance(link, SendUnsubscribe):
         return link.public_id, None
     async with session_scope(state.settings.database_url.get_secret_value()) as session:
-        row = (await session.execute(
-            select(Lead.public_id, Touch.sequence_id, Touch.step_id)
-            .join(Touch, Touch.lead_id == Lead.id).where(Touch.id == link.touch_id)
-        )).one_or_none()  # fmt: skip
+        row = (
+            await session.execute(
+                select(Lead.public_id, Touch.sequence_id, Touch.step_id)
+                .join(Touch, Touch.lead_id == Lead.id)
+                .where(Touch.id == link.touch_id)
+            )
+        ).one_or_none()
     return (row.public_id, (row.sequence_id, row.step_id)) if row else None
 
 
@@ -102,8 +109,9 @@ async def unsubscribe_post(token: str, request: Request, state: AppState = Depen
     lead = None
     if found:
         async with session_scope(state.settings.database_url.get_secret_value()) as session:
-            lead = await unsubscribe(session, found[0], utcnow(),
-                                     "one_click" if one_click else "page", found[1])  # fmt: skip
+            lead = await unsubscribe(
+                session, found[0], utcnow(), "one_click" if one_click else "page", found[1]
+            )
     if lead is None:
         return state.pages.message(*_GONE, status_code=404)
     if one_click:  # a mail client, not a person: no page needed

@@ -26,8 +26,15 @@ async def unsubscribe(
         return None
     if lead.suppressed_at is None:
         sequence_id, step_id = sent or (None, None)
-        await record_event(session, lead.id, EventType.UNSUBSCRIBED, now, via=via,
-                           sequence_id=sequence_id, step_id=step_id)  # fmt: skip
+        await record_event(
+            session,
+            lead.id,
+            EventType.UNSUBSCRIBED,
+            now,
+            via=via,
+            sequence_id=sequence_id,
+            step_id=step_id,
+        )
         await suppress(session, lead, SuppressionReason.UNSUBSCRIBED, now)
     await exit_enrollments(session, lead.id, SuppressionReason.UNSUBSCRIBED, now)
     return lead

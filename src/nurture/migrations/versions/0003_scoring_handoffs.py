@@ -63,9 +63,14 @@ def upgrade() -> None:
         sa.Column("note", sa.String(1000), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_handoffs"),
     )
-    op.create_index("uq_handoffs_pending_lead", "handoffs", ["lead_id"], unique=True,
-                    sqlite_where=sa.text("state = 'pending'"),
-                    postgresql_where=sa.text("state = 'pending'"))  # fmt: skip
+    op.create_index(
+        "uq_handoffs_pending_lead",
+        "handoffs",
+        ["lead_id"],
+        unique=True,
+        sqlite_where=sa.text("state = 'pending'"),
+        postgresql_where=sa.text("state = 'pending'"),
+    )
     op.create_index("ix_handoffs_state_created", "handoffs", ["state", "created_at"])
     # Engagement scoring reads events by lead and type.
     op.create_index("ix_events_lead_type", "events", ["lead_id", "type"])
