@@ -4,12 +4,11 @@ classification, without a database."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import get_args
 
 import pytest
 
 from nurture.dispatch.outcome import RELEASED, Outcome, Policy, classify
-from nurture.mail.backend import Status
+from nurture.mail.backend import SendStatus
 from nurture.mail.message import OutgoingMessage
 from nurture.mail.transports import SendResult
 from nurture.reporting.dispatch import OUTCOMES
@@ -19,7 +18,7 @@ POLICY = Policy(retry_base_seconds=900, max_attempts=3)
 MESSAGE = OutgoingMessage("news@example.com", "lead@example.com", b"x\r\n", "<m@example.com>")
 
 
-def result(status: Status, code: int | None = None) -> SendResult:
+def result(status: SendStatus, code: int | None = None) -> SendResult:
     return SendResult(MESSAGE, status, code, "reply")
 
 
@@ -47,7 +46,7 @@ def at_once(delay: timedelta) -> datetime:
     ],
 )
 def test_a_result_that_is_not_a_retry(
-    status: Status, code: int | None, attempts: int, expected: Outcome
+    status: SendStatus, code: int | None, attempts: int, expected: Outcome
 ) -> None:
     assert classify(result(status, code), attempts, POLICY, no_retry) == expected
 
@@ -82,13 +81,13 @@ def test_bounces_say_which_kind_and_what_may_have_arrived() -> None:
     assert (hard.hard_bounce, hard.soft_bounce) == (True, False)
     assert (soft.hard_bounce, soft.soft_bounce) == (False, True)
     arrived = {
-        s: classify(result(s), 1, POLICY, at_once).may_have_arrived for s in get_args(Status)
+        s: classify(result(s), 1, POLICY, at_once).may_have_arrived for s in SendStatus
     }
     expected = {"sent": True, "in_doubt": True, "retry": False, "bounced": False}
     assert arrived == {**expected, "not_sent": False}
 
 
 def test_every_status_has_an_outcome_the_report_counts() -> None:
-    kinds = {classify(result(s), 1, POLICY, at_once).kind for s in get_args(Status)}
+    kinds = {classify(result(s), 1, POLICY, at_once).kind for s in SendStatus}
     assert kinds == {"sent", "retrying", "bounced", "in_doubt", RELEASED}
     assert kinds <= set(OUTCOMES)

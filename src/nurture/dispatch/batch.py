@@ -22,8 +22,9 @@ from nurture.db import session_scope
 from nurture.dispatch.outcome import RELEASED, Policy
 from nurture.dispatch.record import record_replies
 from nurture.dispatch.triage import Triage, triage
-from nurture.dispatch.work import Claimed, Work
+from nurture.dispatch.work import Work
 from nurture.ledger import claims
+from nurture.ledger.claims import Claimed
 from nurture.ledger.models import TouchState
 from nurture.mail.backend import SendResult, SendStatus, Transport, TransportUnavailable
 from nurture.mail.message import OutgoingMessage

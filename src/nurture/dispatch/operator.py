@@ -9,11 +9,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
-from nurture.dispatch.record import advance
-from nurture.dispatch.work import Claimed
 from nurture.leads.events import EventType, event_row, record_events
 from nurture.leads.models import Lead
+from nurture.ledger.claims import Claimed
 from nurture.ledger.models import Touch, TouchState
+from nurture.ledger.progress import advance
 
 
 @dataclass(frozen=True)

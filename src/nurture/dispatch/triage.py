@@ -15,11 +15,12 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
-from nurture.dispatch.record import advance
-from nurture.dispatch.work import Claimed, Work
+from nurture.dispatch.work import Work
 from nurture.leads.models import Lead
+from nurture.ledger.claims import Claimed
 from nurture.ledger.enrollment import exit_matching
 from nurture.ledger.models import Enrollment, EnrollmentState, Touch, TouchState
+from nurture.ledger.progress import advance
 from nurture.rendering.compose import LEAD_FIELDS, lead_context
 from nurture.scoring.score import score_of
 from nurture.sequences.conditions import Engagement, evaluate, load_engagement

@@ -16,7 +16,7 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.db import chunked, insert_values, is_postgres
-from nurture.leads.events import EventType, event_row, record_event, record_events
+from nurture.leads.events import EventType, event_row, record_events
 from nurture.leads.models import Lead, SuppressionReason, new_public_id
 from nurture.leads.stages import CRM_STAGES, Stage
 
@@ -170,12 +170,30 @@ async def change_stage(
 
 
 async def suppress(
-    session: AsyncSession, lead: Lead, reason: SuppressionReason, at: datetime, **data: Any
-) -> None:
-    """No further marketing email to this address until it opts in again with consent."""
-    if lead.suppressed_at is None:
-        lead.suppressed_at, lead.suppression_reason = at, reason
-        await record_event(session, lead.id, EventType.SUPPRESSED, at, reason=reason, **data)
+    session: AsyncSession,
+    leads: Mapping[int, Mapping[str, Any]],
+    reason: SuppressionReason,
+    at: datetime,
+) -> list[int]:
+    """No further marketing email to these addresses until each opts in again with consent.
+    Set-based; ``leads``: lead id -> what its ``suppressed`` event should say besides the
+    reason (e.g. the server's reply to a bounce). A lead suppressed already is left as it
+    was, with no second event. ORM objects of these leads in the session see the change.
+    Returns the ids suppressed now."""
+    done: list[int] = []
+    for part in chunked(list(leads)):
+        result = await session.execute(
+            update(Lead)
+            .where(Lead.id.in_(part), Lead.suppressed_at.is_(None))
+            .values(suppressed_at=at, suppression_reason=reason, updated_at=at)
+            .returning(Lead.id)
+        )
+        done += result.scalars().all()
+    await record_events(
+        session,
+        [event_row(i, EventType.SUPPRESSED, at, reason=reason, **leads[i]) for i in done],
+    )
+    return done
 
 
 async def record_crm_stage(

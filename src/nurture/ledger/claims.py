@@ -9,6 +9,7 @@ row is claimed by exactly one dispatcher.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.leads.models import Lead
 from nurture.ledger.models import CLAIMABLE, Enrollment, EnrollmentState, Touch, TouchState
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed touch with what recording and scheduling its next step need: plain values,
+    not ORM objects, since they cross transactions (claimed in one, recorded in another)."""
+
+    id: int
+    enrollment_id: int
+    lead_id: int
+    lead_timezone: str | None
+    sequence_id: str
+    step_id: str
+    step_index: int  # the step's index in the sequence as configured now
+    attempts: int  # SMTP attempts before this one
+
 
 # Core columns, not ORM attributes, in the statements a pass runs per batch and per chunk:
 # an ORM-enabled UPDATE goes through the ORM's bulk machinery (~3% of a dispatcher's CPU).

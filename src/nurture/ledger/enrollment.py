@@ -18,31 +18,7 @@ from nurture.db import chunked, insert_values
 from nurture.leads.events import EventType, event_row, record_events
 from nurture.leads.models import Lead
 from nurture.ledger.models import CLAIMABLE, LIVE, Enrollment, EnrollmentState, Touch, TouchState
-from nurture.sequences.schedule import due_at
-
-
-def next_touch(
-    enrollment_id: int,
-    lead_id: int,
-    lead_timezone: str | None,
-    sequence: SequenceConfig,
-    index: int,
-    previous: datetime,
-) -> dict[str, object]:
-    """The ledger row for step ``index``, due after ``previous`` (as insert values)."""
-    step = sequence.steps[index]
-    return {
-        "enrollment_id": enrollment_id,
-        "lead_id": lead_id,
-        "sequence_id": sequence.id,
-        "step_id": step.id,
-        "step_index": index,
-        "state": TouchState.SCHEDULED,
-        "due_at": due_at(previous, step, sequence.send_window, lead_timezone),
-        "attempts": 0,
-        "created_at": previous,
-        "updated_at": previous,
-    }
+from nurture.ledger.progress import next_touch
 
 
 async def schedule_first(

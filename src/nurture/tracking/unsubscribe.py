@@ -35,7 +35,7 @@ async def unsubscribe(
             sequence_id=sequence_id,
             step_id=step_id,
         )
-        await suppress(session, lead, SuppressionReason.UNSUBSCRIBED, now)
+        await suppress(session, {lead.id: {}}, SuppressionReason.UNSUBSCRIBED, now)
     await exit_enrollments(session, lead.id, SuppressionReason.UNSUBSCRIBED, now)
     return lead
 
