@@ -26,7 +26,11 @@ engagement:
 SEQUENCE = """\
 id: drip
 name: Drip
-sender: {{name: Anna, email: anna@example.com, company: Planwerk GmbH, address: "Hauptstr. 1, Berlin"}}
+sender:
+  name: Anna
+  email: anna@example.com
+  company: Planwerk GmbH
+  address: "Hauptstr. 1, Berlin"
 goals:
   - {goal}
 steps:
@@ -73,7 +77,7 @@ def test_known_and_custom_events_load_as_their_names(tmp_path):
 
 def test_a_goal_with_an_unknown_event_or_stage_is_an_error(tmp_path):
     [event] = problems(tmp_path, SEQUENCE.format(goal="event: dmeo_booked"), SequenceConfig)
-    assert event.startswith("file.yaml:5: goals.0.event: unknown event 'dmeo_booked'")
+    assert event.startswith("file.yaml:9: goals.0.event: unknown event 'dmeo_booked'")
     [stage] = problems(tmp_path, SEQUENCE.format(goal="stage: sqll"), SequenceConfig)
     assert "goals.0.stage: unknown goal stage 'sqll'; did you mean sql?" in stage
     [early] = problems(tmp_path, SEQUENCE.format(goal="stage: lead"), SequenceConfig)
