@@ -80,9 +80,7 @@ def test_bounces_say_which_kind_and_what_may_have_arrived() -> None:
     soft = classify(result("retry", 450), POLICY.max_attempts, POLICY, no_retry)
     assert (hard.hard_bounce, hard.soft_bounce) == (True, False)
     assert (soft.hard_bounce, soft.soft_bounce) == (False, True)
-    arrived = {
-        s: classify(result(s), 1, POLICY, at_once).may_have_arrived for s in SendStatus
-    }
+    arrived = {s: classify(result(s), 1, POLICY, at_once).may_have_arrived for s in SendStatus}
     expected = {"sent": True, "in_doubt": True, "retry": False, "bounced": False}
     assert arrived == {**expected, "not_sent": False}
 

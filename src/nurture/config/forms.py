@@ -7,18 +7,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from nurture.config.sequences import Sender, Slug, StrictModel
+from nurture.leads.models import PROFILE
 
 # Form fields with these names fill the lead's columns; any other name lands in lead.custom.
-LEAD_COLUMNS = (
-    "email",
-    "first_name",
-    "last_name",
-    "company",
-    "job_title",
-    "country",
-    "timezone",
-    "locale",
-)
+LEAD_COLUMNS = ("email", *PROFILE)
 COLUMN_LIMITS = {"email": 320, "first_name": 100, "last_name": 100, "timezone": 64, "locale": 16}
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 HONEYPOT = "website"

@@ -8,16 +8,11 @@ from pydantic import Field, model_validator
 
 from nurture.config.sequences import Slug, StrictModel
 from nurture.leads.events import EventName, EventType
+from nurture.leads.models import PROFILE
 
 # Lead columns a fit rule may read; also custom.<field> and email_domain.
 FIT_FIELDS = (
-    "first_name",
-    "last_name",
-    "company",
-    "job_title",
-    "country",
-    "timezone",
-    "locale",
+    *PROFILE,
     "utm_source",
     "utm_medium",
     "utm_campaign",

@@ -21,6 +21,10 @@ class SuppressionReason(StrEnum):
     BOUNCED = "bounced"  # the address does not exist (a 5xx from the receiving server)
 
 
+# The lead's profile columns: what a form, an import or a CRM may fill in (besides the address).
+PROFILE = ("first_name", "last_name", "company", "job_title", "country", "timezone", "locale")
+
+
 def new_public_id() -> str:
     return uuid.uuid4().hex
 

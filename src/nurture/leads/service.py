@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.db import chunked, insert_values, is_postgres
 from nurture.leads.events import EventType, event_row, record_events
-from nurture.leads.models import Lead, SuppressionReason, new_public_id
+from nurture.leads.models import PROFILE, Lead, SuppressionReason, new_public_id
 from nurture.leads.stages import CRM_STAGES, Stage
 
 
@@ -60,7 +60,6 @@ FIRST_TOUCH = (
     "referrer",
     "source_form",
 )
-PROFILE = ("first_name", "last_name", "company", "job_title", "country", "timezone", "locale")
 
 
 _UPSERT_COLUMNS = (

@@ -36,7 +36,6 @@ class TouchState(StrEnum):
 
 
 CLAIMABLE = (TouchState.SCHEDULED, TouchState.RETRYING)
-FINAL = (TouchState.SENT, TouchState.BOUNCED, TouchState.SKIPPED)
 
 
 class Enrollment(Base):

@@ -25,10 +25,9 @@ class SmtpOptions:
     use_tls: bool = False
     start_tls: bool | None = False
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in a log line
     pool: int = 8
     timeout: float = 30.0
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 _Job = tuple[OutgoingMessage, "asyncio.Future[SendResult]"]

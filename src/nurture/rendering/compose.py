@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Row
 
 from nurture.config.sequences import SequenceConfig
-from nurture.leads.models import Lead
+from nurture.leads.models import PROFILE, Lead
 from nurture.links import Links
 from nurture.mail.message import OutgoingMessage, build_message
 from nurture.rendering.render import RenderedEmail, Renderer
@@ -24,17 +24,8 @@ from nurture.tokens import Tokens
 
 T = TypeVar("T")
 
-LEAD_FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "company",
-    "job_title",
-    "country",
-    "timezone",
-    "locale",
-    "lifecycle_stage",
-)
+# What a template sees of a lead (as ``lead.<field>``), besides custom fields and the score.
+LEAD_FIELDS = ("email", *PROFILE, "lifecycle_stage")
 
 SAMPLE_LEADS: dict[str, dict[str, Any]] = {
     "full": {
