@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -131,16 +132,20 @@ async def dispose_engines() -> None:
 
 
 _makers: dict[str, async_sessionmaker[AsyncSession]] = {}
-_sqlite_locks: dict[tuple[str, int], asyncio.Lock] = {}
+# Per event loop (a Lock belongs to one), held weakly: keyed by id(loop), a new loop could
+# reuse a closed one's id and get a Lock bound to that dead loop.
+_sqlite_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _sqlite_lock(url: str) -> asyncio.Lock:
     # SQLite has one writer. Left to itself, a second BEGIN IMMEDIATE sleep-polls (up to
     # 100 ms a try); queueing this process's transactions on a lock hands over at once.
-    key = (url, id(asyncio.get_running_loop()))
-    lock = _sqlite_locks.get(key)
+    locks = _sqlite_locks.setdefault(asyncio.get_running_loop(), {})
+    lock = locks.get(url)
     if lock is None:
-        lock = _sqlite_locks[key] = asyncio.Lock()
+        lock = locks[url] = asyncio.Lock()
     return lock
 
 
