@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import email.policy
 from datetime import UTC, datetime
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,15 +22,13 @@ from tests.conftest import CONTENT
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 SEQUENCE = load_project(CONTENT / "config").sequences["b2b-nurture"]
 COMPOSER = Composer(Renderer(CONTENT / "templates"), Tokens("k"), "https://n.example")
-# A template that prints the fields bare, so the properties can be exact.
+# A template (templates/email/probe.*) that prints the fields bare, so the properties can be exact.
 PROBE = SequenceConfig.model_validate({
     "id": "probe", "name": "probe",
     "sender": {"name": "S", "email": "s@example.com", "company": "C", "address": "A"},
     "steps": [{"id": "p", "template": "probe",
                "subject": "{{ lead.first_name }}|{{ lead.company }}"}],
 })  # fmt: skip
-PROBE_COMPOSER = Composer(Renderer(Path(__file__).parents[1] / "fixtures/templates"),
-                          Tokens("k"), "https://n.example")  # fmt: skip
 HEADERS = {"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type",
            "List-Unsubscribe", "List-Unsubscribe-Post", "Reply-To"}  # fmt: skip
 
@@ -63,7 +60,7 @@ def assert_headers_intact(parsed: email.message.EmailMessage) -> None:
 def test_values_arrive_as_data_and_headers_stay_intact(first, company, note):
     lead = lead_context({"email": "lead@example.com", "first_name": first, "company": company,
                          "custom": {"note": note}})  # fmt: skip
-    parsed = parse(PROBE_COMPOSER.compose(PROBE, 0, lead, "p", NOW).data)
+    parsed = parse(COMPOSER.compose(PROBE, 0, lead, "p", NOW).data)
     assert_headers_intact(parsed)
     assert parsed["Subject"] == clean_header_text(f"{first}|{company}")
     text = body_form(parsed.get_body(("plain",)).get_content())
@@ -84,7 +81,7 @@ def test_values_arrive_as_data_and_headers_stay_intact(first, company, note):
     company=st.one_of(st.none(), VALUES),
     step=st.integers(0, 19),
 )
-def test_every_shipped_email_renders_any_lead_safely(first, last, company, step):
+def test_every_email_of_the_sequence_renders_any_lead_safely(first, last, company, step):
     lead = lead_context({"email": "lead@example.com", "first_name": first, "last_name": last,
                          "company": company, "custom": {"company_size": company}})  # fmt: skip
     index = step % len(SEQUENCE.steps)
