@@ -23,8 +23,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
-# Config and templates under test: the shipped example unless told otherwise.
-CONTENT = Path(os.environ.get("NURTURE_TEST_CONTENT", ROOT))
+# The suite's own project (config/ and templates/, tests/fixtures/project/README.md): a marketer
+# editing the shipped example at ROOT breaks only tests/test_shipped_content.py.
+CONTENT = Path(__file__).resolve().parent / "fixtures" / "project"
+SHIPPED = ROOT
 PG_BASE = os.environ.get(
     "NURTURE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )

@@ -6,10 +6,11 @@ import pytest
 
 from nurture.config.project import load_project
 from nurture.config.yamlfile import ConfigError
+from tests.conftest import CONTENT
 
-ROOT = Path(__file__).resolve().parents[2]
-SEQ = (ROOT / "config/sequences/b2b-nurture.yaml").read_text(encoding="utf-8")
-FORM = (ROOT / "config/forms/leitfaden.yaml").read_text(encoding="utf-8")
+CONFIG = CONTENT / "config"
+SEQ = (CONFIG / "sequences/b2b-nurture.yaml").read_text(encoding="utf-8")
+FORM = (CONFIG / "forms/leitfaden.yaml").read_text(encoding="utf-8")
 
 
 def project_with(tmp_path: Path, sequence: str = SEQ, form: str = FORM) -> Path:
@@ -24,9 +25,17 @@ def line_of(text: str, needle: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
 
 
-def test_shipped_config_loads():
-    project = load_project(ROOT / "config")
-    assert len(project.sequences["b2b-nurture"].steps) == 7
+def test_the_test_project_loads_with_its_form_feeding_its_sequence():
+    project = load_project(CONFIG)
+    assert [s.id for s in project.sequences["b2b-nurture"].steps] == [
+        "welcome",
+        "problem",
+        "case-study",
+        "comparison",
+        "objections",
+        "demo",
+        "breakup",
+    ]
     assert project.sequences_for_form("leitfaden")[0].id == "b2b-nurture"
 
 
@@ -77,13 +86,13 @@ def test_form_pointing_to_missing_sequence(tmp_path):
     assert problem.line == line_of(form, "gibt-es-nicht")
 
 
-SCORING = (ROOT / "config/scoring.yaml").read_text(encoding="utf-8")
-SALES = (ROOT / "config/sales.yaml").read_text(encoding="utf-8")
+SCORING = (CONFIG / "scoring.yaml").read_text(encoding="utf-8")
+SALES = (CONFIG / "sales.yaml").read_text(encoding="utf-8")
 
 
 def with_scoring_and_sales(tmp_path: Path, scoring: str = SCORING, sales: str = SALES) -> Path:
     folder = project_with(tmp_path)
-    recycle = (ROOT / "config/sequences/b2b-recycle.yaml").read_text(encoding="utf-8")
+    recycle = (CONFIG / "sequences/b2b-recycle.yaml").read_text(encoding="utf-8")
     (folder / "sequences/b2b-recycle.yaml").write_text(recycle, encoding="utf-8")
     (folder / "scoring.yaml").write_text(scoring, encoding="utf-8")
     (folder / "sales.yaml").write_text(sales, encoding="utf-8")

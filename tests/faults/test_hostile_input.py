@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import email.policy
 from datetime import UTC, datetime
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,7 +23,7 @@ from tests.conftest import CONTENT
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 SEQUENCE = load_project(CONTENT / "config").sequences["b2b-nurture"]
 COMPOSER = Composer(Renderer(CONTENT / "templates"), Links(Tokens("k"), "https://n.example"))
-# A template that prints the fields bare, so the properties can be exact.
+# A template (templates/email/probe.*) that prints the fields bare, so the properties can be exact.
 PROBE = SequenceConfig.model_validate(
     {
         "id": "probe",
@@ -34,10 +33,6 @@ PROBE = SequenceConfig.model_validate(
             {"id": "p", "template": "probe", "subject": "{{ lead.first_name }}|{{ lead.company }}"}
         ],
     }
-)
-PROBE_COMPOSER = Composer(
-    Renderer(Path(__file__).parents[1] / "fixtures/templates"),
-    Links(Tokens("k"), "https://n.example"),
 )
 HEADERS = {
     "From",
@@ -97,7 +92,7 @@ def test_values_arrive_as_data_and_headers_stay_intact(first, company, note):
             "custom": {"note": note},
         }
     )
-    parsed = parse(PROBE_COMPOSER.compose(PROBE, 0, lead, "p", NOW).data)
+    parsed = parse(COMPOSER.compose(PROBE, 0, lead, "p", NOW).data)
     assert_headers_intact(parsed)
     assert parsed["Subject"] == clean_header_text(f"{first}|{company}")
     text = body_form(parsed.get_body(("plain",)).get_content())
@@ -118,7 +113,7 @@ def test_values_arrive_as_data_and_headers_stay_intact(first, company, note):
     company=st.one_of(st.none(), VALUES),
     step=st.integers(0, 19),
 )
-def test_every_shipped_email_renders_any_lead_safely(first, last, company, step):
+def test_every_email_of_the_sequence_renders_any_lead_safely(first, last, company, step):
     lead = lead_context(
         {
             "email": "lead@example.com",
