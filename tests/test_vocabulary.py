@@ -26,6 +26,8 @@ WRITERS = {"record_event": 2, "event_row": 1}
 
 
 def _word(node: ast.AST) -> str | None:
+    if isinstance(node, ast.IfExp):  # "sent" if ok else "failed"
+        return _word(node.body) or _word(node.orelse)
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in WORDS:
         return node.value
     return None
@@ -74,6 +76,7 @@ record_event(session, 1, "click", now)
 Event.type.in_(("open", "click"))
 update(Lead).values(lifecycle_stage="mql")
 {"lead_id": 1, "type": "exited"}
+{"type": EventType.SENT if ok else "bounced"}
 """
     assert [w for _, w in spelled_out(ast.parse(code))] == [
         "sent",
@@ -82,6 +85,7 @@ update(Lead).values(lifecycle_stage="mql")
         "open",
         "mql",
         "exited",
+        "bounced",
     ]
 
 

@@ -27,7 +27,7 @@ from nurture.capture.service import (
 )
 from nurture.config.forms import HONEYPOT, UTM_FIELDS, FormConfig
 from nurture.db import session_scope, utcnow
-from nurture.leads.events import record_events
+from nurture.leads.events import EventType, event_row, record_events
 from nurture.rendering.compose import lead_context
 from nurture.tokens import InvalidToken
 from nurture.web.errors import ErrorsOut
@@ -234,14 +234,9 @@ async def _confirm_mail(
         state.composer, state.project(), form, lead, result.consent_id or 0, utcnow()
     )
     sent, reply = await send_confirmation(state.settings.mail_url.get_secret_value(), message)
-    await state.writer(CONFIRMATION_EVENTS).submit(
-        {
-            "lead_id": lead["id"],
-            "type": "confirmation_sent" if sent else "confirmation_failed",
-            "occurred_at": utcnow(),
-            "data": {"form": form.id, "reply": reply[:200]},
-        }
-    )
+    kind = EventType.CONFIRMATION_SENT if sent else EventType.CONFIRMATION_FAILED
+    row = event_row(lead["id"], kind, utcnow(), form=form.id, reply=reply[:200])
+    await state.writer(CONFIRMATION_EVENTS).submit(row)
 
 
 @router.get("/f/{form_id}/thanks", include_in_schema=False)
