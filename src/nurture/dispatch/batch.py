@@ -19,13 +19,12 @@ from jinja2 import TemplateError
 
 from nurture.config.project import Project
 from nurture.db import session_scope
-from nurture.dispatch.outcome import RELEASED, Policy
+from nurture.dispatch.outcome import RELEASED, OutcomeKind, Policy
 from nurture.dispatch.record import record_replies
 from nurture.dispatch.triage import Triage, triage
 from nurture.dispatch.work import Work
 from nurture.ledger import claims
 from nurture.ledger.claims import Claimed
-from nurture.ledger.models import TouchState
 from nurture.mail.backend import SendResult, SendStatus, Transport, TransportUnavailable
 from nurture.mail.message import OutgoingMessage
 from nurture.rendering.compose import Composer
@@ -76,15 +75,14 @@ class Dispatcher:
 class BatchReport:
     claimed: int = 0
     in_doubt_expired: int = 0
-    # (sequence id, step id, outcome) -> count; outcome: sent, retrying, bounced, skipped,
-    # in_doubt, released (never handed over, still due).
-    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    # (sequence id, step id, outcome) -> count
+    counts: Counter[tuple[str, str, OutcomeKind]] = field(default_factory=Counter)
     error: str | None = None
 
-    def count(self, touch: Claimed, outcome: str) -> None:
+    def count(self, touch: Claimed, outcome: OutcomeKind) -> None:
         self.counts[(touch.sequence_id, touch.step_id, outcome)] += 1
 
-    def total(self, outcome: str) -> int:
+    def total(self, outcome: OutcomeKind) -> int:
         return sum(n for (_, _, o), n in self.counts.items() if o == outcome)
 
     def merge(self, other: BatchReport) -> None:
@@ -107,7 +105,7 @@ async def dispatch_batch(d: Dispatcher, now: datetime) -> BatchReport:
             return report
         batch = await triage(session, d.project, ids, now)
     for touch, _ in batch.skipped:
-        report.count(touch, TouchState.SKIPPED)
+        report.count(touch, OutcomeKind.SKIPPED)
     report.error = batch.error
     await ChunkPipeline(d, now, batch, report).run()
     return report
