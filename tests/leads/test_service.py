@@ -10,15 +10,17 @@ import pytest
 from sqlalchemy import select
 
 from nurture.db import session_scope
-from nurture.leads.models import Event, Lead
+from nurture.leads.models import Event, Lead, SuppressionReason
 from nurture.leads.service import (
     InvalidEmail,
+    StageChange,
+    change_stage,
     normalise_email,
     record_crm_stage,
-    set_stage,
     suppress,
     upsert_leads,
 )
+from nurture.leads.stages import Stage
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=3)
@@ -140,7 +142,7 @@ async def test_upsert_keeps_the_first_touch_source(db_url):
 async def test_upsert_does_not_move_a_lead_back_in_the_funnel(db_url):
     row, _ = await upsert(db_url, "a@firma.de", {}, NOW)
     async with session_scope(db_url) as session:
-        await set_stage(session, await session.get(Lead, row.id), "mql", NOW)
+        await change_stage(session, Stage.MQL, [StageChange(row.id, row.lifecycle_stage)], NOW)
     again, _ = await upsert(db_url, "a@firma.de", {"first_name": "Anna"}, LATER)
     assert again.lifecycle_stage == "mql"
 
@@ -158,13 +160,19 @@ async def test_upsert_of_many_returns_each_lead_in_the_order_given(db_url):
     ]
 
 
-async def test_set_stage_records_one_event_per_change(db_url):
+async def test_change_stage_records_one_event_per_change(db_url):
     row, _ = await upsert(db_url, "a@firma.de", {}, NOW)
     async with session_scope(db_url) as session:
         subject = await session.get(Lead, row.id)
-        await set_stage(session, subject, "lead", NOW, via="confirmation")
-        await set_stage(session, subject, "lead", LATER)  # no change: no event
-        await set_stage(session, subject, "mql", LATER)
+
+        async def move(stage: Stage, at: datetime, **data: str) -> int:
+            change = StageChange(subject.id, subject.lifecycle_stage)
+            return await change_stage(session, stage, [change], at, **data)
+
+        assert await move(Stage.LEAD, NOW, via="confirmation") == 1
+        assert subject.lifecycle_stage == Stage.LEAD  # the loaded lead sees the change
+        assert await move(Stage.LEAD, LATER) == 0  # no change: no event
+        assert await move(Stage.MQL, LATER) == 1
     assert (await lead(db_url, "a@firma.de")).lifecycle_stage == "mql"
     changes = [(e.type, e.occurred_at, e.data) for e in await events(db_url, row.id)]
     assert changes == [
@@ -177,8 +185,12 @@ async def test_suppress_records_the_first_reason_once(db_url):
     row, _ = await upsert(db_url, "a@firma.de", {}, NOW)
     async with session_scope(db_url) as session:
         subject = await session.get(Lead, row.id)
-        await suppress(session, subject, "unsubscribed", NOW)
-        await suppress(session, subject, "bounced", LATER)  # already suppressed: kept as it was
+        assert await suppress(session, {row.id: {}}, SuppressionReason.UNSUBSCRIBED, NOW) == [
+            row.id
+        ]
+        assert subject.suppressed_at == NOW  # the loaded lead sees it
+        # already suppressed: kept as it was, no second event
+        assert await suppress(session, {row.id: {}}, SuppressionReason.BOUNCED, LATER) == []
     suppressed = await lead(db_url, "a@firma.de")
     assert (suppressed.suppressed_at, suppressed.suppression_reason) == (NOW, "unsubscribed")
     assert [(e.type, e.data) for e in await events(db_url, row.id)] == [
@@ -204,3 +216,15 @@ async def test_a_crm_stage_is_recorded_with_its_value_each_time(db_url):
         {"stage": "opportunity", "previous": "opportunity", "value": 6000, "via": "cli"},
     ]
     assert (await lead(db_url, "a@firma.de")).lifecycle_stage == "opportunity"
+
+
+async def test_suppress_many_at_once_says_why_for_each(db_url):
+    a, _ = await upsert(db_url, "a@firma.de", {}, NOW)
+    b, _ = await upsert(db_url, "b@firma.de", {}, NOW)
+    async with session_scope(db_url) as session:
+        why = {a.id: {"reply": "550 no such user"}, b.id: {"reply": "550 mailbox gone"}}
+        assert sorted(await suppress(session, why, SuppressionReason.BOUNCED, NOW)) == sorted(why)
+    for row, reply in ((a, "550 no such user"), (b, "550 mailbox gone")):
+        assert [(e.type, e.data) for e in await events(db_url, row.id)] == [
+            ("suppressed", {"reason": "bounced", "reply": reply})
+        ]
