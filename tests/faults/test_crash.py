@@ -79,7 +79,7 @@ async def test_kill_9_mid_pass_then_next_pass_after_lease(smtp_settings, smtp):
     in_doubt = states.get("in_doubt", 0)
     assert in_doubt <= CHUNK
     print(f"kill -9 after {killed_at} messages: {states}")
-    async with session_scope(smtp_settings.database_url) as session:
+    async with session_scope(smtp_settings.database_url.get_secret_value()) as session:
         rows = (
             await session.execute(
                 select(
