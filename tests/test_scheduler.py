@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from pydantic import SecretStr
 
 from nurture.db import utcnow
 from nurture.dispatch.batch import DispatchFailed
@@ -69,7 +70,7 @@ async def test_the_scheduler_passes_at_start_and_registers_its_jobs_once_each(se
 async def test_a_failed_dispatch_is_logged_and_the_handoff_pass_still_runs(settings, caplog):
     caplog.set_level(logging.INFO, logger="nurture.scheduler")
     await enrolled_leads(settings, 1, utcnow() - timedelta(minutes=1))
-    scheduler = start_scheduler(settings.model_copy(update={"mail_url": UNREACHABLE}))
+    scheduler = start_scheduler(settings.model_copy(update={"mail_url": SecretStr(UNREACHABLE)}))
     try:
         await until_logged(caplog, "scoring and hand-off:")
     finally:
@@ -89,7 +90,7 @@ async def test_dispatch_once_runs_a_pass_in_process_and_sums_it_up(settings):
     assert (await touch_states(settings))["sent"] == 6
     with pytest.raises(DispatchFailed, match="cannot reach SMTP"):
         await dispatch_once(
-            settings.model_copy(update={"mail_url": UNREACHABLE}),
+            settings.model_copy(update={"mail_url": SecretStr(UNREACHABLE)}),
             later + timedelta(days=30),
             use_prefect=False,
         )

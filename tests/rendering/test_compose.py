@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from nurture.config.project import load_project
+from nurture.links import Links
 from nurture.rendering.compose import SAMPLE_LEADS, Composer, lead_context
 from nurture.rendering.render import Renderer
 from nurture.tokens import Tokens
@@ -22,7 +23,7 @@ WHITEPAPER = SEQUENCE.links["whitepaper"]  # linked from the first step, welcome
 
 
 def composer() -> Composer:
-    return Composer(Renderer(CONTENT / "templates"), Tokens("k"), BASE)
+    return Composer(Renderer(CONTENT / "templates"), Links(Tokens("k"), BASE))
 
 
 def parse(data: bytes) -> EmailMessage:
@@ -76,7 +77,7 @@ def test_compose_sets_sender_recipient_subject_date_and_one_click_unsubscribe():
     assert (to.display_name, to.addr_spec) == ("Anna Berg", "anna@firma.de")
     assert message["Subject"] == "Willkommen, Anna"  # the subject is a template too
     assert message["Date"].datetime == NOW
-    assert message["List-Unsubscribe"] == f"<{composer().unsubscribe_url('pub1')}>"
+    assert message["List-Unsubscribe"] == f"<{composer().links.unsubscribe_lead_url('pub1')}>"
     assert message["List-Unsubscribe"].startswith(f"<{BASE}/u/")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     text, html = parts(message)
@@ -112,7 +113,11 @@ def test_a_real_send_tracks_its_links_and_its_unsubscribe_link_names_the_send():
     # Two sends to the same lead have different unsubscribe links, and neither is the
     # lead's (previews use the lead's opaque id; a real link names the ledger row).
     other = parse(c.compose(SEQUENCE, 0, LEAD, "pub1", NOW, touch_id=42).data)
-    links = {sent["List-Unsubscribe"], other["List-Unsubscribe"], f"<{c.unsubscribe_url('pub1')}>"}
+    links = {
+        sent["List-Unsubscribe"],
+        other["List-Unsubscribe"],
+        f"<{c.links.unsubscribe_lead_url('pub1')}>",
+    }
     assert len(links) == 3
     assert sent["List-Unsubscribe"].strip("<>") in text
 
