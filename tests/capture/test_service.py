@@ -73,3 +73,26 @@ async def test_a_verified_subscriber_becomes_a_lead_with_one_stage_event(setting
         (Stage.LEAD, Stage.SUBSCRIBER)
     ]
     assert len(changes) == 1
+
+
+async def test_form_posts_written_together_keep_each_its_own_time(settings):
+    """A group commit writes many posts in one transaction: each lead's stage change still
+    carries the time of its own post."""
+    project = load_project(settings.config_dir)
+    form = next(iter(project.forms.values()))
+    for email in ("a@example.com", "b@example.com"):
+        await post(settings, form, email, NOW)
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        await session.execute(update(Lead).values(email_verified_at=NOW))
+    times = {"a@example.com": NOW + timedelta(hours=1), "b@example.com": NOW + timedelta(hours=2)}
+    batch = [prepare(project, Submission(form.id, filled(form, e), t)) for e, t in times.items()]
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        await capture_many(session, project, [p for p in batch if p is not None])
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        rows = await session.execute(
+            select(Lead.email, Lead.updated_at, Event.occurred_at)
+            .join(Event, Event.lead_id == Lead.id)
+            .where(Event.type == EventType.STAGE_CHANGED, Event.occurred_at > NOW)
+        )
+        got = {email: (updated, occurred) for email, updated, occurred in rows}
+    assert got == {e: (t, t) for e, t in times.items()}

@@ -216,7 +216,7 @@ async def _capture_round(
         )
         wanted.append((lead, project.sequences_for_form(form.id), not verified, now))
         if verified and lead.lifecycle_stage == Stage.SUBSCRIBER:
-            staged.append(StageChange(lead.id, lead.lifecycle_stage, {"form": form.id}))
+            staged.append(StageChange(lead.id, lead.lifecycle_stage, {"form": form.id}, now))
     if resubscribed:
         await update_by_id(session, Lead, resubscribed)
     inserted = await insert_values(

@@ -200,7 +200,10 @@ async def respond(
         stage, kind = Stage.RECYCLED, EventType.HANDOFF_REJECTED
         data = {"rep": handoff.rep_email, "reason": reason, "note": note}
     await record_event(session, lead.id, kind, now, **data)
-    await change_stage(session, stage, [StageChange(lead.id, lead.lifecycle_stage)], now)
+    # again: the answer is recorded as a stage event even if a CRM moved the lead there first
+    await change_stage(
+        session, stage, [StageChange(lead.id, lead.lifecycle_stage)], now, again=True
+    )
     sales = project.sales
     if not accept and sales and sales.recycle_sequence in project.sequences:
         sequence = project.sequences[sales.recycle_sequence]  # type: ignore[index]

@@ -122,12 +122,14 @@ async def upsert_leads(
 
 @dataclass(frozen=True)
 class StageChange:
-    """A lead about to move to another stage: its id, the stage it is in, and what the
-    ``stage_changed`` event should say about why (beyond what all changes share)."""
+    """A lead about to move to another stage: its id, the stage it is in, what the
+    ``stage_changed`` event should say about why (beyond what all changes share), and when,
+    if not at the time all changes share (a group commit writes many form posts at once)."""
 
     lead_id: int
     previous: str
     data: Mapping[str, Any] = field(default_factory=dict)
+    at: datetime | None = None
 
 
 async def change_stage(
@@ -145,18 +147,21 @@ async def change_stage(
     value is recorded again). ORM objects of these leads in the session see the new stage.
     Returns how many moved."""
     moved = [c for c in changes if again or c.previous != stage]
-    ids = [c.lead_id for c in moved]
-    for part in chunked(ids):
-        await session.execute(
-            update(Lead).where(Lead.id.in_(part)).values(lifecycle_stage=stage, updated_at=at)
-        )
+    by_time: dict[datetime, list[int]] = {}
+    for c in moved:
+        by_time.setdefault(c.at or at, []).append(c.lead_id)
+    for when, ids in by_time.items():  # one UPDATE per instant (usually one)
+        for part in chunked(ids):
+            await session.execute(
+                update(Lead).where(Lead.id.in_(part)).values(lifecycle_stage=stage, updated_at=when)
+            )
     await record_events(
         session,
         [
             event_row(
                 c.lead_id,
                 EventType.STAGE_CHANGED,
-                at,
+                c.at or at,
                 stage=stage,
                 previous=c.previous,
                 **data,
