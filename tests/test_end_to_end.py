@@ -43,7 +43,7 @@ async def test_capture_confirm_and_the_whole_drip_over_smtp(settings, smtp):
         [confirmation] = smtp.handler.to("juergen@example.de")
         body = confirmation.parsed().get_body(("plain",)).get_content()
         link = re.search(r"http://nurture\.test(/c/\S+)", body).group(1)
-        assert (await client.get(link)).status_code == 200
+        assert (await client.post(link)).status_code == 200  # the person's press of the button
 
     zone = ZoneInfo("Europe/Berlin")
     delivered = []

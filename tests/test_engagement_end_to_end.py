@@ -56,7 +56,7 @@ async def test_engaged_lead_reaches_sales_once_others_finish_or_unsubscribe(sett
             [confirmation] = smtp.handler.to(email)
             text = confirmation.parsed().get_body(("plain",)).get_content()
             assert (
-                await client.get(re.search(r"http://nurture\.test(/c/\S+)", text)[1])
+                await client.post(re.search(r"http://nurture\.test(/c/\S+)", text)[1])
             ).status_code == 200
 
         seen: Counter[str] = Counter()

@@ -112,7 +112,9 @@ async def test_each_shipped_form_page_confirmation_and_unsubscribe_page_works(se
                 text = body.get_body(("plain",)).get_content()
                 link = re.search(rf"{BASE}(/c/\S+)", text)
                 assert link, f"{form.id}: the confirmation email has no confirmation link"
-                confirmed = await client.get(link[1])
+                button = await client.get(link[1])  # a page with the button; nothing changes
+                assert button.status_code == 200 and 'method="post"' in button.text, form.id
+                confirmed = await client.post(link[1])
                 assert confirmed.status_code == 200 and form.confirmed.title in confirmed.text
             thanks = await client.get(f"/f/{form.id}/thanks")
             assert thanks.status_code == 200 and form.thank_you.title in thanks.text

@@ -75,20 +75,45 @@ async def test_browser_post_redirects_and_waits_for_confirmation(client, setting
     assert confirmation.recipient == "max.mustermann@example.com"
 
 
-async def test_confirmation_link_starts_the_drip_once(client, settings):
-    await client.post("/f/leitfaden", data=FORM)
+def confirmation_link(settings) -> str:
     body = outbox(settings)[0].data.decode().replace("=\r\n", "")
     link = re.search(r"http://nurture\.test(/c/[A-Za-z0-9_.\-=]+)", body).group(1)
-    link = link.replace("=3D", "=")
-    first = await client.get(link)
+    return link.replace("=3D", "=")
+
+
+async def test_fetching_the_confirmation_link_confirms_nothing(client, settings):
+    """Mail gateways fetch (GET, HEAD) every link of an incoming email: the link shows a
+    button, and only the person's POST confirms."""
+    await client.post("/f/leitfaden", data=FORM)
+    link = confirmation_link(settings)
+    page = await client.get(link, headers={"user-agent": "Mozilla/5.0 (Safe Links scanner)"})
+    assert page.status_code == 200
+    assert f'method="post" action="{link}"' in page.text and "m***" in page.text
+    assert "max.mustermann@example.com" not in page.text  # the link holder sees it masked
+    assert (await client.head(link)).status_code in (200, 405)
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        assert (await session.scalar(select(Consent))).confirmed_at is None
+        assert (await session.scalar(select(Enrollment))).state == "pending"
+        kinds = (await session.scalars(select(Event.type))).all()
+        assert "confirmed" not in kinds
+    assert (await lead_by_email(settings, "max.mustermann@example.com")).email_verified_at is None
+
+
+async def test_confirmation_link_starts_the_drip_once(client, settings):
+    await client.post("/f/leitfaden", data=FORM)
+    link = confirmation_link(settings)
+    first = await client.post(link, headers={"user-agent": "Firefox/140"})
     assert first.status_code == 200
-    again = await client.get(link)
+    again = await client.post(link, headers={"user-agent": "Other/1"})
     assert again.status_code == 200
+    shown = await client.get(link)  # after confirming: the confirmed page, no second button
+    assert shown.status_code == 200 and 'method="post"' not in shown.text
     async with session_scope(settings.database_url.get_secret_value()) as session:
         enrollment = await session.scalar(select(Enrollment))
         assert enrollment.state == "active" and enrollment.next_due_at is not None
         consent = await session.scalar(select(Consent))
         assert consent.confirmed_at is not None and consent.confirmed_ip == "203.0.113.7"
+        assert consent.confirmed_user_agent == "Firefox/140"  # the first, confirming request
         kinds = (await session.scalars(select(Event.type).order_by(Event.id))).all()
         assert kinds.count("confirmed") == 1
     lead = await lead_by_email(settings, "max.mustermann@example.com")
@@ -98,6 +123,7 @@ async def test_confirmation_link_starts_the_drip_once(client, settings):
 async def test_forged_confirmation_token_is_404_and_changes_nothing(client, settings):
     await client.post("/f/leitfaden", data=FORM)
     assert (await client.get("/c/eyJmYWtlIjoxfQ.forged.sig")).status_code == 404
+    assert (await client.post("/c/eyJmYWtlIjoxfQ.forged.sig")).status_code == 404
     async with session_scope(settings.database_url.get_secret_value()) as session:
         assert (await session.scalar(select(Enrollment))).state == "pending"
 

@@ -108,6 +108,8 @@ def test_visitor_signs_up_in_a_browser_and_confirms_from_the_email(server):
         expect(page.locator("main")).to_contain_text(FORM.thank_you.message)
 
         page.goto(confirmation_link(folder / "outbox"))
+        expect(page.locator("h1")).to_have_text("Anmeldung bestätigen")  # the link alone: a button
+        page.click("button[type=submit]")
         expect(page.locator("h1")).to_have_text(FORM.confirmed.title)
         expect(page.locator("main")).to_contain_text(FORM.confirmed.message)
         browser.close()
@@ -128,10 +130,12 @@ def test_visitor_signs_up_in_a_browser_and_confirms_from_the_email(server):
         "lead",
     )
     consent = db.execute(
-        "select form_id, text, text_version, double_opt_in, ip, confirmed_at is not null"
-        " from consents where lead_id = ?",
+        "select form_id, text, text_version, double_opt_in, ip, confirmed_at is not null,"
+        " confirmed_user_agent like '%Chrom%' from consents where lead_id = ?",
         (lead[0],),
     ).fetchall()
-    assert consent == [("leitfaden", FORM.consent.text, FORM.consent.version, 1, "127.0.0.1", 1)]
+    # confirmed by the browser that pressed the button
+    expected = ("leitfaden", FORM.consent.text, FORM.consent.version, 1, "127.0.0.1", 1, 1)
+    assert consent == [expected]
     drips = db.execute("select sequence_id, state from enrollments where lead_id = ?", (lead[0],))
     assert drips.fetchall() == [("b2b-nurture", "active")]

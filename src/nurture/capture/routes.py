@@ -1,4 +1,5 @@
-"""HTTP: GET/POST /f/{form} (landing page and submissions), GET /c/{token} (confirm)."""
+"""HTTP: GET/POST /f/{form} (landing page and submissions), GET /c/{token} (the confirm
+page) and POST /c/{token} (the double opt-in)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,13 @@ from nurture.capture.service import (
     Submission,
     capture_many,
     confirm,
+    pending_confirmation,
     prepare,
 )
 from nurture.config.forms import HONEYPOT, UTM_FIELDS, FormConfig
 from nurture.db import session_scope, utcnow
 from nurture.leads.events import EventType, event_row, record_events
+from nurture.leads.service import mask_email
 from nurture.rendering.compose import lead_context
 from nurture.tokens import InvalidToken
 from nurture.web.errors import ErrorsOut
@@ -247,18 +250,54 @@ async def thanks(form_id: str, state: AppState = Depends(get_state)):
     return state.pages.message(form.thank_you.title, form.thank_you.message)
 
 
+def _confirmed_page(state: AppState, form: FormConfig) -> Response:
+    if form.confirmed.redirect_url:
+        return RedirectResponse(form.confirmed.redirect_url, status_code=303)
+    return state.pages.message(form.confirmed.title, form.confirmed.message)
+
+
+def _bad_link(state: AppState, exc: Exception) -> Response:
+    message = str(exc) if isinstance(exc, ConfirmError) else "Dieser Link ist ungültig."
+    return state.pages.message("Link ungültig", message, 404)
+
+
 @router.get("/c/{token}", include_in_schema=False)
+async def confirm_page(token: str, state: AppState = Depends(get_state)):
+    """The link in the confirmation email shows a button and changes nothing: mail gateways
+    fetch every link of an incoming email, and a fetch must not confirm anyone."""
+    max_age = timedelta(days=state.settings.confirmation_max_age_days)
+    try:
+        consent_id = state.links.read_confirm(token)
+        async with session_scope(state.settings.database_url.get_secret_value()) as session:
+            pending = await pending_confirmation(
+                session, state.project(), consent_id, utcnow(), max_age
+            )
+    except (InvalidToken, ConfirmError) as exc:
+        return _bad_link(state, exc)
+    if pending.confirmed:
+        return _confirmed_page(state, pending.form)
+    return state.pages.render(
+        "confirm.html.j2", form=pending.form, email=mask_email(pending.email), action=f"/c/{token}"
+    )
+
+
+@router.post("/c/{token}", include_in_schema=False)
 async def confirm_link(token: str, request: Request, state: AppState = Depends(get_state)):
+    """The person's press of the button: the double opt-in, with the request's time, IP and
+    user agent on the consent."""
     max_age = timedelta(days=state.settings.confirmation_max_age_days)
     try:
         consent_id = state.links.read_confirm(token)
         async with session_scope(state.settings.database_url.get_secret_value()) as session:
             _, form, _ = await confirm(
-                session, state.project(), consent_id, client_ip(request), utcnow(), max_age
+                session,
+                state.project(),
+                consent_id,
+                client_ip(request),
+                request.headers.get("user-agent"),
+                utcnow(),
+                max_age,
             )
     except (InvalidToken, ConfirmError) as exc:
-        message = str(exc) if isinstance(exc, ConfirmError) else "Dieser Link ist ungültig."
-        return state.pages.message("Link ungültig", message, 404)
-    if form.confirmed.redirect_url:
-        return RedirectResponse(form.confirmed.redirect_url, status_code=303)
-    return state.pages.message(form.confirmed.title, form.confirmed.message)
+        return _bad_link(state, exc)
+    return _confirmed_page(state, form)

@@ -260,16 +260,24 @@ class ConfirmError(ValueError):
     pass
 
 
-async def confirm(
-    session: AsyncSession,
-    project: Project,
-    consent_id: int,
-    ip: str | None,
-    now: datetime,
-    max_age: timedelta,
-) -> tuple[Lead, FormConfig, list[str]]:
-    """Double opt-in: mark the consent confirmed and start the drips that waited for it.
-    Confirming twice is harmless (the drip starts once)."""
+@dataclass(frozen=True)
+class Pending:
+    """A confirmation link, read without changing anything (a mail scanner may be the one
+    fetching it): its consent, the form, the lead's address, and whether it is confirmed."""
+
+    consent: Consent
+    form: FormConfig
+    email: str
+
+    @property
+    def confirmed(self) -> bool:
+        return self.consent.confirmed_at is not None
+
+
+async def pending_confirmation(
+    session: AsyncSession, project: Project, consent_id: int, now: datetime, max_age: timedelta
+) -> Pending:
+    """What a confirmation link stands for; ConfirmError if nothing, or if it expired."""
     consent = await session.get(Consent, consent_id)
     if consent is None or consent.form_id not in project.forms:
         raise ConfirmError("unknown confirmation")
@@ -277,10 +285,29 @@ async def confirm(
         raise ConfirmError("this confirmation link has expired; please sign up again")
     lead = await session.get(Lead, consent.lead_id)
     assert lead is not None
-    form = project.forms[consent.form_id]
+    return Pending(consent, project.forms[consent.form_id], lead.email)
+
+
+async def confirm(
+    session: AsyncSession,
+    project: Project,
+    consent_id: int,
+    ip: str | None,
+    user_agent: str | None,
+    now: datetime,
+    max_age: timedelta,
+) -> tuple[Lead, FormConfig, list[str]]:
+    """Double opt-in, confirmed by a person's POST: mark the consent confirmed (when, from
+    which address and browser) and start the drips that waited for it. Confirming twice is
+    harmless (the drip starts once)."""
+    pending = await pending_confirmation(session, project, consent_id, now, max_age)
+    consent, form = pending.consent, pending.form
+    lead = await session.get(Lead, consent.lead_id)
+    assert lead is not None
     started: list[str] = []
     if consent.confirmed_at is None:
         consent.confirmed_at, consent.confirmed_ip = now, ip
+        consent.confirmed_user_agent = (user_agent or "")[:500] or None
         lead.email_verified_at = lead.email_verified_at or now
         await record_event(session, lead.id, EventType.CONFIRMED, now, form=form.id)
         if lead.lifecycle_stage == Stage.SUBSCRIBER:

@@ -96,6 +96,8 @@ class Consent(Base):
     double_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirmed_ip: Mapped[str | None] = mapped_column(String(45))
+    # The request that confirmed: a person pressing the button (a POST), not a mail scanner.
+    confirmed_user_agent: Mapped[str | None] = mapped_column(String(500))
 
 
 class Event(Base):

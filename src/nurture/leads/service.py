@@ -36,6 +36,12 @@ def normalise_email(raw: str) -> str:
     return result.ascii_email.lower()  # type: ignore[union-attr]
 
 
+def mask_email(email: str) -> str:
+    """An address as a page shows it to whoever holds a link: m***@example.com."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}{'*' * max(1, len(local) - 1)}@{domain}"
+
+
 async def find_by_email(session: AsyncSession, address: str) -> Lead | None:
     """The lead with this address, however it is spelt (normalised as on capture: case,
     spaces, IDNA); None also for a string that is no address, since no lead can have it."""

@@ -13,12 +13,12 @@ from sqlalchemy import select
 from nurture.db import session_scope, utcnow
 from nurture.leads.events import EventType
 from nurture.leads.models import Lead, SuppressionReason
-from nurture.leads.service import find_by_public_id
+from nurture.leads.service import find_by_public_id, mask_email
 from nurture.ledger.models import Touch
 from nurture.links import SendUnsubscribe
 from nurture.tokens import InvalidToken
 from nurture.tracking.engagement import record_engagement
-from nurture.tracking.unsubscribe import mask_email, unsubscribe
+from nurture.tracking.unsubscribe import unsubscribe
 from nurture.web.state import AppState, Writer, get_state
 
 router = APIRouter()

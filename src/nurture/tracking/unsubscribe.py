@@ -38,8 +38,3 @@ async def unsubscribe(
         await suppress(session, {lead.id: {}}, SuppressionReason.UNSUBSCRIBED, now)
     await exit_enrollments(session, lead.id, SuppressionReason.UNSUBSCRIBED, now)
     return lead
-
-
-def mask_email(email: str) -> str:
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}{'*' * max(1, len(local) - 1)}@{domain}"
