@@ -11,15 +11,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
 from nurture.dispatch.work import Work
 from nurture.leads.models import Lead
+from nurture.ledger import claims
 from nurture.ledger.claims import Claimed
 from nurture.ledger.enrollment import exit_matching
-from nurture.ledger.models import Enrollment, EnrollmentState, Touch, TouchState
+from nurture.ledger.models import Enrollment, EnrollmentState, Touch
 from nurture.ledger.progress import advance
 from nurture.rendering.compose import LEAD_FIELDS, lead_context
 from nurture.scoring.score import score_of
@@ -151,19 +152,8 @@ async def _skip(
     by_reason: dict[str, list[Claimed]] = defaultdict(list)
     for touch, reason in skipped:
         by_reason[reason].append(touch)
-    T = Touch.__table__
     for reason, touches in by_reason.items():
-        await session.execute(
-            update(T)
-            .where(T.c.id.in_([t.id for t in touches]))
-            .values(
-                state=TouchState.SKIPPED,
-                reason=reason,
-                claimed_by=None,
-                lease_until=None,
-                updated_at=now,
-            )
-        )
+        await claims.skip(session, [t.id for t in touches], reason, now)
         if reason.startswith("suppressed"):
             leads = sorted({t.lead_id for t in touches})
             await exit_matching(session, [Enrollment.lead_id.in_(leads)], reason, now)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nurture.db import chunked
 from nurture.leads.models import Lead
 from nurture.ledger.models import CLAIMABLE, Enrollment, EnrollmentState, Touch, TouchState
 
@@ -174,6 +175,23 @@ async def held(session: AsyncSession, ids: list[int], worker: str) -> set[int]:
         .with_for_update()
     )
     return set(rows.scalars().all())
+
+
+async def skip(session: AsyncSession, ids: list[int], reason: str, now: datetime) -> None:
+    """Claimed touches that may not go out (``reason``: suppressed, enrollment ended, ...):
+    final, with the claim cleared."""
+    for part in chunked(ids):
+        await session.execute(
+            update(T)
+            .where(T.c.id.in_(part))
+            .values(
+                state=TouchState.SKIPPED,
+                reason=reason,
+                claimed_by=None,
+                lease_until=None,
+                updated_at=now,
+            )
+        )
 
 
 async def release(
