@@ -11,10 +11,11 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -74,6 +75,44 @@ class Settings(BaseSettings):
     confirmation_max_age_days: int = Field(
         14, ge=1, description="How long a double opt-in link stays valid."
     )
+    # Signals (docs/signals.md): what comes back from the mail system and the website.
+    inbox_url: SecretStr = Field(
+        SecretStr(""),
+        description="The mailbox replies and bounce reports arrive in: "
+        "imaps://user:pass@host:993/INBOX, imap://user:pass@host/INBOX (STARTTLS where "
+        "offered), or maildir:///path/to/Maildir. Empty: no inbox is read.",
+    )
+    ses_topic_arns: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Amazon SES: the SNS topic ARNs whose notifications "
+        "POST /api/mail-events/ses accepts (comma-separated). Empty: the endpoint is off.",
+    )
+    postmark_webhook_user: str = Field(
+        "", description="Postmark: the basic-auth user of the webhook URL. Empty: off."
+    )
+    postmark_webhook_password: SecretStr = Field(
+        SecretStr(""), description="Postmark: the basic-auth password of the webhook URL."
+    )
+    sendgrid_webhook_public_key: str = Field(
+        "",
+        description="SendGrid: the signed event webhook's verification key (base64 DER or "
+        "PEM, from the SendGrid settings). Empty: off.",
+    )
+    mailgun_signing_key: SecretStr = Field(
+        SecretStr(""), description="Mailgun: the HTTP webhook signing key. Empty: off."
+    )
+    tracking_key: str = Field(
+        "",
+        description="Public write key for POST /api/track from browsers (t.js): page and "
+        "track calls of anonymous visitors only. Empty: only the API key is accepted.",
+    )
+
+    @field_validator("ses_topic_arns", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -4,7 +4,18 @@ from nurture.db import Base
 from nurture.handoff.models import Handoff
 from nurture.leads.models import Consent, Event, Lead, LeadScore
 from nurture.ledger.models import Enrollment, Touch
+from nurture.receipts import Receipt
 
 metadata = Base.metadata
 
-__all__ = ["Consent", "Enrollment", "Event", "Handoff", "Lead", "LeadScore", "Touch", "metadata"]
+__all__ = [
+    "Consent",
+    "Enrollment",
+    "Event",
+    "Handoff",
+    "Lead",
+    "LeadScore",
+    "Receipt",
+    "Touch",
+    "metadata",
+]

@@ -11,6 +11,7 @@ from nurture.config.forms import FormConfig
 from nurture.config.sales import SalesConfig
 from nurture.config.scoring import ScoringConfig
 from nurture.config.sequences import SequenceConfig
+from nurture.config.signals import SignalsConfig
 from nurture.config.sources import SourcesConfig
 from nurture.config.yamlfile import ConfigError, Problem, YamlDoc, load_yaml, validate
 
@@ -25,6 +26,8 @@ class Project:
     scoring: ScoringConfig | None = None  # config/scoring.yaml, if there is one
     sales: SalesConfig | None = None  # config/sales.yaml, if there is one
     sources: SourcesConfig | None = None  # config/sources.yaml: what lead sources cost
+    # config/signals.yaml: human or machine, bounces, the website (defaults without the file)
+    signals: SignalsConfig = field(default_factory=SignalsConfig)
 
     def sequences_for_form(self, form_id: str) -> list[SequenceConfig]:
         """Sequences a form enrols into: named by the form or triggered by it."""
@@ -71,6 +74,7 @@ def load_project(config_dir: Path) -> Project:
     scoring = _load_one(config_dir / "scoring.yaml", ScoringConfig, problems)
     sales = _load_one(config_dir / "sales.yaml", SalesConfig, problems)
     sources = _load_one(config_dir / "sources.yaml", SourcesConfig, problems)
+    signals = _load_one(config_dir / "signals.yaml", SignalsConfig, problems)
     project = Project(
         forms={f.id: f for _, f in forms},  # type: ignore[attr-defined]
         sequences={s.id: s for _, s in sequences},  # type: ignore[attr-defined]
@@ -82,6 +86,7 @@ def load_project(config_dir: Path) -> Project:
         scoring=scoring[1] if scoring else None,  # type: ignore[arg-type]
         sales=sales[1] if sales else None,  # type: ignore[arg-type]
         sources=sources[1] if sources else None,  # type: ignore[arg-type]
+        signals=signals[1] if signals else SignalsConfig(),  # type: ignore[arg-type]
     )
     # A reference to a file that failed to load is not a second problem: it was reported.
     broken = {p.file.stem for p in problems}

@@ -177,6 +177,10 @@ class SequenceConfig(StrictModel):
     send_window: SendWindow = SendWindow()
     links: dict[str, str] = Field(default_factory=dict)
     goals: list[Goal] = Field(default_factory=list)
+    on_reply: Literal["exit", "continue"] = Field(
+        "exit",
+        description="A person's reply ends the drip (exit, reason replied) or not (continue).",
+    )
     steps: list[Step] = Field(min_length=1, max_length=20)
 
     @field_validator("links")

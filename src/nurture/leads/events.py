@@ -7,7 +7,9 @@ what a lead did) live in their own namespace, ``custom.<name>``, so they can nev
 for, or collide with, an event nurture records itself.
 
 ``event_row`` is the one place an event row is spelled; ``record_events`` writes many with one
-executemany, ``record_event`` one. Events are append-only: nothing updates or deletes them.
+executemany, ``record_event`` one. Events are append-only: nothing deletes them, and the one
+update is ``mark_machine``: an open or click judged a person's until a burst it belonged to
+showed it was a machine's.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
-from sqlalchemy import Insert, Select, insert
+from sqlalchemy import ColumnElement, Insert, Select, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.leads.models import Event
@@ -42,12 +44,21 @@ class EventType(StrEnum):
     COMPLETED = "completed"  # had its last step
     SENT = "sent"
     RETRYING = "retrying"
-    BOUNCED = "bounced"
+    BOUNCED = "bounced"  # hard: SMTP 5xx, or a provider's or the inbox's bounce report
     IN_DOUBT = "in_doubt"
     RELEASED = "released"  # an operator decided about a touch in doubt
-    # engagement
+    # engagement (each open and click carries a verdict: events.machine, see MachineReason)
     OPEN = "open"
     CLICK = "click"
+    # what the mail system and the lead send back (signals: docs/signals.md)
+    SOFT_BOUNCED = "soft_bounced"  # a temporary failure reported after delivery
+    COMPLAINED = "complained"  # marked as spam (a provider's or an ARF feedback report)
+    REPLIED = "replied"  # a person answered (data: subject, snippet)
+    AUTO_REPLY = "auto_reply"  # an out-of-office or other automatic answer
+    REPLY_FORWARDED = "reply_forwarded"  # the reply went on to the lead's owner or sender
+    # website behaviour
+    PAGE = "page"  # a page view (data: url, title, referrer)
+    IDENTIFIED = "identified"  # an anonymous visitor became this lead (data: anonymous_id)
     # hand-off to sales
     HANDED_OFF = "handed_off"
     HANDOFF_NOTIFIED = "handoff_notified"
@@ -61,6 +72,20 @@ class EventType(StrEnum):
 
 
 ENGAGEMENT = (EventType.OPEN, EventType.CLICK)
+
+
+class MachineReason(StrEnum):
+    """Why an open or a click was a machine's, not a person's (events.machine; NULL: human).
+    Each signal is described in docs/signals.md."""
+
+    AT_DELIVERY = "at_delivery"  # fetched within seconds of delivery
+    HIDDEN_LINK = "hidden_link"  # the link no person can see, or in its burst
+    LINK_BURST = "link_burst"  # several links of one message within seconds
+    HEAD_REQUEST = "head_request"  # a HEAD request: checks a link, reads nothing
+    KNOWN_AGENT = "known_agent"  # a scanner's or image proxy's user agent
+    KNOWN_NETWORK = "known_network"  # from a scanner's or image proxy's network
+    BOT = "bot"  # a generic crawler or bot user agent
+
 
 CUSTOM_PREFIX = "custom."
 # events.type is 32 characters wide: "custom." and at most 25 more.
@@ -97,7 +122,16 @@ def did_you_mean(value: str, choices: Iterable[str]) -> str:
 EventName = Annotated[str, AfterValidator(check_event_name)]
 
 
-_COLUMNS = ("lead_id", "type", "occurred_at", "sequence_id", "step_id", "data")
+_COLUMNS = (
+    "lead_id",
+    "type",
+    "occurred_at",
+    "sequence_id",
+    "step_id",
+    "touch_id",
+    "machine",
+    "data",
+)
 
 
 def event_row(
@@ -107,15 +141,21 @@ def event_row(
     *,
     sequence_id: str | None = None,
     step_id: str | None = None,
+    touch_id: int | None = None,
+    machine: MachineReason | None = None,
     **data: Any,
 ) -> dict[str, Any]:
-    """One events row as insert values: the only spelling of an event in the code."""
+    """One events row as insert values: the only spelling of an event in the code.
+    ``touch_id``: the send it is about (engagement, replies, bounces); ``machine``: for opens
+    and clicks, why a machine did it (None: a person)."""
     return {
         "lead_id": lead_id,
         "type": type_,
         "occurred_at": at,
         "sequence_id": sequence_id,
         "step_id": step_id,
+        "touch_id": touch_id,
+        "machine": machine,
         "data": data,
     }
 
@@ -129,8 +169,29 @@ async def record_events(session: AsyncSession, rows: Iterable[Mapping[str, Any]]
 
 def insert_events_from(query: Select[Any]) -> Insert:
     """``INSERT INTO events ... SELECT``: events made in SQL from other rows, set-based (the
-    query's columns: lead_id, type, occurred_at, sequence_id, step_id, data)."""
+    query's columns: lead_id, type, occurred_at, sequence_id, step_id, touch_id, machine,
+    data)."""
     return insert(Event.__table__).from_select(list(_COLUMNS), query)
+
+
+def human() -> ColumnElement[bool]:
+    """Events a person caused: every event but the opens and clicks judged a machine's."""
+    return Event.machine.is_(None)
+
+
+async def mark_machine(session: AsyncSession, reasons: Mapping[int, MachineReason]) -> None:
+    """Judge opens and clicks recorded as a person's to be a machine's after all (a burst
+    seen later): the one change ever made to an event row, and only to its verdict."""
+    by_reason: dict[MachineReason, list[int]] = {}
+    for event_id, reason in reasons.items():
+        by_reason.setdefault(reason, []).append(event_id)
+    for reason, ids in by_reason.items():
+        await session.execute(
+            update(Event)
+            .where(Event.id.in_(ids), Event.machine.is_(None))
+            .values(machine=reason)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def record_event(
@@ -141,8 +202,11 @@ async def record_event(
     *,
     sequence_id: str | None = None,
     step_id: str | None = None,
+    touch_id: int | None = None,
     **data: Any,
 ) -> None:
     """Append one event."""
-    row = event_row(lead_id, type_, at, sequence_id=sequence_id, step_id=step_id, **data)
+    row = event_row(
+        lead_id, type_, at, sequence_id=sequence_id, step_id=step_id, touch_id=touch_id, **data
+    )
     await record_events(session, [row])

@@ -18,7 +18,8 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 
 class SuppressionReason(StrEnum):
     UNSUBSCRIBED = "unsubscribed"  # the lead asked (page or one-click)
-    BOUNCED = "bounced"  # the address does not exist (a 5xx from the receiving server)
+    BOUNCED = "bounced"  # the address does not exist (a 5xx, a bounce report, soft bounces)
+    COMPLAINED = "complained"  # the lead marked our mail as spam: never mailed again
 
 
 # The lead's profile columns: what a form, an import or a CRM may fill in (besides the address).
@@ -117,6 +118,7 @@ class Event(Base):
             "occurred_at",
             "lead_id",
         ),
+        Index("ix_events_touch", "touch_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -125,4 +127,9 @@ class Event(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sequence_id: Mapped[str | None] = mapped_column(String(64))
     step_id: Mapped[str | None] = mapped_column(String(64))
+    # The send it is about (opens, clicks, replies, bounces). No foreign key: the log keeps
+    # its rows whatever happens to the ledger's.
+    touch_id: Mapped[int | None] = mapped_column(BigId)
+    # Opens and clicks: why a machine did it (a MachineReason); NULL: a person did.
+    machine: Mapped[str | None] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

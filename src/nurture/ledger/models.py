@@ -66,6 +66,8 @@ class Touch(Base):
         UniqueConstraint("enrollment_id", "step_id", name="uq_sends_enrollment_step"),
         Index("ix_sends_state_due", "state", "due_at"),
         Index("ix_sends_lead", "lead_id"),
+        # bounce and complaint reports name the send by our Message-ID
+        Index("ix_sends_message_id", "message_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

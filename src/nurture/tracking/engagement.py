@@ -24,6 +24,8 @@ _RECORD = insert_events_from(
         bindparam("occurred_at", type_=UTCDateTime()),
         _sends.c.sequence_id,
         _sends.c.step_id,
+        _sends.c.id,
+        bindparam("machine", type_=String()),
         bindparam("data", type_=JSONType),
     ).where(_sends.c.id == bindparam("touch_id"), _sends.c.state == TouchState.SENT)
 )

@@ -40,7 +40,13 @@ async def open_pixel(token: str, state: AppState = Depends(get_state)) -> Respon
     except InvalidToken:
         return Response(status_code=404)
     await state.writer(HITS).submit(
-        {"touch_id": touch_id, "type": EventType.OPEN, "occurred_at": utcnow(), "data": {}}
+        {
+            "touch_id": touch_id,
+            "type": EventType.OPEN,
+            "occurred_at": utcnow(),
+            "data": {},
+            "machine": None,
+        }
     )
     return Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
 
@@ -57,6 +63,7 @@ async def click(token: str, state: AppState = Depends(get_state)) -> Response:
             "type": EventType.CLICK,
             "occurred_at": utcnow(),
             "data": {"url": link.url},
+            "machine": None,
         }
     )
     return RedirectResponse(link.url, status_code=302, headers=_NO_STORE)
