@@ -15,6 +15,14 @@ from nurture.ledger.models import Touch
 from nurture.settings import Settings
 
 
+# What a person's browser or mail client sends: opens and clicks from it count as human (an
+# httpx client's own user agent is a bot's).
+BROWSER = {
+    "User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+}
+
+
 async def enrolled_leads(
     settings: Settings,
     n: int,

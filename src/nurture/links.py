@@ -42,7 +42,12 @@ class LeadUnsubscribe:
 @dataclass(frozen=True)
 class Click:
     touch_id: int
-    url: str
+    url: str  # "" for the hidden link
+
+    @property
+    def hidden(self) -> bool:
+        """The link no person can see (``hidden_url``): only a machine follows it."""
+        return not self.url
 
 
 def _b64(value: str) -> str:
@@ -98,6 +103,11 @@ class Links:
     def click_url(self, touch_id: int, url: str) -> str:
         payload = _b64(f"{touch_id:x} {url}")
         return f"{self.base_url}/r/{self.tokens.sign('click', payload)}"
+
+    def hidden_url(self, touch_id: int) -> str:
+        """A click link like any other, to put where no person can see or follow it: a
+        scanner that fetches every link of a message fetches this one too."""
+        return self.click_url(touch_id, "")
 
     def read_click(self, token: str) -> Click:
         """The send and the URL we put into its email, or InvalidToken: ``/r/`` redirects only

@@ -112,7 +112,11 @@ def test_only_urls_written_in_the_template_become_redirects():
     text = "See https://ok.example/a?x=1&y=2 and https://from-lead-data.example."
     out_html, out_text = track(links, html, text, 7, {"https://ok.example/a?x=1&y=2"})
     assert 'href="https://from-lead-data.example"' in out_html
-    assert "https://ok.example/a" not in out_html and out_html.count("/r/") == 1
+    # the link to ok.example, and the hidden link right after <body>
+    assert "https://ok.example/a" not in out_html and out_html.count("/r/") == 2
+    hidden, tracked = re.findall(r'href="[^"]*/r/([^"]+)"', out_html)
+    assert links.read_click(hidden).hidden and not links.read_click(tracked).hidden
+    assert out_html.startswith(f'<html><body><a href="https://n.example/r/{hidden}" aria-hidden')
     assert out_html.count("/o/") == 1 and out_html.endswith("</body></html>")
     assert "https://from-lead-data.example." in out_text and out_text.count("/r/") == 1
     [token] = re.findall(r"/r/([^\"\s]+)", out_text)

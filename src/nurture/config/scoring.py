@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from nurture.config.sequences import Slug, StrictModel
-from nurture.leads.events import EventName, EventType
+from nurture.leads.events import CUSTOM_PREFIX, EventName, EventType
 from nurture.leads.models import PROFILE
 
 # Lead columns a fit rule may read; also custom.<field> and email_domain.
@@ -45,20 +45,36 @@ class FitRule(StrictModel):
         return self
 
 
+PropertyValue = Annotated[str, Field(min_length=1, max_length=200)] | int
+
+
 class EngagementRule(StrictModel):
-    """Points for what the lead did: each event of a type (optionally only clicks on URLs
-    containing one of ``url_contains``), decayed by age, summed and capped."""
+    """Points for what the lead did: each event of a type, decayed by age, summed and capped.
+    Optionally only clicks or page views on URLs containing one of ``url_contains``, only
+    custom events whose properties have the given values. Opens and clicks count when a
+    person made them; ``machine: true`` counts those of scanners and proxies too."""
 
     id: Slug
     event: EventName
-    url_contains: list[Text] | None = Field(None, min_length=1)
+    url_contains: list[Text] | None = Field(
+        None, min_length=1, description="event: click or page; the URL contains one of these."
+    )
+    properties: dict[str, PropertyValue] | None = Field(
+        None,
+        min_length=1,
+        description="Custom events (custom.<name>): each property has this value (compared "
+        "as text, case-insensitive).",
+    )
+    machine: bool = Field(False, description="Count the opens and clicks that machines made, too.")
     points: float = Field(gt=-100, le=100)
     cap: float | None = Field(None, gt=0, le=1000)
 
     @model_validator(mode="after")
-    def _url_for_clicks(self) -> EngagementRule:
-        if self.url_contains and self.event != EventType.CLICK:
-            raise ValueError("url_contains only applies to event: click")
+    def _filters_fit_the_event(self) -> EngagementRule:
+        if self.url_contains and self.event not in (EventType.CLICK, EventType.PAGE):
+            raise ValueError("url_contains only applies to event: click or event: page")
+        if self.properties and not self.event.startswith(CUSTOM_PREFIX):
+            raise ValueError("properties only apply to custom events (event: custom.<name>)")
         return self
 
 

@@ -29,7 +29,7 @@ def _network(value: str) -> str:
 
 
 class Machines(StrictModel):
-    """Scanners and image proxies, added to the shipped list (tracking/machines.yaml)."""
+    """Scanners and image proxies, added to the shipped list (verdict/machines.yaml)."""
 
     user_agents: list[Annotated[str, AfterValidator(_regex)]] = Field(
         default_factory=list,
@@ -54,7 +54,6 @@ class EngagementSignals(StrictModel):
         description="Several links of one message fetched within this many seconds are a "
         "machine's; so are the opens and clicks this close to a fetch of the hidden link.",
     )
-    hidden_link: bool = Field(True, description="Put the hidden link into tracked HTML mail.")
     machines: Machines = Machines()
 
 

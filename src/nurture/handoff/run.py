@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -27,6 +27,7 @@ from nurture.mail.transports import transport_from_url
 from nurture.rendering.compose import Composer, build_composer
 from nurture.scoring.score import breakdowns, score_leads
 from nurture.settings import Settings
+from nurture.verdict.bursts import judge_bursts
 
 
 @dataclass
@@ -74,10 +75,18 @@ def build_context(settings: Settings, transport: Transport | None = None) -> Han
     )
 
 
+# How far back the pass looks for bursts that other processes' hits completed.
+BURST_LOOKBACK = timedelta(days=1)
+
+
 async def score_step(c: HandoffContext, now: datetime) -> int:
     if c.project.scoring is None:
         return 0
     async with session_scope(c.db_url) as session:
+        # Settle the verdicts first: a burst whose hits two server processes wrote at the
+        # same time was seen whole by neither.
+        burst = c.project.signals.engagement.burst_seconds
+        await judge_bursts(session, burst, since=now - BURST_LOOKBACK)
         return await score_leads(session, c.project.scoring, now)
 
 

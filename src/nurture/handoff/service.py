@@ -19,7 +19,7 @@ from nurture.config.sales import Rep, SalesConfig
 from nurture.db import chunked, update_by_id
 from nurture.handoff.models import Handoff, HandoffState
 from nurture.leads import stages
-from nurture.leads.events import EventType, event_row, record_event, record_events
+from nurture.leads.events import EventType, event_row, human, record_event, record_events
 from nurture.leads.models import Event, Lead
 from nurture.leads.service import StageChange, change_stage
 from nurture.leads.stages import Stage
@@ -47,6 +47,7 @@ async def apply_goals(session: AsyncSession, project: Project, now: datetime) ->
                     Event.lead_id == Enrollment.lead_id,
                     Event.type == goal.event,
                     Event.occurred_at >= Enrollment.enrolled_at,
+                    human(),  # a scanner's click reaches no goal
                 )
             where = [Enrollment.sequence_id == sequence.id, reached]
             ended += await exit_matching(session, where, goal.name, now)

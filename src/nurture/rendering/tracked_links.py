@@ -15,6 +15,7 @@ from nurture.links import Links
 _HREF = re.compile(r'href="(https?://[^"]+)"')
 _TEXT_URL = re.compile(r"https?://[^\s<>\"')\]]+")
 _BODY_END = re.compile(r"</body>", re.IGNORECASE)
+_BODY_START = re.compile(r"<body[^>]*>", re.IGNORECASE)
 _LITERAL_URL = re.compile(r"https?://[^\s\"'<>{}()\[\]]+")
 
 
@@ -26,8 +27,11 @@ def literal_urls(source: str) -> set[str]:
 def track(
     links: Links, html_part: str, text_part: str, touch_id: int, allowed: Collection[str]
 ) -> tuple[str, str]:
-    """Route the links to ``allowed`` URLs through /r/ and add the open pixel. Other links
-    (unsubscribe, anything a lead's data produced) stay as they are."""
+    """Route the links to ``allowed`` URLs through /r/, add the open pixel and the hidden
+    link. Other links (unsubscribe, anything a lead's data produced) stay as they are.
+
+    The hidden link has no text and is not displayed: no person can see or click it, and a
+    screen reader skips it; a scanner that follows every link fetches it (docs/signals.md)."""
 
     def href(match: re.Match[str]) -> str:
         url = html.unescape(match.group(1))
@@ -47,4 +51,11 @@ def track(
     html_part, n = _BODY_END.subn(lambda _: pixel + "</body>", html_part, count=1)
     if not n:
         html_part += pixel
+    hidden = (
+        f'<a href="{html.escape(links.hidden_url(touch_id))}" aria-hidden="true" tabindex="-1" '
+        'style="display:none;font-size:0;line-height:0;max-height:0;overflow:hidden"></a>'
+    )
+    html_part, n = _BODY_START.subn(lambda m: m.group(0) + hidden, html_part, count=1)
+    if not n:
+        html_part = hidden + html_part
     return html_part, _TEXT_URL.sub(bare, text_part)

@@ -4,7 +4,9 @@ loop over leads; the database does the work where the events are.
 A lead's score is the rounded sum of its lead_scores rows: the points of every fit rule it
 matches, plus for every engagement rule min(cap, sum over its events of points * 0.5 ** (age in
 days / half-life)). Engagement before ``leads.score_reset_at`` (set when sales recycles a
-lead) does not count. The same events and config at the same instant give the same score.
+lead) does not count, nor opens and clicks a machine made (unless the rule says ``machine:
+true``): the events keep them, with the reason. The same events and config at the same
+instant give the same score.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Integer,
+    String,
     and_,
     cast,
     delete,
@@ -34,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.scoring import EngagementRule, FitRule, ScoringConfig
 from nurture.db import UTCDateTime, is_postgres
+from nurture.leads.events import human
 from nurture.leads.models import Event, Lead, LeadScore
 
 
@@ -98,11 +102,17 @@ def _engagement_select(
         Lead.score_reset_at >= Event.occurred_at,
     )
     where = [Event.type == rule.event, Event.occurred_at <= literal(now, UTCDateTime()), counted]
+    if not rule.machine:
+        where.append(human())
     if rule.url_contains:
         url = func.lower(Event.data["url"].as_string())
         where.append(
             or_(*[url.like(f"%{_like_escape(v)}%", escape="\\") for v in rule.url_contains])
         )
+    for name, value in (rule.properties or {}).items():
+        # As text: JSON numbers and strings alike (SQLite's json_extract keeps the type).
+        prop = func.lower(cast(Event.data[name].as_string(), String))
+        where.append(prop == str(value).lower())
     if scope is not None:
         where.append(Event.lead_id.in_(scope))
     return (

@@ -4,6 +4,11 @@ scheduled. In the sandbox like every template; lead data stays data.
 
     condition: "not clicked(previous)"          # only if the previous email got no click
     condition: "opened() and lead.custom.company_size != '1-19'"
+    condition: "not replied() and not visited('/preise')"
+
+Opens and clicks count when a person made them (a scanner's or image proxy's do not: see
+docs/signals.md); ``replied()`` is a person's reply to the sequence's emails, ``visited(part)``
+a page view (on the website, by the lead) whose URL contains ``part``.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.sequences import SequenceConfig
-from nurture.leads.events import ENGAGEMENT, EventType
+from nurture.leads.events import ENGAGEMENT, EventType, human
 from nurture.leads.models import Event
 
 _ENV = ImmutableSandboxedEnvironment()
+_COUNTED = (*ENGAGEMENT, EventType.REPLIED, EventType.PAGE)
 
 
 @lru_cache(maxsize=256)
@@ -30,10 +36,19 @@ def _compiled(expression: str) -> Any:
 
 
 class Engagement:
-    """What a lead did with one sequence's emails: (type, step id) of its opens and clicks."""
+    """What a lead did with one sequence's emails: (type, step id) of its opens, clicks and
+    replies (a person's), and the URLs of the lead's page views."""
 
-    def __init__(self, hits: Iterable[tuple[str, str | None]] = ()):
+    def __init__(self, hits: Iterable[tuple[str, str | None]] = (), pages: Iterable[str] = ()):
         self.hits = list(hits)
+        self.pages = [p.lower() for p in pages]
+
+    def replied(self, step: str | None = None) -> bool:
+        return any(t == EventType.REPLIED and (step is None or s == step) for t, s in self.hits)
+
+    def visited(self, url_part: str = "") -> bool:
+        part = str(url_part).lower()
+        return any(part in url for url in self.pages)
 
     def opened(self, step: str | None = None) -> bool:
         # A click implies the email was opened (images may be blocked).
@@ -55,6 +70,8 @@ def evaluate(
         "previous": sequence.steps[index - 1].id if index > 0 else None,
         "opened": engagement.opened,
         "clicked": engagement.clicked,
+        "replied": engagement.replied,
+        "visited": engagement.visited,
     }
     return bool(_compiled(step.condition)(**context))
 
@@ -62,16 +79,25 @@ def evaluate(
 async def load_engagement(
     session: AsyncSession, pairs: set[tuple[int, str]]
 ) -> dict[tuple[int, str], Engagement]:
-    """Opens and clicks per (lead id, sequence id), in one query."""
+    """A person's opens, clicks and replies per (lead id, sequence id), and each lead's page
+    views, in one query."""
     if not pairs:
         return {}
     leads = {lead for lead, _ in pairs}
     rows = await session.execute(
-        select(Event.lead_id, Event.sequence_id, Event.type, Event.step_id).where(
-            Event.lead_id.in_(leads), Event.type.in_(ENGAGEMENT)
-        )
+        select(
+            Event.lead_id,
+            Event.sequence_id,
+            Event.type,
+            Event.step_id,
+            Event.data["url"].as_string().label("url"),
+        ).where(Event.lead_id.in_(leads), Event.type.in_(_COUNTED), human())
     )
     hits: dict[tuple[int, str], list[tuple[str, str | None]]] = defaultdict(list)
+    pages: dict[int, list[str]] = defaultdict(list)
     for row in rows:
-        hits[(row.lead_id, row.sequence_id)].append((row.type, row.step_id))
-    return {pair: Engagement(hits.get(pair, ())) for pair in pairs}
+        if row.type == EventType.PAGE:
+            pages[row.lead_id].append(row.url or "")
+        else:
+            hits[(row.lead_id, row.sequence_id)].append((row.type, row.step_id))
+    return {pair: Engagement(hits.get(pair, ()), pages.get(pair[0], ())) for pair in pairs}

@@ -1,5 +1,8 @@
 """HTTP: GET /o/{token} (open pixel), GET /r/{token} (click redirect), GET /u/{token}
-(unsubscribe page), POST /u/{token} (button and RFC 8058 one-click)."""
+(unsubscribe page), POST /u/{token} (button and RFC 8058 one-click).
+
+Opens and clicks answer HEAD too: a link checker that gets no redirect flags the mail. Every
+hit is recorded with its verdict, and a machine gets the same answer as a person."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from sqlalchemy import select
 
 from nurture.db import session_scope, utcnow
-from nurture.leads.events import EventType
+from nurture.leads.events import EventType, MachineReason
 from nurture.leads.models import Lead, SuppressionReason
 from nurture.leads.service import find_by_public_id, mask_email
 from nurture.ledger.models import Touch
@@ -19,13 +22,17 @@ from nurture.links import SendUnsubscribe
 from nurture.tokens import InvalidToken
 from nurture.tracking.engagement import record_engagement
 from nurture.tracking.unsubscribe import unsubscribe
-from nurture.web.state import AppState, Writer, get_state
+from nurture.verdict.machines import machines_for
+from nurture.web.state import AppState, Writer, client_ip, get_state
 
 router = APIRouter()
 
 # Opens and clicks arrive in bursts (an email to thousands): written in group commits.
 HITS: Writer[dict[str, Any], None] = Writer(
-    "engagement", lambda _state, session, hits: record_engagement(session, hits)
+    "engagement",
+    lambda state, session, hits: record_engagement(
+        session, hits, state.project().signals.engagement
+    ),
 )
 
 # A transparent 1x1 GIF.
@@ -33,40 +40,48 @@ PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRA
 _NO_STORE = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"}
 
 
-@router.get("/o/{token}", include_in_schema=False)
-async def open_pixel(token: str, state: AppState = Depends(get_state)) -> Response:
+def _request_verdict(state: AppState, request: Request) -> MachineReason | None:
+    machines = machines_for(state.project().signals.engagement.machines)
+    return machines.judge(request.method, request.headers.get("user-agent"), client_ip(request))
+
+
+@router.api_route("/o/{token}", methods=["GET", "HEAD"], include_in_schema=False)
+async def open_pixel(
+    token: str, request: Request, state: AppState = Depends(get_state)
+) -> Response:
     try:
         touch_id = state.links.read_open(token)
     except InvalidToken:
         return Response(status_code=404)
-    await state.writer(HITS).submit(
-        {
-            "touch_id": touch_id,
-            "type": EventType.OPEN,
-            "occurred_at": utcnow(),
-            "data": {},
-            "machine": None,
-        }
-    )
+    hit = {
+        "touch_id": touch_id,
+        "type": EventType.OPEN,
+        "occurred_at": utcnow(),
+        "machine": _request_verdict(state, request),
+        "data": {},
+    }
+    await state.writer(HITS).submit(hit)
     return Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
 
 
-@router.get("/r/{token}", include_in_schema=False)
-async def click(token: str, state: AppState = Depends(get_state)) -> Response:
+@router.api_route("/r/{token}", methods=["GET", "HEAD"], include_in_schema=False)
+async def click(token: str, request: Request, state: AppState = Depends(get_state)) -> Response:
     try:
         link = state.links.read_click(token)
     except InvalidToken:
         return state.pages.message("Link ungültig", "Dieser Link ist ungültig.", 404)
-    await state.writer(HITS).submit(
-        {
-            "touch_id": link.touch_id,
-            "type": EventType.CLICK,
-            "occurred_at": utcnow(),
-            "data": {"url": link.url},
-            "machine": None,
-        }
-    )
-    return RedirectResponse(link.url, status_code=302, headers=_NO_STORE)
+    machine = MachineReason.HIDDEN_LINK if link.hidden else _request_verdict(state, request)
+    # The hidden link leads somewhere harmless: a scanner that gets no redirect flags the mail.
+    url = link.url or f"{state.settings.base_url}/"
+    hit = {
+        "touch_id": link.touch_id,
+        "type": EventType.CLICK,
+        "occurred_at": utcnow(),
+        "machine": machine,
+        "data": {"url": url, "hidden": True} if link.hidden else {"url": url},
+    }
+    await state.writer(HITS).submit(hit)
+    return RedirectResponse(url, status_code=302, headers=_NO_STORE)
 
 
 _GONE = ("Link ungültig", "Dieser Abmeldelink ist ungültig.")

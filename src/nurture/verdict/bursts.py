@@ -1,0 +1,91 @@
+"""The verdicts only several hits show: the hidden link's burst, several links at once."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nurture.db import chunked
+from nurture.leads.events import ENGAGEMENT, EventType, MachineReason, mark_machine
+from nurture.leads.models import Event
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    id: int
+    touch_id: int
+    type: str
+    at: datetime
+    url: str | None
+    machine: str | None
+
+
+def bursts(hits: Iterable[Hit], burst: timedelta) -> dict[int, MachineReason]:
+    """Which of a send's hits (judged a person's so far) the bursts show to be a machine's:
+    every open and click within ``burst`` of a fetch of the hidden link, and every click
+    within ``burst`` of a click on another link of the same message. A person who clicks two
+    links a minute apart stays a person."""
+    by_touch: dict[int, list[Hit]] = defaultdict(list)
+    for hit in hits:
+        by_touch[hit.touch_id].append(hit)
+    found: dict[int, MachineReason] = {}
+    for touch_hits in by_touch.values():
+        hidden = [h.at for h in touch_hits if h.machine == MachineReason.HIDDEN_LINK]
+        clicks = [h for h in touch_hits if h.type == EventType.CLICK]
+        for hit in touch_hits:
+            if hit.machine is not None:
+                continue
+            if any(abs(hit.at - at) <= burst for at in hidden):
+                found[hit.id] = MachineReason.HIDDEN_LINK
+            elif hit.type == EventType.CLICK and any(
+                other.url != hit.url and abs(other.at - hit.at) <= burst for other in clicks
+            ):
+                found[hit.id] = MachineReason.LINK_BURST
+    return found
+
+
+async def judge_bursts(
+    session: AsyncSession,
+    burst_seconds: float,
+    *,
+    touch_ids: Iterable[int] | None = None,
+    since: datetime | None = None,
+) -> int:
+    """Mark the opens and clicks that bursts show to be a machine's, over the sends given
+    (after a batch of hits) or over the sends with a hit since a moment (before a scoring
+    pass: hits that other processes wrote at the same time). Returns how many were marked."""
+    if burst_seconds <= 0:
+        return 0
+    columns = (
+        Event.id,
+        Event.touch_id,
+        Event.type,
+        Event.occurred_at,
+        Event.data["url"].as_string().label("url"),
+        Event.machine,
+    )
+    where: list[Any] = [Event.type.in_(ENGAGEMENT), Event.touch_id.is_not(None)]
+    queries = []
+    if touch_ids is not None:
+        queries = [
+            select(*columns).where(*where, Event.touch_id.in_(part))
+            for part in chunked(sorted(set(touch_ids)))
+        ]
+    elif since is not None:
+        # All the hits of the sends hit since then: a burst may straddle the moment.
+        recent = select(Event.touch_id).where(*where, Event.occurred_at >= since)
+        queries = [select(*columns).where(*where, Event.touch_id.in_(recent.scalar_subquery()))]
+    hits = [
+        Hit(r.id, r.touch_id, r.type, r.occurred_at, r.url, r.machine)
+        for query in queries
+        for r in await session.execute(query)
+    ]
+    found = bursts(hits, timedelta(seconds=burst_seconds))
+    await mark_machine(session, found)
+    return len(found)
