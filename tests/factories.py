@@ -14,7 +14,6 @@ from nurture.ledger.enrollment import enrol_many
 from nurture.ledger.models import Touch
 from nurture.settings import Settings
 
-
 # What a person's browser or mail client sends: opens and clicks from it count as human (an
 # httpx client's own user agent is a bot's).
 BROWSER = {

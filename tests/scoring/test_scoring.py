@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from nurture.config.scoring import ScoringConfig
 from nurture.db import session_scope
-from nurture.leads.events import record_events
+from nurture.leads.events import EventType, MachineReason, event_row, record_events
 from nurture.leads.models import Lead, LeadScore
 from nurture.leads.service import upsert_leads
 from nurture.scoring.score import breakdown, score_leads
@@ -126,3 +126,79 @@ async def test_scoring_only_some_leads_leaves_the_others(db_url):
         await score_leads(session, ScoringConfig.model_validate({**CONFIG, "fit": []}), NOW, [a])
         rules = set((await session.execute(select(LeadScore.lead_id, LeadScore.rule))).all())
     assert rules == {(b, "dach")}
+
+
+async def test_a_machines_opens_and_clicks_score_nothing_unless_a_rule_asks(db_url):
+    lead = await make_lead(db_url, "gateway@firma.de")
+    async with session_scope(db_url) as session:
+        await record_events(
+            session,
+            [
+                event_row(lead, EventType.OPEN, NOW, machine=MachineReason.AT_DELIVERY),
+                event_row(lead, EventType.CLICK, NOW, machine=MachineReason.HIDDEN_LINK, url="x"),
+                event_row(
+                    lead, EventType.CLICK, NOW, machine=MachineReason.LINK_BURST, url="/preise"
+                ),
+                event_row(lead, EventType.OPEN, NOW),  # and one a person made
+            ],
+        )
+    await score(db_url, CONFIG)
+    assert await total(db_url, lead) == (3, {"open": 3})
+    raw = {
+        **CONFIG,
+        "engagement": [{"id": "any-open", "event": "open", "points": 3, "machine": True}],
+    }
+    await score(db_url, raw)
+    assert await total(db_url, lead) == (6, {"any-open": 6})
+
+
+async def test_page_views_by_url_and_custom_events_by_property(db_url):
+    lead = await make_lead(db_url, "visitor@firma.de")
+    async with session_scope(db_url) as session:
+        await record_events(
+            session,
+            [
+                event_row(lead, EventType.PAGE, NOW, url="https://planwerk.example/Preise?x=1"),
+                event_row(lead, EventType.PAGE, NOW, url="https://planwerk.example/blog"),
+                event_row(lead, "custom.demo_booked", NOW, plan="Pro", seats=25),
+                event_row(lead, "custom.demo_booked", NOW, plan="free", seats=1),
+            ],
+        )
+    config = {
+        **CONFIG,
+        "engagement": [
+            {"id": "pricing-page", "event": "page", "url_contains": ["/preise"], "points": 20},
+            {"id": "any-page", "event": "page", "points": 1},
+            {
+                "id": "pro-demo",
+                "event": "custom.demo_booked",
+                "properties": {"plan": "pro"},
+                "points": 30,
+            },
+            {
+                "id": "big-demo",
+                "event": "custom.demo_booked",
+                "properties": {"seats": 25},
+                "points": 5,
+            },
+        ],
+    }
+    await score(db_url, config)
+    assert await total(db_url, lead) == (
+        20 + 2 + 30 + 5,
+        {"pricing-page": 20, "any-page": 2, "pro-demo": 30, "big-demo": 5},
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"event": "open", "url_contains": ["/x"]}, "url_contains only applies"),
+        ({"event": "click", "properties": {"a": "b"}}, "properties only apply"),
+    ],
+)
+def test_filters_must_fit_the_event(rule, message):
+    with pytest.raises(ValueError, match=message):
+        ScoringConfig.model_validate(
+            {"mql_threshold": 5, "engagement": [{"id": "r", "points": 1, **rule}]}
+        )

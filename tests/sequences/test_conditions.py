@@ -13,7 +13,7 @@ from nurture.config.project import load_project
 from nurture.config.sequences import SequenceConfig
 from nurture.db import session_scope
 from nurture.dispatch.run import build_dispatcher, run_pass
-from nurture.leads.events import record_events
+from nurture.leads.events import EventType, MachineReason, event_row, record_events
 from nurture.leads.models import Lead
 from nurture.ledger.claims import next_due
 from nurture.ledger.models import Enrollment, Touch
@@ -164,3 +164,49 @@ async def test_a_false_condition_skips_the_step_and_the_enrollment_completes(set
     assert breakup[clicker] == ("skipped", "condition_false")
     assert breakup[quiet][0] == breakup[elsewhere][0] == "sent"
     assert {(e.state, e.current_step) for e in enrollments} == {("completed", 7)}
+
+
+async def test_conditions_see_a_persons_engagement_replies_and_page_views(settings):
+    [a] = await enrolled_leads(settings, 1, MONDAY)
+    seq = "b2b-nurture"
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        lead = await session.scalar(select(Lead.id).where(Lead.email == a))
+        await record_events(
+            session,
+            [
+                # a scanner's open and click: not the lead's
+                event_row(
+                    lead,
+                    EventType.OPEN,
+                    MONDAY,
+                    sequence_id=seq,
+                    step_id="welcome",
+                    machine=MachineReason.AT_DELIVERY,
+                ),
+                event_row(
+                    lead,
+                    EventType.CLICK,
+                    MONDAY,
+                    sequence_id=seq,
+                    step_id="welcome",
+                    machine=MachineReason.HIDDEN_LINK,
+                    url="u",
+                ),
+                event_row(
+                    lead,
+                    EventType.REPLIED,
+                    MONDAY,
+                    sequence_id=seq,
+                    step_id="problem",
+                    subject="Re: hello",
+                    snippet="please call me",
+                ),
+                event_row(lead, EventType.PAGE, MONDAY, url="https://planwerk.example/Preise"),
+            ],
+        )
+        [found] = (await load_engagement(session, {(lead, seq)})).values()
+    assert not found.opened() and not found.clicked()
+    assert found.replied() and found.replied("problem") and not found.replied("welcome")
+    assert found.visited("/preise") and not found.visited("/demo")
+    assert evaluate(sequence("replied() and visited('/preise')"), 1, {}, found)
+    assert not evaluate(sequence("opened()"), 1, {}, found)
