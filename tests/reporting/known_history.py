@@ -18,12 +18,15 @@ SEQ = "b2b-nurture"
 KNOWN_JSON = Path(__file__).with_name("known_funnel.json")
 
 
-def ev(lead: int, type_: str, at: datetime, step: str | None = None, **data) -> dict:
+def ev(
+    lead: int, type_: str, at: datetime, step: str | None = None, machine=None, **data
+) -> dict:
     in_sequence = step or type_ in ("exited", "completed")
     return {
         "lead_id": lead,
         "type": type_,
         "occurred_at": at,
+        "machine": machine,
         "data": data,
         "sequence_id": SEQ if in_sequence else None,
         "step_id": step,
@@ -58,6 +61,13 @@ async def history(url: str) -> list[int]:
         e += [ev(L[i], "exited", T, reason="bounced", after_step=0) for i in (8, 9)]
         e += [ev(L[i], "sent", T + timedelta(days=2), "problem") for i in range(5)]
         e += [ev(L[i], "open", T + timedelta(days=2), "problem") for i in range(2)]
+        # what machines did with it (kept, counted raw only), and what came back later
+        e += [ev(L[i], "open", T + timedelta(days=2), "problem", "at_delivery") for i in (3, 4)]
+        e += [ev(L[2], "click", T + timedelta(days=2), "problem", "hidden_link", url="u")]
+        e += [ev(L[1], "replied", T + timedelta(days=3), "problem", subject="Re: …")]
+        e += [ev(L[4], "complained", T + timedelta(days=3), "problem", source="ses")]
+        e += [ev(L[3], "bounced", T + timedelta(days=2), "problem", source="postmark")]
+        e += [ev(L[2], "soft_bounced", T + timedelta(days=2), "problem", source="mailgun")]
         e += [ev(L[0], "completed", T + timedelta(days=20), after_step=7)]
         # MQL after 1, 2, 3, 4 days (median 2.5 d); SQL 1 day after MQL for two
         e += [ev(L[i], "stage_changed", T + timedelta(days=i + 1), stage="mql") for i in range(4)]

@@ -88,13 +88,22 @@ def test_a_step_counts_sends_and_unique_engagement(known):
         sent=10,
         delivered=8,
         bounced=2,
+        bounced_after_delivery=0,
+        soft_bounces=0,
+        complaints=0,
         unique_opens=6,
         unique_clicks=3,
+        raw_opens=6,
+        raw_clicks=3,
+        replies=0,
         unsubscribes=1,
         open_rate=0.75,
         click_rate=0.375,
         click_to_open_rate=0.5,
         unsubscribe_rate=0.125,
+        bounce_rate=0.2,
+        complaint_rate=0.0,
+        over_complaint_limit=False,
         left={"bounced": 2, "unsubscribed": 1},  # those that ended before it count here
         left_total=3,
     )
@@ -108,13 +117,24 @@ def test_rates_are_per_delivered_email(known):
         sent=5,
         delivered=5,
         bounced=0,
+        # a provider's hard bounce and a soft one, a complaint: reported after delivery
+        bounced_after_delivery=1,
+        soft_bounces=1,
+        complaints=1,
+        # the proxies' opens and the scanner's hidden-link click count raw only
         unique_opens=2,
         unique_clicks=0,
+        raw_opens=4,
+        raw_clicks=1,
+        replies=1,
         unsubscribes=0,
         open_rate=0.4,
         click_rate=0.0,
         click_to_open_rate=0.0,
         unsubscribe_rate=0.0,
+        bounce_rate=0.2,
+        complaint_rate=0.2,
+        over_complaint_limit=True,  # 1 in 5, far over Gmail's 0.3 %
         left={},
         left_total=0,
     )
@@ -241,7 +261,26 @@ def test_the_json_keeps_its_pinned_format(known):
     assert known.model_dump(mode="json") == json.loads(pinned)
     # byte for byte: also key order and int vs float (0 == 0.0 in the comparison above)
     assert as_json(known) == pinned
-    assert known.model_dump(mode="json")["format"] == 1
+    assert known.model_dump(mode="json")["format"] == 2
+
+
+def test_deliverability_per_sequence_marks_gmails_limit(known):
+    [d] = known.deliverability
+    assert (d.sequence, d.sent, d.delivered, d.bounced, d.soft_bounces, d.complaints) == (
+        SEQ,
+        15,
+        13,
+        3,
+        1,
+        1,
+    )
+    assert (d.bounce_rate, d.complaint_rate, d.over_complaint_limit) == (0.2, 0.0769, True)
+
+
+def test_the_complaint_limit_is_on_the_exact_ratio():
+    from nurture.reporting.funnel import over_limit
+
+    assert not over_limit(3, 1000) and over_limit(3, 999) and not over_limit(0, 0)
 
 
 def test_the_json_validates_against_its_published_schema(known):

@@ -16,14 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
 from nurture.leads import stages
-from nurture.leads.events import EventType
+from nurture.leads.events import EventType, human
 from nurture.leads.models import Event
 from nurture.leads.stages import Stage
 from nurture.reporting.funnel_models import (
+    COMPLAINT_LIMIT,
     FORMAT_VERSION,
     FunnelReport,
     MedianSeconds,
     ReportRange,
+    SequenceDeliverability,
     StageConversion,
     StageFunnel,
     StagesReached,
@@ -33,8 +35,10 @@ from nurture.reporting.funnel_models import (
 from nurture.reporting.funnel_queries import in_range, median_seconds, rate
 from nurture.reporting.funnel_sales import revenue_metrics, sales_metrics, source_metrics
 
-STEP_COUNTS = (EventType.SENT, EventType.BOUNCED)  # events per send outcome
-STEP_UNIQUE = (EventType.OPEN, EventType.CLICK, EventType.UNSUBSCRIBED)  # distinct leads per step
+# events per send outcome, and what the mail system reported after delivery
+STEP_COUNTS = (EventType.SENT, EventType.BOUNCED, EventType.SOFT_BOUNCED, EventType.COMPLAINED)
+# distinct leads per step
+STEP_UNIQUE = (EventType.OPEN, EventType.CLICK, EventType.UNSUBSCRIBED, EventType.REPLIED)
 
 
 async def step_metrics(
@@ -48,27 +52,38 @@ async def step_metrics(
     where = [in_range(since, until), Event.sequence_id.is_not(None)]
     if sequence_id:
         where.append(Event.sequence_id == sequence_id)
-    counted = dict(
-        ((r.sequence_id, r.step_id, r.type), r.n)
-        for r in await session.execute(
-            select(Event.sequence_id, Event.step_id, Event.type, func.count().label("n"))
-            .where(*where, Event.type.in_(STEP_COUNTS))
-            .group_by(Event.sequence_id, Event.step_id, Event.type)
-        )
-    )
-    unique = dict(
-        ((r.sequence_id, r.step_id, r.type), r.n)
+    # A bounce the feedback service recorded (a provider's or the inbox's report) names its
+    # source; one the dispatcher recorded at SMTP time does not.
+    later = case((Event.data["source"].as_string().is_not(None), 1), else_=0)
+    counted: dict[tuple[str, str, str, int], int] = {
+        (r.sequence_id, r.step_id, r.type, int(r.later)): r.n
         for r in await session.execute(
             select(
                 Event.sequence_id,
                 Event.step_id,
                 Event.type,
-                func.count(distinct(Event.lead_id)).label("n"),
+                later.label("later"),
+                func.count().label("n"),
+            )
+            .where(*where, Event.type.in_(STEP_COUNTS))
+            .group_by(Event.sequence_id, Event.step_id, Event.type, later)
+        )
+    }
+    person = case((human(), Event.lead_id), else_=None)
+    unique: dict[tuple[str, str, str], tuple[int, int]] = {
+        (r.sequence_id, r.step_id, r.type): (r.human, r.raw)
+        for r in await session.execute(
+            select(
+                Event.sequence_id,
+                Event.step_id,
+                Event.type,
+                func.count(distinct(person)).label("human"),
+                func.count(distinct(Event.lead_id)).label("raw"),
             )
             .where(*where, Event.type.in_(STEP_UNIQUE))
             .group_by(Event.sequence_id, Event.step_id, Event.type)
         )
-    )
+    }
     after = Event.data["after_step"].as_integer()
     reason = case(
         (Event.type == EventType.COMPLETED, literal("finished")),
@@ -90,11 +105,15 @@ async def step_metrics(
         before = left.get((sequence.id, 0), {})
         for number, step in enumerate(sequence.steps, start=1):
             key = (sequence.id, step.id)
-            delivered = counted.get((*key, EventType.SENT), 0)
-            bounced = counted.get((*key, EventType.BOUNCED), 0)
-            opens = unique.get((*key, EventType.OPEN), 0)
-            clicks = unique.get((*key, EventType.CLICK), 0)
-            unsubscribes = unique.get((*key, EventType.UNSUBSCRIBED), 0)
+            delivered = sum(counted.get((*key, EventType.SENT, x), 0) for x in (0, 1))
+            bounced = counted.get((*key, EventType.BOUNCED, 0), 0)
+            bounced_later = counted.get((*key, EventType.BOUNCED, 1), 0)
+            soft = sum(counted.get((*key, EventType.SOFT_BOUNCED, x), 0) for x in (0, 1))
+            complaints = sum(counted.get((*key, EventType.COMPLAINED, x), 0) for x in (0, 1))
+            opens, raw_opens = unique.get((*key, EventType.OPEN), (0, 0))
+            clicks, raw_clicks = unique.get((*key, EventType.CLICK), (0, 0))
+            unsubscribes, _ = unique.get((*key, EventType.UNSUBSCRIBED), (0, 0))
+            replies, _ = unique.get((*key, EventType.REPLIED), (0, 0))
             exits = dict(left.get((sequence.id, number), {}))
             if number == 1 and before:  # ended before the first email (e.g. a goal)
                 for k, v in before.items():
@@ -107,18 +126,57 @@ async def step_metrics(
                     sent=delivered + bounced,
                     delivered=delivered,
                     bounced=bounced,
+                    bounced_after_delivery=bounced_later,
+                    soft_bounces=soft,
+                    complaints=complaints,
                     unique_opens=opens,
                     unique_clicks=clicks,
+                    raw_opens=raw_opens,
+                    raw_clicks=raw_clicks,
+                    replies=replies,
                     unsubscribes=unsubscribes,
                     open_rate=rate(opens, delivered),
                     click_rate=rate(clicks, delivered),
                     click_to_open_rate=rate(clicks, opens),
                     unsubscribe_rate=rate(unsubscribes, delivered),
+                    bounce_rate=rate(bounced + bounced_later, delivered + bounced),
+                    complaint_rate=rate(complaints, delivered),
+                    over_complaint_limit=over_limit(complaints, delivered),
                     left=dict(sorted(exits.items())),
                     left_total=sum(exits.values()),
                 )
             )
     return rows
+
+
+def over_limit(complaints: int, delivered: int) -> bool:
+    # on the exact ratio: the rates are rounded to 4 places
+    return delivered > 0 and complaints / delivered > COMPLAINT_LIMIT
+
+
+def deliverability(steps: list[StepMetrics]) -> list[SequenceDeliverability]:
+    """Bounce and complaint rates per sequence, summed over its steps."""
+    out = []
+    for sequence in dict.fromkeys(s.sequence for s in steps):
+        rows = [s for s in steps if s.sequence == sequence]
+        sent, delivered = sum(s.sent for s in rows), sum(s.delivered for s in rows)
+        bounced = sum(s.bounced + s.bounced_after_delivery for s in rows)
+        complaints = sum(s.complaints for s in rows)
+        complaint_rate = rate(complaints, delivered)
+        out.append(
+            SequenceDeliverability(
+                sequence=sequence,
+                sent=sent,
+                delivered=delivered,
+                bounced=bounced,
+                soft_bounces=sum(s.soft_bounces for s in rows),
+                complaints=complaints,
+                bounce_rate=rate(bounced, sent),
+                complaint_rate=complaint_rate,
+                over_complaint_limit=over_limit(complaints, delivered),
+            )
+        )
+    return out
 
 
 async def stage_funnel(session: AsyncSession, since: datetime, until: datetime) -> StageFunnel:
@@ -184,6 +242,7 @@ async def funnel_report(
         range=ReportRange(since=since, until=until),
         sequence=sequence_id,
         steps=steps,
+        deliverability=deliverability(steps),
         biggest_step_drop_off=max(drops, key=lambda d: d.left) if drops else None,
         stages=await stage_funnel(session, since, until),
         sales=await sales_metrics(session, since, until),

@@ -40,18 +40,33 @@ def as_text(report: FunnelReport) -> str:
     ]
     head = (
         f"{'sequence/step':<28}{'sent':>7}{'deliv':>7}{'bounce':>7}{'opens':>7}"
-        f"{'clicks':>7}{'unsub':>6}{'open%':>8}{'click%':>8}{'CTOR':>8}"
-        "  left here"
+        f"{'clicks':>7}{'raw o/c':>10}{'reply':>6}{'unsub':>6}{'open%':>8}{'click%':>8}"
+        f"{'CTOR':>8}{'bounce%':>8}{'spam%':>7}  left here"
     )
-    out += [head, "-" * len(head)]
+    out += [
+        "opens and clicks: a person's; raw o/c: every fetch, image proxies and scanners too",
+        head,
+        "-" * len(head),
+    ]
     for s in report.steps:
         left = ", ".join(f"{k} {v}" for k, v in s.left.items()) or ""
+        raw = f"{s.raw_opens}/{s.raw_clicks}"
         out.append(
             f"{s.sequence + '/' + s.step:<28.28}{s.sent:>7}{s.delivered:>7}"
-            f"{s.bounced:>7}{s.unique_opens:>7}{s.unique_clicks:>7}"
-            f"{s.unsubscribes:>6}{_pct(s.open_rate):>8}{_pct(s.click_rate):>8}"
-            f"{_pct(s.click_to_open_rate):>8}  {left}"
+            f"{s.bounced + s.bounced_after_delivery:>7}{s.unique_opens:>7}{s.unique_clicks:>7}"
+            f"{raw:>10}{s.replies:>6}{s.unsubscribes:>6}{_pct(s.open_rate):>8}"
+            f"{_pct(s.click_rate):>8}{_pct(s.click_to_open_rate):>8}{_pct(s.bounce_rate):>8}"
+            f"{_pct(s.complaint_rate):>7}{' !' if s.over_complaint_limit else ''}  {left}"
         )
+    if report.deliverability:
+        out += ["", "Deliverability (bounces and spam complaints; Gmail's limit: 0.3 %)"]
+        for d in report.deliverability:
+            flag = "  OVER GMAIL'S 0.3 % COMPLAINT LIMIT" if d.over_complaint_limit else ""
+            out.append(
+                f"  {d.sequence:<26.26} sent {d.sent}, bounced {d.bounced} "
+                f"({_pct(d.bounce_rate)}), soft {d.soft_bounces}, complaints {d.complaints} "
+                f"({_pct(d.complaint_rate)}){flag}"
+            )
     drop = report.biggest_step_drop_off
     if drop:
         out.append(f"most leads left at {drop.sequence}/{drop.step}: {drop.left}")

@@ -11,7 +11,11 @@ from pydantic import Field
 from nurture.reporting.fields import Count, Instant, Rate, ReportModel, Seconds
 
 # Fields are only ever added within a format version; a change of meaning bumps it.
-FORMAT_VERSION: Literal[1] = 1
+# 2: opens and clicks are a person's (raw_* counts every fetch); replies, bounces reported
+# after delivery, complaints and their rates per step and per sequence.
+FORMAT_VERSION: Literal[2] = 2
+# Gmail's bulk-sender limit: a spam complaint rate above 0.3 % gets mail rejected.
+COMPLAINT_LIMIT = 0.003
 
 
 class ReportRange(ReportModel):
@@ -33,10 +37,26 @@ class StepMetrics(ReportModel):
     bounced: Count = Field(
         description="Refused for good (5xx): the address is suppressed, its drips end."
     )
-    unique_opens: Count = Field(description="Distinct leads that opened this step's email.")
-    unique_clicks: Count = Field(
-        description="Distinct leads that clicked a tracked link in this step's email."
+    bounced_after_delivery: Count = Field(
+        description="Hard bounces a provider or the inbox reported after SMTP accepted it."
     )
+    soft_bounces: Count = Field(description="Soft bounces reported after delivery.")
+    complaints: Count = Field(description="Spam complaints about this step's email.")
+    unique_opens: Count = Field(
+        description="Distinct leads that opened this step's email: a person's opens only "
+        "(not image proxies' or scanners', docs/signals.md)."
+    )
+    unique_clicks: Count = Field(
+        description="Distinct leads that clicked a tracked link in this step's email, "
+        "a person's clicks only."
+    )
+    raw_opens: Count = Field(
+        description="Distinct leads whose email was fetched for an open at all, machines too."
+    )
+    raw_clicks: Count = Field(
+        description="Distinct leads with any click on this step's email, machines too."
+    )
+    replies: Count = Field(description="Distinct leads that replied to this step's email.")
     unsubscribes: Count = Field(
         description="Distinct leads that unsubscribed through this step's email."
     )
@@ -44,11 +64,34 @@ class StepMetrics(ReportModel):
     click_rate: Rate = Field(description="unique_clicks / delivered; null if none delivered.")
     click_to_open_rate: Rate = Field(description="unique_clicks / unique_opens; null if none.")
     unsubscribe_rate: Rate = Field(description="unsubscribes / delivered; null if none delivered.")
+    bounce_rate: Rate = Field(
+        description="(bounced + bounced_after_delivery) / sent; null if none sent."
+    )
+    complaint_rate: Rate = Field(description="complaints / delivered; null if none delivered.")
+    over_complaint_limit: bool = Field(
+        description="complaint_rate above Gmail's 0.3 % limit for bulk senders."
+    )
     left: dict[str, Count] = Field(
         description="Leads that left the sequence at this step, by reason (sorted): "
         "unsubscribed, bounced, goal_<id> (a goal reached), finished (after the last step), ..."
     )
     left_total: Count = Field(description="Sum of `left`.")
+
+
+class SequenceDeliverability(ReportModel):
+    """One sequence's bounces and complaints, over all its steps."""
+
+    sequence: str = Field(description="Sequence id.")
+    sent: Count = Field(description="Handed to the SMTP server.")
+    delivered: Count = Field(description="Accepted by the SMTP server.")
+    bounced: Count = Field(description="Hard bounces: at SMTP time and reported later.")
+    soft_bounces: Count = Field(description="Soft bounces reported after delivery.")
+    complaints: Count = Field(description="Spam complaints.")
+    bounce_rate: Rate = Field(description="bounced / sent; null if none sent.")
+    complaint_rate: Rate = Field(description="complaints / delivered; null if none delivered.")
+    over_complaint_limit: bool = Field(
+        description="complaint_rate above Gmail's 0.3 % limit for bulk senders."
+    )
 
 
 class StepDropOff(ReportModel):
@@ -188,10 +231,13 @@ class FunnelReport(ReportModel):
     """Where leads drop out, for a time range: per sequence step, lifecycle stage, sales rep
     and lead source (``nurture report --format json``)."""
 
-    format: Literal[1] = Field(description="Version of this format.")
+    format: Literal[2] = Field(description="Version of this format.")
     range: ReportRange = Field(description="The time range.")
     sequence: str | None = Field(description="The one sequence reported; null: all.")
     steps: list[StepMetrics] = Field(description="Per sequence step, in sequence order.")
+    deliverability: list[SequenceDeliverability] = Field(
+        description="Per sequence: bounce and complaint rates, Gmail's limit marked."
+    )
     biggest_step_drop_off: StepDropOff | None = Field(
         description="Where most leads left a sequence before its end; null if none left."
     )
