@@ -18,9 +18,7 @@ SEQ = "b2b-nurture"
 KNOWN_JSON = Path(__file__).with_name("known_funnel.json")
 
 
-def ev(
-    lead: int, type_: str, at: datetime, step: str | None = None, machine=None, **data
-) -> dict:
+def ev(lead: int, type_: str, at: datetime, step: str | None = None, machine=None, **data) -> dict:
     in_sequence = step or type_ in ("exited", "completed")
     return {
         "lead_id": lead,

@@ -4,12 +4,16 @@ tests/handoff/test_handoff.py)."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import jsonschema
+from sqlalchemy import select
 
 from nurture.db import session_scope
 from nurture.handoff.run import build_context, run_handoff_pass
-from nurture.reporting.lead import lead_profile, profile_json
+from nurture.leads.events import EventType, MachineReason, event_row, record_events
+from nurture.leads.models import Lead
+from nurture.reporting.lead import lead_profile, profile_json, profile_text
 from nurture.reporting.lead_models import LeadProfile, Owner, ScoreRule
 from nurture.reporting.schemas import schema
 from tests.handoff.test_handoff import MONDAY, qualified
@@ -60,3 +64,43 @@ async def test_the_json_validates_against_its_schema_and_hides_the_row_id(settin
 async def test_no_profile_for_an_unknown_address(settings):
     async with session_scope(settings.database_url.get_secret_value()) as session:
         assert await lead_profile(session, "nobody@firma.de") is None
+
+
+async def test_every_open_and_click_shows_its_verdict_and_the_replies_are_listed(settings):
+    await handed_off(settings)
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        lead = await session.scalar(select(Lead.id))
+        at = MONDAY + timedelta(days=1)
+        await record_events(
+            session,
+            [
+                event_row(
+                    lead,
+                    EventType.OPEN,
+                    at,
+                    sequence_id="b2b-nurture",
+                    step_id="problem",
+                    machine=MachineReason.AT_DELIVERY,
+                ),
+                event_row(
+                    lead,
+                    EventType.REPLIED,
+                    at,
+                    sequence_id="b2b-nurture",
+                    step_id="problem",
+                    subject="Re: Marge",
+                    snippet="Bitte rufen Sie an",
+                ),
+            ],
+        )
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        p = await lead_profile(session, "lead0@firma.de")
+    verdicts = {(h.type, h.verdict, h.machine) for h in p.engagement}
+    assert ("open", "machine", "at_delivery") in verdicts
+    assert ("click", "human", None) in verdicts  # what `qualified` made it do
+    [reply] = p.replies
+    assert reply.data == {"subject": "Re: Marge", "snippet": "Bitte rufen Sie an"}
+    text = profile_text(p)
+    assert "machine: at_delivery" in text and "human" in text
+    assert "replies: 1" in text and "Re: Marge: Bitte rufen Sie an" in text
+    assert LeadProfile.model_validate(json.loads(profile_json(p))) == p

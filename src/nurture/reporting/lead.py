@@ -9,15 +9,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.handoff.models import Handoff, HandoffState
+from nurture.leads.events import ENGAGEMENT, EventType
 from nurture.leads.models import Event
 from nurture.leads.service import find_by_email
 from nurture.ledger.models import Enrollment
 from nurture.reporting.lead_models import (
     EnrollmentInfo,
     HandoffInfo,
+    Hit,
     LeadInfo,
     LeadProfile,
     Owner,
+    Reply,
     ScoreBreakdown,
     ScoreRule,
     TimelineEvent,
@@ -46,6 +49,16 @@ async def lead_profile(session: AsyncSession, email: str, events: int = 30) -> L
     timeline = await session.scalars(
         select(Event).where(Event.lead_id == lead.id).order_by(Event.id.desc()).limit(events)
     )
+    hits = await session.scalars(
+        select(Event)
+        .where(Event.lead_id == lead.id, Event.type.in_(ENGAGEMENT))
+        .order_by(Event.occurred_at, Event.id)
+    )
+    replies = await session.scalars(
+        select(Event)
+        .where(Event.lead_id == lead.id, Event.type == EventType.REPLIED)
+        .order_by(Event.occurred_at, Event.id)
+    )
     score = await breakdown(session, lead.id)
     return LeadProfile(
         lead=LeadInfo.model_validate(lead),
@@ -57,6 +70,8 @@ async def lead_profile(session: AsyncSession, email: str, events: int = 30) -> L
         ),
         enrollments=[EnrollmentInfo.model_validate(e) for e in enrollments],
         timeline=[TimelineEvent.model_validate(e) for e in timeline],
+        engagement=[Hit.of(e) for e in hits],
+        replies=[Reply.model_validate(e) for e in replies],
     )
 
 
@@ -98,6 +113,25 @@ def profile_text(p: LeadProfile) -> str:
         due = f"  next {e.next_due_at:%Y-%m-%d %H:%M}" if e.next_due_at else ""
         why = f"  ({e.exit_reason})" if e.exit_reason else ""
         lines.append(f"  {e.sequence_id:<20} {e.state:<10} step {e.current_step}{due}{why}")
+    people = [h for h in p.engagement if h.machine is None]
+    lines += [
+        "",
+        f"opens and clicks: {len(people)} by a person, "
+        f"{len(p.engagement) - len(people)} by machines (not counted)",
+    ]
+    for h in p.engagement:
+        verdict = "human" if h.machine is None else f"machine: {h.machine}"
+        url = f"  {h.data['url']}" if h.data.get("url") else ""
+        lines.append(
+            f"  {h.occurred_at:%Y-%m-%d %H:%M:%S}  {h.type:<6} {h.sequence_id}/{h.step_id}"
+            f"  {verdict}{url}"
+        )
+    lines += ["", f"replies: {len(p.replies)}"]
+    for r in p.replies:
+        lines.append(
+            f"  {r.occurred_at:%Y-%m-%d %H:%M}  {r.sequence_id}/{r.step_id}  "
+            f"{r.data.get('subject', '')!s}: {r.data.get('snippet', '')!s}"
+        )
     lines += ["", "timeline (newest first)"]
     for e in p.timeline:
         where = f" {e.sequence_id}/{e.step_id}" if e.step_id else ""

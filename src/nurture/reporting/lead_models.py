@@ -4,7 +4,7 @@ of ``nurture leads show --json`` whose schema is docs/schemas/lead-profile.schem
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field
 
@@ -121,6 +121,42 @@ class TimelineEvent(FromRow):
     sequence_id: str | None = Field(description="The sequence it belongs to, if any.")
     step_id: str | None = Field(description="The sequence step it belongs to, if any.")
     data: JsonObject = Field(description="What else the event records (by type).")
+    machine: str | None = Field(
+        description="Opens and clicks: why a machine made it (docs/signals.md); null: a "
+        "person did, or not an open or click."
+    )
+
+
+class Hit(FromRow):
+    """One open or click of the lead's emails, with its verdict."""
+
+    occurred_at: Instant = Field(description="When it happened.")
+    type: str = Field(description="open or click.")
+    sequence_id: str | None = Field(description="The sequence of the email.")
+    step_id: str | None = Field(description="The step of the email.")
+    machine: str | None = Field(
+        description="Why a machine made it (at_delivery, hidden_link, link_burst, "
+        "head_request, known_agent, known_network, bot); null: a person."
+    )
+    data: JsonObject = Field(description="The URL of a click.")
+    verdict: Literal["human", "machine"] = Field(
+        description="human, or machine (`machine` says why)."
+    )
+
+    @classmethod
+    def of(cls, event: Any) -> Hit:
+        verdict = "human" if event.machine is None else "machine"
+        fields = ("occurred_at", "type", "sequence_id", "step_id", "machine", "data")
+        return cls.model_validate({f: getattr(event, f) for f in fields} | {"verdict": verdict})
+
+
+class Reply(FromRow):
+    """A reply the lead sent to one of our emails (subject and a snippet, not the body)."""
+
+    occurred_at: Instant = Field(description="When it arrived.")
+    sequence_id: str | None = Field(description="The sequence of the email answered.")
+    step_id: str | None = Field(description="The step of the email answered.")
+    data: JsonObject = Field(description="subject and snippet.")
 
 
 class LeadProfile(ReportModel):
@@ -133,3 +169,7 @@ class LeadProfile(ReportModel):
     score: ScoreBreakdown = Field(description="The score breakdown.")
     enrollments: list[EnrollmentInfo] = Field(description="Its drips, oldest first.")
     timeline: list[TimelineEvent] = Field(description="Its latest events, newest first.")
+    engagement: list[Hit] = Field(
+        description="Every open and click of its emails with the verdict, oldest first."
+    )
+    replies: list[Reply] = Field(description="Its replies to our emails, oldest first.")
