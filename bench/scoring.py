@@ -167,19 +167,21 @@ async def measure_pass(url: str) -> dict[str, float]:
 WRK_SCRIPT = """
 local tokens = {%s}
 local n = 0
+wrk.headers["User-Agent"] = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0 Safari/537.36"
 request = function()
   n = n + 1
-  return wrk.format("GET", "/o/" .. tokens[(n %% #tokens) + 1])
+  return wrk.format("GET", "/%s/" .. tokens[(n %% #tokens) + 1])
 end
 response = function(status, headers, body)
-  if status ~= 200 then print("unexpected status " .. status) end
+  if status ~= %d then print("unexpected status " .. status) end
 end
 """
 
 
 def endpoint(url: str, tmp: Path, seconds: int, sends_n: int) -> dict[str, dict[str, float]]:
-    """wrk against GET /o/{token} (a burst of opens over ``sends_n`` sent emails) and, as the
-    baseline, GET /healthz, on one `nurture serve`."""
+    """wrk against GET /o/{token} and GET /r/{token} (bursts of opens and clicks over
+    ``sends_n`` sent emails, each judged human or machine) and, as the baseline, GET /healthz,
+    on one `nurture serve`."""
     from capture import wrk
 
     from nurture.links import Links
@@ -187,15 +189,21 @@ def endpoint(url: str, tmp: Path, seconds: int, sends_n: int) -> dict[str, dict[
 
     links = Links(Tokens("bench"), "http://x")  # the key `serve` gets in capture.py
     tokens = [links.open_url(i + 1).rsplit("/", 1)[1] for i in range(sends_n)]
+    clicks = [
+        links.click_url(i + 1, f"https://planwerk.example/{i % 7}").rsplit("/", 1)[1]
+        for i in range(sends_n)
+    ]
     proc, base = serve(url, tmp)
     try:
         baseline = wrk(base, seconds, 16, "/healthz", tmp)
-        script = WRK_SCRIPT % ", ".join(f'"{t}"' for t in tokens)
+        script = WRK_SCRIPT % (", ".join(f'"{t}"' for t in tokens), "o", 200)
         opens = wrk(base, seconds, 16, "/o/x", tmp, script)
+        script = WRK_SCRIPT % (", ".join(f'"{t}"' for t in clicks), "r", 302)
+        click = wrk(base, seconds, 16, "/r/x", tmp, script)
     finally:
         proc.terminate()
         proc.wait(10)
-    return {"baseline_get": baseline, "open": opens}
+    return {"baseline_get": baseline, "open": opens, "click": click}
 
 
 async def count_opens(url: str) -> int:
@@ -259,9 +267,15 @@ def main() -> None:
             f"  GET /o/ (open pixel)   {o['requests_per_s']:>7,.0f} req/s  p50 {o['p50_ms']} ms"
             f"  p99 {o['p99_ms']} ms; {recorded:,} opens recorded"
         )
+        c = hits["click"]
+        print(
+            f"  GET /r/ (click)        {c['requests_per_s']:>7,.0f} req/s  p50 {c['p50_ms']} ms"
+            f"  p99 {c['p99_ms']} ms"
+        )
         print(
             f"  GET /healthz baseline  {g['requests_per_s']:>7,.0f} req/s;"
-            f" ratio {o['requests_per_s'] / g['requests_per_s']:.2f}"
+            f" ratio open {o['requests_per_s'] / g['requests_per_s']:.2f},"
+            f" click {c['requests_per_s'] / g['requests_per_s']:.2f}"
         )
     if args.json:
         write_results(ROOT / "bench/results/scoring.json", runs)

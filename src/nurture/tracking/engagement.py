@@ -56,5 +56,11 @@ async def record_engagement(
     await session.execute(
         _RECORD, [{**h, "delivered_after": h["occurred_at"] - window} for h in hits]
     )
-    await judge_bursts(session, signals.burst_seconds, touch_ids=[h["touch_id"] for h in hits])
+    times = [h["occurred_at"] for h in hits]
+    await judge_bursts(
+        session,
+        signals.burst_seconds,
+        touch_ids=[h["touch_id"] for h in hits],
+        around=(min(times), max(times)),
+    )
     return [None] * len(hits)

@@ -55,11 +55,13 @@ async def judge_bursts(
     burst_seconds: float,
     *,
     touch_ids: Iterable[int] | None = None,
+    around: tuple[datetime, datetime] | None = None,
     since: datetime | None = None,
 ) -> int:
     """Mark the opens and clicks that bursts show to be a machine's, over the sends given
-    (after a batch of hits) or over the sends with a hit since a moment (before a scoring
-    pass: hits that other processes wrote at the same time). Returns how many were marked."""
+    (after a batch of hits: only their hits ``around`` the batch's first and last, a burst
+    apart, matter) or over the sends with a hit since a moment (before a scoring pass: hits
+    that other processes wrote at the same time). Returns how many were marked."""
     if burst_seconds <= 0:
         return 0
     columns = (
@@ -73,6 +75,9 @@ async def judge_bursts(
     where: list[Any] = [Event.type.in_(ENGAGEMENT), Event.touch_id.is_not(None)]
     queries = []
     if touch_ids is not None:
+        if around is not None:
+            gap = timedelta(seconds=burst_seconds)
+            where += [Event.occurred_at >= around[0] - gap, Event.occurred_at <= around[1] + gap]
         queries = [
             select(*columns).where(*where, Event.touch_id.in_(part))
             for part in chunked(sorted(set(touch_ids)))
