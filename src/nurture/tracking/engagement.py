@@ -9,7 +9,7 @@ send's ``sent_at``; then the batch's sends are looked at for bursts.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, and_, bindparam, case, literal, select
@@ -46,21 +46,51 @@ _RECORD = insert_events_from(
 )
 
 
+class RecentSends:
+    """The sends this process saw a hit on in the last burst window. Only a send hit again
+    that soon (or whose hidden link was fetched) can be in a burst, so only those are looked
+    up: most hits are the only one of their send for minutes, and cost no query. What another
+    process saw is judged by the scoring pass's sweep (verdict/bursts.py)."""
+
+    def __init__(self, limit: int = 100_000):
+        self._last: dict[int, datetime] = {}
+        self._limit = limit
+
+    def candidates(self, hits: list[dict[str, Any]], burst: timedelta) -> set[int]:
+        found: set[int] = set()
+        for hit in hits:
+            touch, at = hit["touch_id"], hit["occurred_at"]
+            previous = self._last.get(touch)
+            if hit["machine"] == MachineReason.HIDDEN_LINK or (
+                previous is not None and abs(at - previous) <= burst
+            ):
+                found.add(touch)
+            self._last[touch] = at if previous is None else max(previous, at)
+        if len(self._last) > self._limit:  # forget what no burst can reach any more
+            newest = max(self._last.values())
+            self._last = {t: at for t, at in self._last.items() if newest - at <= burst}
+        return found
+
+
+_RECENT = RecentSends()
+
+
 async def record_engagement(
-    session: AsyncSession, hits: list[dict[str, Any]], signals: EngagementSignals
+    session: AsyncSession,
+    hits: list[dict[str, Any]],
+    signals: EngagementSignals,
+    recent: RecentSends = _RECENT,
 ) -> list[None]:
     """``hits``: touch_id, type (``EventType.OPEN`` or ``CLICK``), occurred_at, machine (the
     request's verdict, or None), data (the URL for a click). A hit for a send that is not (or
     no longer) in the ledger as sent records nothing."""
     window = timedelta(seconds=signals.delivery_seconds)
-    await session.execute(
-        _RECORD, [{**h, "delivered_after": h["occurred_at"] - window} for h in hits]
-    )
-    times = [h["occurred_at"] for h in hits]
-    await judge_bursts(
-        session,
-        signals.burst_seconds,
-        touch_ids=[h["touch_id"] for h in hits],
-        around=(min(times), max(times)),
-    )
+    rows = [{**h, "delivered_after": h["occurred_at"] - window} for h in hits]
+    await session.execute(_RECORD, rows)
+    candidates = recent.candidates(hits, timedelta(seconds=signals.burst_seconds))
+    if candidates:
+        times = [h["occurred_at"] for h in hits if h["touch_id"] in candidates]
+        await judge_bursts(
+            session, signals.burst_seconds, touch_ids=candidates, around=(min(times), max(times))
+        )
     return [None] * len(hits)
