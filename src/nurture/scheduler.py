@@ -10,6 +10,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from nurture.dispatch.batch import DispatchFailed
 from nurture.dispatch.run import build_dispatcher, run_pass
+from nurture.inbox.sources import InboxUnavailable
 from nurture.reporting.dispatch import summary_text
 from nurture.settings import Settings
 
@@ -58,6 +59,26 @@ async def handoff_once(
     return report.summary()
 
 
+async def inbox_once(
+    settings: Settings, now: datetime | None = None, use_prefect: bool | None = None
+) -> str:
+    """One inbox pass (replies, auto-replies, bounce and complaint reports), as the Prefect
+    flow when a Prefect API is configured. Raises InboxUnavailable (or the flow run's failure)
+    when the inbox cannot be read."""
+    if use_prefect is None:
+        use_prefect = prefect_api_url() is not None
+    if use_prefect:
+        from nurture.flows.inbox import ingest_inbox
+
+        result = await ingest_inbox(now=now)
+        return f"{result['read']} read, {result['replies']} replies (Prefect flow run)"
+    from nurture.db import utcnow
+    from nurture.inbox.run import build_context, run_inbox_pass
+
+    report = await run_inbox_pass(build_context(settings), now or utcnow())
+    return report.summary()
+
+
 def start_scheduler(settings: Settings) -> AsyncIOScheduler:
     async def job() -> None:
         try:
@@ -68,6 +89,13 @@ def start_scheduler(settings: Settings) -> AsyncIOScheduler:
             log.info("scoring and hand-off: %s", await handoff_once(settings))
         except Exception:  # logged with its traceback; the next interval tries again
             log.exception("scoring and hand-off failed")
+        if settings.inbox_url.get_secret_value():
+            try:
+                log.info("inbox: %s", await inbox_once(settings))
+            except InboxUnavailable as exc:  # nothing read or marked: the next interval
+                log.error("inbox not read: %s", exc)
+            except Exception:
+                log.exception("inbox pass failed")
 
     async def daily_report() -> None:
         # Only as a Prefect flow: its artifact in the UI is the point.

@@ -41,6 +41,7 @@ def build_context(settings: Settings, transport: Transport | None = None) -> Inb
         load_project(settings.config_dir),
         transport or transport_from_url(settings.mail_url.get_secret_value()),
         settings.inbox_url.get_secret_value(),
+        BATCH,
     )
 
 
