@@ -113,3 +113,45 @@ def test_inbox_urls_are_read_and_bad_ones_named():
     ]:
         with pytest.raises(ValueError, match=words):
             source_from_url(bad)
+
+
+def with_attachment(raw: bytes, size: int = 2_000_000) -> bytes:
+    """A reply with its text first and a large attachment after, as mail clients send it."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    head = head.replace(b"Content-Type: text/plain", b"X-Was: text/plain").replace(
+        b"Content-Transfer-Encoding: 8bit\r\n", b""
+    )
+    blob = (b"QUJD" * (size // 4 + 1))[:size]
+    lines = b"\r\n".join(blob[i : i + 76] for i in range(0, len(blob), 76))
+    return (
+        head
+        + b'\r\nContent-Type: multipart/mixed; boundary="M"\r\n\r\n--M\r\n'
+        + b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        + body
+        + b"\r\n--M\r\nContent-Type: application/pdf; name=a.pdf\r\n"
+        + b"Content-Disposition: attachment; filename=a.pdf\r\n"
+        + b"Content-Transfer-Encoding: base64\r\n\r\n"
+        + lines
+        + b"\r\n--M--\r\n"
+    )
+
+
+async def test_of_a_huge_message_only_the_start_is_read_from_imap_and_maildir(imap, maildir):
+    from nurture.inbox.classify import classify_bytes
+    from nurture.inbox.sources import MAX_BYTES
+    from tests.inbox.conftest import deliver
+
+    raw = with_attachment(mail.reply("max@example.com", in_reply_to="<x@planwerk.example>"))
+    assert len(raw) > 3 * MAX_BYTES
+    imap.append(raw)
+    deliver(maildir, raw)
+    for url in (imap.url("plain"), f"maildir://{maildir}"):
+        source = source_from_url(url)
+        await source.open()
+        try:
+            [(_, read)] = await source.read(await source.pending())
+        finally:
+            await source.close()
+        assert read == raw[:MAX_BYTES]
+        found = classify_bytes(read)
+        assert found.snippet.startswith("Hallo Frau Vogt, bitte rufen Sie mich morgen an")

@@ -316,3 +316,34 @@ async def test_a_forward_claimed_by_a_process_that_died_is_in_doubt_and_never_re
     assert len(outbox(settings)) == before
     assert await events(settings, EventType.REPLY_FORWARDED) == []
     assert len(await events(settings, EventType.REPLIED)) == 1
+
+
+async def test_a_forward_refused_for_good_or_unbuildable_fails_at_once_and_visibly(
+    settings, maildir, smtp
+):
+    a, b = await send_welcome(settings, 2)
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        await session.execute(
+            update(Lead).where(Lead.id == a.lead_id).values(owner_email="gone@planwerk.example")
+        )
+        await session.execute(
+            update(Lead).where(Lead.id == b.lead_id).values(owner_email="Jonas, Vertrieb")
+        )
+    smtp.handler.behaviour.rcpt["gone@planwerk.example"] = "550 5.1.1 no such user"
+    failing = settings.model_copy(update={"mail_url": SecretStr(smtp.url)})
+    deliver(
+        maildir,
+        mail.reply(a.email, in_reply_to=a.message_id),
+        mail.reply(b.email, in_reply_to=b.message_id),
+    )
+    report = await ingest(failing, maildir)
+    assert (report.replies, report.forwarded, report.forward_failed) == (2, 0, 2)
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        rows = {r.lead_id: r for r in (await session.execute(select(ReplyForward))).scalars()}
+    assert rows[a.lead_id].state == ForwardState.FAILED and "5.1.1" in rows[a.lead_id].last_error
+    assert rows[b.lead_id].state == ForwardState.FAILED
+    assert "cannot build the forward" in rows[b.lead_id].last_error
+    assert len(await events(settings, EventType.REPLY_FORWARD_FAILED)) == 2
+    again = await ingest(failing, maildir, LATER + timedelta(minutes=5))
+    assert (again.forwarded, again.forward_failed) == (0, 0)  # not retried
+    assert smtp.messages == []

@@ -7,7 +7,9 @@ each.
 2. Send through the configured mail transport.
 3. Record: accepted rows become ``sent`` (their text is dropped) with a ``reply_forwarded``
    event; refused ones go back to ``pending`` with the error and a ``reply_forward_failed``
-   event, tried again by the next pass, ``failed`` after ``MAX_ATTEMPTS``.
+   event, tried again by the next pass, ``failed`` after ``MAX_ATTEMPTS`` (at once for a 5xx
+   or a forward that cannot be built, e.g. an owner address that is none); one whose
+   connection broke during DATA stays ``sending``: in doubt.
 
 A process that dies between 1 and 3 leaves its rows ``sending``: the mail server may or may
 not have them, so they are not resent (never twice) but counted as in doubt in every pass.
@@ -136,18 +138,26 @@ async def _send(
     now: datetime,
     report: InboxReport,
 ) -> None:
-    messages = {row["id"]: forward_message(row, now) for row in claimed}
-    failed_reply = "not sent"
-    try:
-        await transport.open()
-        results = await transport.send(list(messages.values()))
-    except TransportUnavailable as exc:
-        results, failed_reply = [], str(exc)
-    by_message = {r.message.message_id: r for r in results}
-    sent, retry, give_up, events = [], [], [], []
+    messages: dict[int, OutgoingMessage] = {}
     errors: dict[int, str] = {}
     for row in claimed:
-        result = by_message.get(messages[row["id"]].message_id)
+        try:
+            messages[row["id"]] = forward_message(row, now)
+        except ValueError as exc:  # e.g. an owner address that is no address: never sendable
+            errors[row["id"]] = f"cannot build the forward: {exc}"
+    failed_reply = "not sent"
+    results = []
+    if messages:
+        try:
+            await transport.open()
+            results = await transport.send(list(messages.values()))
+        except TransportUnavailable as exc:
+            failed_reply = str(exc)
+    by_message = {r.message.message_id: r for r in results}
+    sent, retry, give_up, events = [], [], [], []
+    for row in claimed:
+        message = messages.get(row["id"])
+        result = by_message.get(message.message_id) if message else None
         where = {
             "sequence_id": row["sequence_id"],
             "step_id": row["step_id"],
@@ -161,10 +171,19 @@ async def _send(
                 )
             )
             continue
-        error = (f"{result.status} {result.code}: {result.reply}" if result else failed_reply)[:500]
-        errors[row["id"]] = error
-        # attempts was counted at the claim
-        (give_up if row["attempts"] + 1 >= MAX_ATTEMPTS else retry).append(row["id"])
+        if row["id"] not in errors:
+            detail = f"{result.status} {result.code}: {result.reply}" if result else failed_reply
+            errors[row["id"]] = detail[:500]
+        if result is not None and result.status == SendStatus.IN_DOUBT:
+            pass  # the server may have it: stays sending, counted in doubt, never resent
+        elif (
+            message is None
+            or (result is not None and result.status == SendStatus.BOUNCED)
+            or row["attempts"] + 1 >= MAX_ATTEMPTS  # attempts was counted at the claim
+        ):
+            give_up.append(row["id"])
+        else:
+            retry.append(row["id"])
         events.append(
             event_row(
                 row["lead_id"],
@@ -172,7 +191,7 @@ async def _send(
                 now,
                 **where,
                 to=row["recipient"],
-                error=error[:200],
+                error=errors[row["id"]][:200],
                 attempt=row["attempts"] + 1,
             )
         )
@@ -196,4 +215,4 @@ async def _send(
                 )
         await record_events(session, events)
     report.forwarded += len(sent)
-    report.forward_failed += len(retry) + len(give_up)
+    report.forward_failed += len(claimed) - len(sent)

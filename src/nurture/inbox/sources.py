@@ -24,6 +24,10 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from nurture.settings import masked_url
 
+# What is read of each message: headers, reports and a person's text come first, attachments
+# after; a batch of 500 then holds at most 256 MB however large the attachments.
+MAX_BYTES = 512 * 1024
+
 
 class InboxUnavailable(Exception):
     """The inbox cannot be reached or read (connection refused, login failed, no such
@@ -71,7 +75,8 @@ class MaildirSource:
         out = []
         for name in ids:
             try:
-                out.append((name, (self.path / name).read_bytes()))
+                with open(self.path / name, "rb") as f:
+                    out.append((name, f.read(MAX_BYTES)))
             except FileNotFoundError:  # another reader marked it meanwhile
                 continue
         return out
@@ -100,7 +105,7 @@ def _flags(filename: str) -> str:
 
 class ImapSource:
     """An IMAP folder: unprocessed are the UNSEEN messages, read with BODY.PEEK[] (which
-    does not set \\Seen), marked with \\Seen once recorded."""
+    does not set \\Seen; the first MAX_BYTES), marked with \\Seen once recorded."""
 
     def __init__(
         self,
@@ -163,10 +168,11 @@ class ImapSource:
     async def read(self, ids: Sequence[str]) -> list[tuple[str, bytes]]:
         if not ids:
             return []
-        found = await asyncio.to_thread(self._call, "fetch", [int(i) for i in ids], ["BODY.PEEK[]"])
+        part = f"BODY.PEEK[]<0.{MAX_BYTES}>"
+        found = await asyncio.to_thread(self._call, "fetch", [int(i) for i in ids], [part])
         out = []
         for uid, data in sorted(found.items()):  # type: ignore[attr-defined]
-            body = data.get(b"BODY[]")
+            body = data.get(b"BODY[]<0>", data.get(b"BODY[]"))
             if body is not None:
                 out.append((str(uid), bytes(body)))
         return out
