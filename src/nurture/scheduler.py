@@ -1,5 +1,6 @@
-"""Wakes the dispatcher on an interval (APScheduler). It holds no state: what is due lives in
-the database, so a restart, or several schedulers, lose and duplicate nothing."""
+"""Wakes the dispatcher on an interval (APScheduler), after an inbox pass when an inbox is
+set. It holds no state: what is due lives in the database, so a restart, or several
+schedulers, lose and duplicate nothing."""
 
 from __future__ import annotations
 
@@ -81,6 +82,14 @@ async def inbox_once(
 
 def start_scheduler(settings: Settings) -> AsyncIOScheduler:
     async def job() -> None:
+        # The inbox first: a reply that came in ends its drip before the next step goes out.
+        if settings.inbox_url.get_secret_value():
+            try:
+                log.info("inbox: %s", await inbox_once(settings))
+            except InboxUnavailable as exc:  # nothing read or marked: the next interval
+                log.error("inbox not read: %s", exc)
+            except Exception:
+                log.exception("inbox pass failed")
         try:
             log.info("dispatch: %s", await dispatch_once(settings))
         except DispatchFailed as exc:
@@ -89,13 +98,6 @@ def start_scheduler(settings: Settings) -> AsyncIOScheduler:
             log.info("scoring and hand-off: %s", await handoff_once(settings))
         except Exception:  # logged with its traceback; the next interval tries again
             log.exception("scoring and hand-off failed")
-        if settings.inbox_url.get_secret_value():
-            try:
-                log.info("inbox: %s", await inbox_once(settings))
-            except InboxUnavailable as exc:  # nothing read or marked: the next interval
-                log.error("inbox not read: %s", exc)
-            except Exception:
-                log.exception("inbox pass failed")
 
     async def daily_report() -> None:
         # Only as a Prefect flow: its artifact in the UI is the point.

@@ -34,7 +34,7 @@ def test_a_reply_names_our_send_first_by_in_reply_to_then_references_newest_firs
         ("Precedence: junk", "Re: Willkommen"),
         ("", "Abwesenheitsnotiz: Willkommen, Max"),
         ("", "Automatische Antwort: Willkommen, Max"),
-        ("", "AW: Abwesenheit bis 8.12."),
+        ("", "AW: Abwesenheitsnotiz: Willkommen"),
         ("", "Out of Office: Willkommen, Max"),
         ("", "Out of the office until Monday"),
         ("", "Automatic reply: Willkommen, Max"),
@@ -56,6 +56,7 @@ def test_automatic_answers(header, subject):
         ("Auto-Submitted: no", "Re: Willkommen"),
         ("Precedence: list", "Re: Willkommen"),
         ("", "Re: Ihre Frage zum Out-of-Office-Modus"),
+        ("", "Re: Abwesenheit nächste Woche"),
         ("", "Re: Willkommen"),
     ],
 )

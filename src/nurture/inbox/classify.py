@@ -236,7 +236,8 @@ def _nonstandard_bounce(msg: Message, key: str) -> Classified | None:
 
 _AUTO_SUBJECT = re.compile(
     r"^\s*(?:(?:re|aw|sv|wg|fw|fwd)\s*:\s*)*(?:"
-    r"abwesenheitsnotiz|abwesenheit|automatische antwort|ich bin (?:derzeit )?nicht im büro|"
+    r"abwesenheitsnotiz|abwesenheitsassistent|automatische antwort|"
+    r"ich bin (?:derzeit )?nicht im büro|"
     r"out of (?:the )?office|automatic reply|auto[- ]?reply|auto[- ]?response|"
     r"autoreply|vacation reply|"
     r"frånvaro|frånvarande|autosvar|automatiskt svar"
