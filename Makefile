@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install run test lint bench chromium wrk clean
+.PHONY: install run test lint bench chromium dovecot wrk clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,13 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 	  || echo "could not install chromium: the browser test will fail"; }
 
+# Debian's dovecot: the real IMAP server the inbox tests start (tests/inbox/dovecot.py).
+dovecot:
+	@test -x /usr/sbin/dovecot || { \
+	  echo "installing Debian's dovecot-imapd for the inbox tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd) \
+	  || echo "could not install dovecot-imapd: the IMAP tests will fail"; }
+
 # wrk (C) drives the HTTP benchmarks: the load generator must not be the bottleneck.
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -38,7 +45,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 
-test: install chromium lint
+test: install chromium dovecot lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install wrk
@@ -46,6 +53,7 @@ bench: install wrk
 	$(BIN)/python bench/capture.py --json
 	$(BIN)/python bench/scoring.py --json
 	$(BIN)/python bench/report.py --json
+	$(BIN)/python bench/inbox.py --json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from nurture.db import utcnow
 from nurture.dispatch.batch import DispatchFailed
-from nurture.scheduler import dispatch_once, handoff_once, start_scheduler
+from nurture.scheduler import dispatch_once, handoff_once, inbox_once, start_scheduler
 from tests.factories import enrolled_leads, touch_states
 from tests.handoff.test_handoff import MONDAY, qualified
 
@@ -104,3 +104,57 @@ async def test_handoff_once_scores_and_hands_off_in_process(settings):
     assert await handoff_once(settings, MONDAY + timedelta(minutes=5)) == (
         "0 promoted to MQL, 0 handed off, 0 notified, 0 reminded, 0 reassigned"
     )
+
+
+async def test_with_an_inbox_the_scheduler_reads_it_and_logs_an_unreachable_one(
+    settings, caplog, tmp_path
+):
+    from tests.inbox import mail
+    from tests.inbox.conftest import deliver, make_maildir, send_welcome
+
+    caplog.set_level(logging.INFO, logger="nurture.scheduler")
+    maildir = make_maildir(tmp_path / "Maildir")
+    [sent] = await send_welcome(settings, 1)
+    deliver(maildir, mail.reply(sent.email, in_reply_to=sent.message_id))
+    inbox = settings.model_copy(
+        update={"inbox_url": SecretStr(f"maildir://{maildir}"), "dispatch_interval_seconds": 900}
+    )
+    scheduler = start_scheduler(inbox)
+    try:
+        await until_logged(caplog, "inbox:")
+    finally:
+        scheduler.shutdown(wait=False)
+    [read] = [m for _, m in messages(caplog) if m.startswith("inbox:")]
+    assert read.startswith("inbox: 1 read: 1 replies")
+    caplog.clear()
+    gone = inbox.model_copy(update={"inbox_url": SecretStr("imap://u:hunter2@127.0.0.1:1/")})
+    scheduler = start_scheduler(gone)
+    try:
+        await until_logged(caplog, "inbox not read")
+    finally:
+        scheduler.shutdown(wait=False)
+    [(level, failed)] = [(lv, m) for lv, m in messages(caplog) if m.startswith("inbox not read")]
+    assert level == logging.ERROR and "Connection refused" in failed and "hunter2" not in failed
+
+
+async def test_without_an_inbox_the_scheduler_reads_none(settings, caplog):
+    caplog.set_level(logging.INFO, logger="nurture.scheduler")
+    scheduler = start_scheduler(settings.model_copy(update={"dispatch_interval_seconds": 900}))
+    try:
+        await until_logged(caplog, "scoring and hand-off:")
+        await asyncio.sleep(0.2)
+    finally:
+        scheduler.shutdown(wait=False)
+    assert not [m for _, m in messages(caplog) if "inbox" in m]
+
+
+async def test_inbox_once_runs_a_pass_in_process(settings, tmp_path):
+    from tests.inbox import mail
+    from tests.inbox.conftest import LATER, deliver, make_maildir, send_welcome
+
+    maildir = make_maildir(tmp_path / "Maildir")
+    [sent] = await send_welcome(settings, 1)
+    deliver(maildir, mail.dsn(sent.message_id, sent.email))
+    inbox = settings.model_copy(update={"inbox_url": SecretStr(f"maildir://{maildir}")})
+    summary = await inbox_once(inbox, LATER, use_prefect=False)
+    assert summary.startswith("1 read: 0 replies, 0 auto-replies, 1 hard and 0 soft bounces")

@@ -1,5 +1,6 @@
-"""Wakes the dispatcher on an interval (APScheduler). It holds no state: what is due lives in
-the database, so a restart, or several schedulers, lose and duplicate nothing."""
+"""Wakes the dispatcher on an interval (APScheduler), after an inbox pass when an inbox is
+set. It holds no state: what is due lives in the database, so a restart, or several
+schedulers, lose and duplicate nothing."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from nurture.dispatch.batch import DispatchFailed
 from nurture.dispatch.run import build_dispatcher, run_pass
+from nurture.inbox.sources import InboxUnavailable
 from nurture.reporting.dispatch import summary_text
 from nurture.settings import Settings
 
@@ -58,8 +60,36 @@ async def handoff_once(
     return report.summary()
 
 
+async def inbox_once(
+    settings: Settings, now: datetime | None = None, use_prefect: bool | None = None
+) -> str:
+    """One inbox pass (replies, auto-replies, bounce and complaint reports), as the Prefect
+    flow when a Prefect API is configured. Raises InboxUnavailable (or the flow run's failure)
+    when the inbox cannot be read."""
+    if use_prefect is None:
+        use_prefect = prefect_api_url() is not None
+    if use_prefect:
+        from nurture.flows.inbox import ingest_inbox
+
+        result = await ingest_inbox(now=now)
+        return f"{result['read']} read, {result['replies']} replies (Prefect flow run)"
+    from nurture.db import utcnow
+    from nurture.inbox.run import build_context, run_inbox_pass
+
+    report = await run_inbox_pass(build_context(settings), now or utcnow())
+    return report.summary()
+
+
 def start_scheduler(settings: Settings) -> AsyncIOScheduler:
     async def job() -> None:
+        # The inbox first: a reply that came in ends its drip before the next step goes out.
+        if settings.inbox_url.get_secret_value():
+            try:
+                log.info("inbox: %s", await inbox_once(settings))
+            except InboxUnavailable as exc:  # nothing read or marked: the next interval
+                log.error("inbox not read: %s", exc)
+            except Exception:
+                log.exception("inbox pass failed")
         try:
             log.info("dispatch: %s", await dispatch_once(settings))
         except DispatchFailed as exc:

@@ -2,6 +2,7 @@
 
 from nurture.db import Base
 from nurture.handoff.models import Handoff
+from nurture.inbox.models import ReplyForward
 from nurture.leads.models import Consent, Event, Lead, LeadScore
 from nurture.ledger.models import Enrollment, Touch
 from nurture.receipts import Receipt
@@ -16,6 +17,7 @@ __all__ = [
     "Lead",
     "LeadScore",
     "Receipt",
+    "ReplyForward",
     "Touch",
     "metadata",
 ]

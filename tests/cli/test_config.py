@@ -12,7 +12,7 @@ def test_config_check_passes_on_the_shipped_example():
     result = nurture("config", "check", cwd=CONTENT)
     assert result.returncode == 0, result.stderr
     assert "1 form(s), 2 sequence(s), 13 email(s) render" in result.stdout
-    assert "scoring: 9 rule(s), MQL at 50; sales: 2 territory(ies)" in result.stdout
+    assert "scoring: 10 rule(s), MQL at 50; sales: 2 territory(ies)" in result.stdout
 
 
 def test_config_check_names_file_and_line_of_a_template_error(tmp_path):

@@ -37,6 +37,26 @@ async def test_tick_reports_an_unreachable_smtp_server(settings, cli_env):
     assert "dispatch failed" in result.stderr and "cannot reach SMTP" in result.stderr
 
 
+async def test_tick_reads_the_inbox_first_when_one_is_set(settings, cli_env, tmp_path):
+    from tests.inbox import mail
+    from tests.inbox.conftest import deliver, make_maildir, send_welcome
+
+    maildir = make_maildir(tmp_path / "Maildir")
+    [sent] = await send_welcome(settings, 1)
+    deliver(maildir, mail.reply(sent.email, in_reply_to=sent.message_id))
+    env = {**cli_env, "NURTURE_INBOX_URL": f"maildir://{maildir}"}
+    result = nurture("tick", "--now", "2026-11-26T10:00", env=env, cwd=CONTENT)
+    assert result.returncode == 0, result.stderr
+    # the reply ended the drip before its second step was due: nothing sent
+    assert result.stdout.startswith("inbox: 1 read: 1 replies"), result.stdout
+    assert "; nothing due in" in result.stdout, result.stdout
+    unreachable = {**cli_env, "NURTURE_INBOX_URL": "imaps://u:hunter2@127.0.0.1:1/INBOX"}
+    result = nurture("tick", "--now", "2026-11-26T10:00", env=unreachable, cwd=CONTENT)
+    assert result.returncode == 1
+    assert "inbox not read" in result.stderr and "Connection refused" in result.stderr
+    assert "hunter2" not in result.stdout + result.stderr
+
+
 def test_db_upgrade_prints_the_database_url_without_its_password(pg_url):
     # PostgreSQL's trust authentication ignores the password: the URL still connects.
     url = make_url(pg_url).set(password="hunter2")

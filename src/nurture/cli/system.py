@@ -71,12 +71,13 @@ def tick(
     ),
 ) -> None:
     """Run one dispatch pass and one scoring and hand-off pass now (or at --now), or at every
-    due time up to --until."""
+    due time up to --until; first an inbox pass when NURTURE_INBOX_URL is set."""
     from nurture import migrate
     from nurture.db import session_scope, utcnow
     from nurture.dispatch.batch import DispatchFailed
+    from nurture.inbox.sources import InboxUnavailable
     from nurture.ledger.claims import next_due
-    from nurture.scheduler import dispatch_once, handoff_once
+    from nurture.scheduler import dispatch_once, handoff_once, inbox_once
 
     settings = get_settings()
     project_or_exit(settings)
@@ -84,8 +85,12 @@ def tick(
     url = settings.database_url.get_secret_value()
 
     async def one(moment: datetime | None) -> str:
+        # the inbox first: a reply that came in ends its drip before the next step goes out
+        read = ""
+        if settings.inbox_url.get_secret_value():
+            read = f"inbox: {await inbox_once(settings, moment, prefect)}; "
         sent = await dispatch_once(settings, moment, prefect)
-        return f"{sent}; {await handoff_once(settings, moment, prefect)}"
+        return f"{read}{sent}; {await handoff_once(settings, moment, prefect)}"
 
     async def main() -> None:
         await migrate.upgrade(url)
@@ -105,6 +110,8 @@ def tick(
         run(main())
     except DispatchFailed as exc:
         raise fail(f"dispatch failed (touches not handed to SMTP stay due): {exc}") from None
+    except InboxUnavailable as exc:
+        raise fail(f"inbox not read (nothing marked, nothing lost): {exc}") from None
 
 
 @db_app.command("upgrade")

@@ -56,6 +56,7 @@ class EventType(StrEnum):
     REPLIED = "replied"  # a person answered (data: subject, snippet)
     AUTO_REPLY = "auto_reply"  # an out-of-office or other automatic answer
     REPLY_FORWARDED = "reply_forwarded"  # the reply went on to the lead's owner or sender
+    REPLY_FORWARD_FAILED = "reply_forward_failed"  # not accepted by the mail server: retried
     # website behaviour
     PAGE = "page"  # a page view (data: url, title, referrer)
     IDENTIFIED = "identified"  # an anonymous visitor became this lead (data: anonymous_id)

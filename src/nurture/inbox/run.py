@@ -1,0 +1,92 @@
+"""One inbox pass, in steps the Prefect flow runs as tasks (flows/inbox.py) and the CLI and
+scheduler run in-process: list what is new, then per batch read -> record (one transaction)
+-> mark processed, then forward the queued replies.
+
+The batch's transaction commits before its messages are marked: a crash in between leaves
+them unmarked, the next pass reads them again and their receipts make it record nothing (and
+mark them). A pass that cannot reach the inbox raises ``InboxUnavailable`` with the reason,
+having read and marked nothing; the replies already queued are forwarded all the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from nurture.config.project import Project, load_project
+from nurture.db import chunked, session_scope
+from nurture.inbox.forward import forward_replies
+from nurture.inbox.ingest import InboxReport, ingest
+from nurture.inbox.sources import InboxUnavailable, Source, source_from_url
+from nurture.mail.backend import Transport
+from nurture.mail.transports import transport_from_url
+from nurture.settings import Settings
+
+BATCH = 500  # messages a transaction records
+
+
+@dataclass
+class InboxContext:
+    db_url: str
+    project: Project
+    transport: Transport
+    inbox_url: str
+    batch_size: int = BATCH
+
+
+def build_context(settings: Settings, transport: Transport | None = None) -> InboxContext:
+    return InboxContext(
+        settings.database_url.get_secret_value(),
+        load_project(settings.config_dir),
+        transport or transport_from_url(settings.mail_url.get_secret_value()),
+        settings.inbox_url.get_secret_value(),
+        BATCH,
+    )
+
+
+async def ingest_batch(
+    c: InboxContext, source: Source, ids: Sequence[str], now: datetime
+) -> InboxReport:
+    messages = await source.read(ids)
+    async with session_scope(c.db_url) as session:
+        report = await ingest(session, c.project, messages, now)
+    await source.mark([name for name, _ in messages])
+    return report
+
+
+async def forward_step(c: InboxContext, now: datetime) -> InboxReport:
+    return await forward_replies(c.db_url, c.transport, now)
+
+
+Batch = Callable[[InboxContext, Source, Sequence[str], datetime], Awaitable[InboxReport]]
+Forward = Callable[[InboxContext, datetime], Awaitable[InboxReport]]
+
+
+async def run_inbox_pass(
+    c: InboxContext,
+    now: datetime,
+    batch: Batch = ingest_batch,
+    forward: Forward = forward_step,
+) -> InboxReport:
+    """Read and record everything new, then forward; the Prefect flow passes its tasks."""
+    report = InboxReport()
+    unavailable: InboxUnavailable | None = None
+    source = source_from_url(c.inbox_url)
+    try:
+        await source.open()
+        try:
+            ids = await source.pending()
+            for part in chunked(ids, c.batch_size):
+                report.merge(await batch(c, source, list(part), now))
+        finally:
+            await source.close()
+    except InboxUnavailable as exc:
+        unavailable = exc
+    try:
+        report.merge(await forward(c, now))
+    finally:
+        await c.transport.close()
+    if unavailable is not None:
+        raise unavailable
+    return report
