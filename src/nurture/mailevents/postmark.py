@@ -27,10 +27,10 @@ from nurture.mailevents.common import (
     timestamp,
     validate,
 )
+from nurture.rendering.compose import TOUCH_TAG
 from nurture.settings import Settings
 
 SOURCE = "postmark"
-TOUCH_METADATA = "nurture-touch"  # compose.py writes X-PM-Metadata-nurture-touch
 
 # The address does not exist or will never accept mail from us.
 HARD = frozenset({"HardBounce", "BadEmailAddress", "ManuallyDeactivated"})
@@ -98,7 +98,7 @@ def read(body: bytes, now: datetime) -> list[Notice]:
         return []
     if record.ID is None or record.ID == "":
         raise Unreadable.at(["body", "ID"], "a bounce or complaint has an ID")
-    touch = str(record.Metadata.get(TOUCH_METADATA) or "")
+    touch = str(record.Metadata.get(TOUCH_TAG) or "")
     item = Feedback(
         kind,
         timestamp(record.BouncedAt, now),

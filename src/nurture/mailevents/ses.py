@@ -41,9 +41,9 @@ from nurture.mailevents.common import (
     timestamp,
     validate,
 )
+from nurture.rendering.compose import TOUCH_TAG
 
 SOURCE = "ses"
-TOUCH_TAG = "nurture-touch"  # the tag name compose.py writes into X-SES-MESSAGE-TAGS
 
 # Fetches a URL (the signing certificate, SubscribeURL) and returns the body; raises on
 # failure. Injectable: tests serve their own certificate.
