@@ -294,7 +294,7 @@ def sendgrid_headers(key: ec.EllipticCurvePrivateKey, body: bytes, stamp: str | 
 
 
 def mailgun_signature(
-    key: str = MAILGUN_KEY, stamp: int | None = None, token: str | None = None
+    key: str = MAILGUN_KEY, stamp: int | str | None = None, token: str | None = None
 ) -> dict[str, str]:
     ts = str(stamp if stamp is not None else int(time.time()))
     token = token or uuid.uuid4().hex + uuid.uuid4().hex[:18]

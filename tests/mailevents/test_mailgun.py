@@ -72,7 +72,9 @@ def test_the_signature_and_its_age():
     stale = mailgun.Signature(**mailgun_signature(stamp=int(time.time()) - 16 * 60))
     future = mailgun.Signature(**mailgun_signature(stamp=int(time.time()) + 16 * 60))
     altered = good.model_copy(update={"token": good.token + "x"})
-    for signature in (wrong_key, stale, future, altered):
+    # Signed with the right key, but no time at all: refused, not taken as "now".
+    nan = mailgun.Signature(**mailgun_signature(stamp="nan"))
+    for signature in (wrong_key, stale, future, altered, nan):
         with pytest.raises(Refused):
             mailgun.verify(SETTINGS, signature, now)
     mailgun.verify(SETTINGS, stale, now - timedelta(minutes=10))  # it was fresh then

@@ -63,6 +63,12 @@ def test_event_kinds(event, extra, kind):
     assert (item.kind, item.message_id, item.email) == (kind, SEND.message_id, SEND.email)
 
 
+def test_a_time_out_of_range_is_taken_as_now():
+    raw = sendgrid_event(SEND, "bounce", timestamp=10**20)
+    [notice] = sendgrid.read(json.dumps([raw]).encode(), NOW)
+    assert notice.items[0].at == NOW
+
+
 def test_an_event_without_an_id_is_keyed_by_its_content():
     raw = sendgrid_event(SEND, "bounce")
     del raw["sg_event_id"]

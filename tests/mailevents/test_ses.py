@@ -169,7 +169,8 @@ async def test_a_signed_hard_bounce_suppresses_and_ends_the_drip(
 
 async def test_a_replayed_notification_records_nothing_new(hooks, mail_settings, sns_key):
     [send] = await sent_touches(mail_settings, 1, MONDAY)
-    body = json.dumps(sns_envelope(sns_key, ses_bounce(send, "Transient")))
+    subject = "Amazon SES Email Event Notification"  # signed too, when present
+    body = json.dumps(sns_envelope(sns_key, ses_bounce(send, "Transient"), Subject=subject))
     assert (await hooks.client.post(PATH, content=body)).json()["new"] == 1
     again = await hooks.client.post(PATH, content=body)
     assert again.status_code == 200 and again.json()["new"] == 0

@@ -89,7 +89,10 @@ def timestamp(value: float | str | datetime | None, default: datetime) -> dateti
     if isinstance(value, datetime):
         at = value
     elif isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):  # out of range, NaN
+            return default
     else:
         try:
             at = datetime.fromisoformat(value.replace("Z", "+00:00"))
