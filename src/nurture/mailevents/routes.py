@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from nurture.db import session_scope, utcnow
 from nurture.feedback.service import apply_feedback
@@ -50,12 +50,12 @@ FETCH_TIMEOUT = 10.0
 
 
 class MailEventsOut(BaseModel):
-    notifications: int  # bounces and complaints in the request
-    new: int  # of which not seen before
-    recorded: int  # events recorded on leads
-    unmatched: int  # matched no send and no lead
-    suppressed: int
-    exited: int
+    notifications: int = Field(0, description="Bounces and complaints in the request.")
+    new: int = Field(0, description="Of which never seen before (the rest are replays).")
+    recorded: int = Field(0, description="Events recorded on leads.")
+    unmatched: int = Field(0, description="Matching no send and no lead: dropped.")
+    suppressed: int = Field(0, description="Addresses suppressed now.")
+    exited: int = Field(0, description="Drips ended.")
 
 
 async def fetch_https(url: str) -> bytes:
@@ -113,7 +113,7 @@ async def mail_events(
     try:
         batch = await _read(provider, request, body, settings, sns, now)
         if batch is None:  # an SNS subscription (un)confirmed: nothing to record
-            return _nothing()
+            return JSONResponse(MailEventsOut().model_dump())
         report = await _apply(state, provider, batch, now)
     except Refused as exc:
         return _error(401, exc.errors)
@@ -122,14 +122,6 @@ async def mail_events(
     except Unavailable as exc:
         return _error(503, [{"loc": ["body"], "msg": str(exc)}])
     return JSONResponse(report.model_dump())
-
-
-def _nothing() -> JSONResponse:
-    return JSONResponse(
-        MailEventsOut(
-            notifications=0, new=0, recorded=0, unmatched=0, suppressed=0, exited=0
-        ).model_dump()
-    )
 
 
 async def _read(
