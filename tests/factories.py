@@ -9,6 +9,8 @@ from sqlalchemy import func, select
 
 from nurture.config.project import load_project
 from nurture.db import session_scope
+from nurture.dispatch.run import build_dispatcher, run_pass
+from nurture.leads.models import Lead
 from nurture.leads.service import upsert_leads
 from nurture.ledger.enrollment import enrol_many
 from nurture.ledger.models import Touch
@@ -49,3 +51,26 @@ async def touch_states(settings: Settings) -> dict[str, int]:
     async with session_scope(settings.database_url.get_secret_value()) as session:
         rows = await session.execute(select(Touch.state, func.count()).group_by(Touch.state))
         return dict(rows.all())  # type: ignore[arg-type]
+
+
+async def sent_touches(settings: Settings, n: int, now: datetime) -> list[Any]:
+    """``n`` leads enrolled and their first touch sent (a dispatch pass to the settings' mail
+    URL); returns each send's row: id, lead_id, email, sequence_id, step_id, message_id."""
+    await enrolled_leads(settings, n, now)
+    report = await run_pass(build_dispatcher(settings), now)
+    assert report.total("sent") == n
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        rows = await session.execute(
+            select(
+                Touch.id,
+                Touch.lead_id,
+                Lead.email,
+                Touch.sequence_id,
+                Touch.step_id,
+                Touch.message_id,
+            )
+            .join(Lead, Lead.id == Touch.lead_id)
+            .where(Touch.message_id.is_not(None))
+            .order_by(Touch.id)
+        )
+        return list(rows.all())

@@ -16,6 +16,7 @@ from nurture.capture.routes import router as capture_router
 from nurture.crm.routes import router as crm_router
 from nurture.db import dispose_engines
 from nurture.handoff.routes import router as handoff_router
+from nurture.mailevents.routes import router as mailevents_router
 from nurture.settings import Settings, get_settings
 from nurture.tracking.routes import HITS
 from nurture.tracking.routes import router as tracking_router
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tracking_router)
     app.include_router(handoff_router)
     app.include_router(crm_router)
+    app.include_router(mailevents_router)
 
     @app.get("/healthz", summary="Liveness check")
     async def healthz() -> dict[str, str]:

@@ -19,7 +19,7 @@ from nurture.config.forms import HONEYPOT, LEAD_COLUMNS, UTM_FIELDS, FormConfig
 from nurture.config.project import Project
 from nurture.db import insert_values, update_by_id
 from nurture.leads.events import EventType, event_row, record_event, record_events
-from nurture.leads.models import Consent, Lead
+from nurture.leads.models import Consent, Lead, SuppressionReason
 from nurture.leads.service import (
     InvalidEmail,
     StageChange,
@@ -189,11 +189,16 @@ async def _capture_round(
     staged: list[StageChange] = []
     consents: list[dict[str, Any]] = []
     wanted: list[tuple[Row[Any], list[Any], bool, datetime]] = []
+    complained: set[int] = set()
     for p, (lead, _) in zip(batch, leads, strict=True):
         form, now = p.form, p.sub.now
         source = {k: v for k, v in p.source.items() if v}
         events.append(event_row(lead.id, EventType.CAPTURED, now, form=form.id, **source))
-        if lead.suppressed_at is not None:
+        if lead.suppression_reason == SuppressionReason.COMPLAINED:
+            # Marked our mail as spam: never mailed again, not even a confirmation; a form
+            # cannot tell the person from someone typing their address (docs/signals.md).
+            complained.add(lead.id)
+        elif lead.suppressed_at is not None:
             # Opting in again through a form, with consent, lifts a suppression.
             resubscribed.append({"id": lead.id, "suppressed_at": None, "suppression_reason": None})
             previous = lead.suppression_reason
@@ -214,7 +219,8 @@ async def _capture_round(
                 "confirmed_at": now if form.double_opt_in and verified else None,
             }
         )
-        wanted.append((lead, project.sequences_for_form(form.id), not verified, now))
+        if lead.id not in complained:
+            wanted.append((lead, project.sequences_for_form(form.id), not verified, now))
         if verified and lead.lifecycle_stage == Stage.SUBSCRIBER:
             staged.append(StageChange(lead.id, lead.lifecycle_stage, {"form": form.id}, now))
     if resubscribed:
@@ -231,7 +237,9 @@ async def _capture_round(
     await change_stage(session, Stage.LEAD, staged, now)
     results = []
     for p, (lead, created), consent_id in zip(batch, leads, consent_ids, strict=True):
-        waits = p.form.double_opt_in and lead.email_verified_at is None
+        waits = (
+            p.form.double_opt_in and lead.email_verified_at is None and lead.id not in complained
+        )
         result = CaptureResult(
             lead.public_id,
             created,

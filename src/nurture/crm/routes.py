@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -12,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from nurture.db import session_scope, utcnow
 from nurture.leads.service import find_by_public_id, record_crm_stage
 from nurture.leads.stages import Stage
+from nurture.web.auth import bearer_authorised
 from nurture.web.errors import ErrorsOut
 from nurture.web.state import AppState, get_state
 
@@ -37,17 +37,6 @@ def _error(status: int, loc: list[str], msg: str) -> JSONResponse:
     return JSONResponse(ErrorsOut(detail=[{"loc": loc, "msg": msg}]).model_dump(), status)
 
 
-def _authorised(request: Request, state: AppState) -> bool:
-    key = state.settings.api_key.get_secret_value()
-    header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
-    return (
-        bool(key)
-        and scheme.lower() == "bearer"
-        and secrets.compare_digest(given.strip().encode(), key.encode())
-    )
-
-
 @router.post(
     "/leads/{lead_id}/stage",
     response_model=StageOut,
@@ -60,7 +49,7 @@ async def set_stage(
     request: Request,
     state: AppState = Depends(get_state),
 ) -> JSONResponse:
-    if not _authorised(request, state):
+    if not bearer_authorised(request, state.settings.api_key):
         return _error(
             401, ["header", "authorization"], "a valid 'Bearer <NURTURE_API_KEY>' is required"
         )

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Row, select, update
+from sqlalchemy import ColumnElement, Row, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.db import chunked, insert_values, is_postgres
@@ -189,12 +189,16 @@ async def suppress(
     Set-based; ``leads``: lead id -> what its ``suppressed`` event should say besides the
     reason (e.g. the server's reply to a bounce). A lead suppressed already is left as it
     was, with no second event. ORM objects of these leads in the session see the change.
-    Returns the ids suppressed now."""
+    Returns the ids suppressed now. A complaint outranks the other reasons: it replaces an
+    earlier ``bounced`` or ``unsubscribed`` (which a form post may lift; a complaint never)."""
     done: list[int] = []
+    unsuppressed: ColumnElement[bool] = Lead.suppressed_at.is_(None)
+    if reason == SuppressionReason.COMPLAINED:
+        unsuppressed = or_(unsuppressed, Lead.suppression_reason != SuppressionReason.COMPLAINED)
     for part in chunked(list(leads)):
         result = await session.execute(
             update(Lead)
-            .where(Lead.id.in_(part), Lead.suppressed_at.is_(None))
+            .where(Lead.id.in_(part), unsuppressed)
             .values(suppressed_at=at, suppression_reason=reason, updated_at=at)
             .returning(Lead.id)
         )

@@ -145,9 +145,27 @@ class Composer:
             headers={
                 "List-Unsubscribe": f"<{unsubscribe}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                **provider_headers(touch_id),
             },
             touch_id=touch_id,
         )
+
+
+# The name under which SES (a message tag) and Postmark (metadata) report our touch id.
+TOUCH_TAG = "nurture-touch"
+
+
+def provider_headers(touch_id: int | None) -> dict[str, str]:
+    """What providers echo in their bounce and complaint webhooks, so they name the send
+    (nurture.mailevents): SES rewrites the Message-ID but reports message tags; Postmark
+    replaces it too but echoes metadata. Both providers strip these headers; SendGrid and
+    Mailgun echo the Message-ID itself. Tag values allow only [A-Za-z0-9_.-]."""
+    if touch_id is None:
+        return {}
+    return {
+        "X-SES-MESSAGE-TAGS": f"{TOUCH_TAG}={touch_id}",
+        f"X-PM-Metadata-{TOUCH_TAG}": str(touch_id),
+    }
 
 
 def _cached(

@@ -1,0 +1,101 @@
+"""What the provider modules share: a notification read from a payload, and the two ways a
+request is refused (401 not authentic, 422 unreadable), with a message per field."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from nurture.feedback.service import Feedback
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notification from a provider: its replay key (claimed in receipts) and the bounces
+    and complaints it reports (none for deliveries, opens, ...: nothing is recorded)."""
+
+    key: str
+    items: list[Feedback] = field(default_factory=list)
+
+
+class Refused(Exception):
+    """Not authentic: a bad or missing signature or credential (401)."""
+
+    def __init__(self, loc: list[str | int], msg: str):
+        super().__init__(msg)
+        self.errors = [{"loc": loc, "msg": msg}]
+
+
+class Unreadable(Exception):
+    """A payload we cannot read (422), with a message per field."""
+
+    def __init__(self, errors: list[dict[str, Any]]):
+        super().__init__("; ".join(str(e["msg"]) for e in errors))
+        self.errors = errors
+
+    @classmethod
+    def at(cls, loc: list[str | int], msg: str) -> Unreadable:
+        return cls([{"loc": loc, "msg": msg}])
+
+
+class Unavailable(Exception):
+    """Something we need cannot be reached or is misconfigured on our side (503): the
+    provider retries later."""
+
+
+def replay_key(value: str) -> str:
+    """A notification's id as a receipts key: long ones hashed (the column holds 255)."""
+    if len(value) <= 200:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+class Payload(BaseModel):
+    """A provider's JSON: the fields we read, any others ignored (providers add fields)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+def load_json(body: bytes, loc: list[str | int] | None = None) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Unreadable.at(loc or ["body"], f"not JSON: {exc}") from None
+
+
+def validate(model: type[Payload], data: Any, loc: list[str | int] | None = None) -> Any:
+    """``model`` from ``data``, or Unreadable with pydantic's message per field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        prefix = loc or ["body"]
+        raise Unreadable(
+            [
+                {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False)
+            ]
+        ) from None
+
+
+def timestamp(value: float | str | datetime | None, default: datetime) -> datetime:
+    """A provider's time (Unix seconds or ISO 8601) as an aware UTC datetime."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, datetime):
+        at = value
+    elif isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):  # out of range, NaN
+            return default
+    else:
+        try:
+            at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return default
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)

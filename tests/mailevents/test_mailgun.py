@@ -1,0 +1,166 @@
+"""Mailgun's webhooks: HMAC-SHA256 of timestamp and token with the signing key, stale
+timestamps and reused tokens refused; event-data.id the replay key."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from pydantic import SecretStr
+
+from nurture.feedback.service import FeedbackKind
+from nurture.leads.events import EventType
+from nurture.leads.models import SuppressionReason
+from nurture.ledger.models import EnrollmentState
+from nurture.mailevents import mailgun
+from nurture.mailevents.common import Refused
+from nurture.settings import Settings
+from tests.factories import sent_touches
+from tests.mailevents.conftest import (
+    MAILGUN_KEY,
+    lead_state,
+    mailgun_event,
+    mailgun_signature,
+    recorded,
+)
+
+MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+SEND = SimpleNamespace(id=17, email="anna@firma.de", message_id="<abc.1.def@planwerk.example>")
+PATH = "/api/mail-events/mailgun"
+SETTINGS = Settings(mailgun_signing_key=SecretStr(MAILGUN_KEY))
+
+
+@pytest.mark.parametrize(
+    ("event", "severity", "kind"),
+    [
+        ("failed", "permanent", FeedbackKind.HARD_BOUNCE),
+        ("failed", "temporary", FeedbackKind.SOFT_BOUNCE),
+        ("complained", None, FeedbackKind.COMPLAINT),
+        ("delivered", None, None),
+        ("opened", None, None),
+        ("clicked", None, None),
+        ("unsubscribed", None, None),
+        ("accepted", None, None),
+    ],
+)
+def test_event_kinds(event, severity, kind):
+    data = mailgun_event(SEND, event, severity)
+    body = json.dumps({"signature": mailgun_signature(), "event-data": data}).encode()
+    notices = mailgun.notices(mailgun.read(body), datetime.now(UTC))
+    if kind is None:
+        assert notices == []
+        return
+    [notice] = notices
+    [item] = notice.items
+    assert notice.key == "event:" + data["id"]
+    # Mailgun reports the Message-ID without <>; the feedback service matches either.
+    assert (item.kind, item.message_id, item.email) == (
+        kind,
+        SEND.message_id.strip("<>"),
+        SEND.email,
+    )
+
+
+def test_the_signature_and_its_age():
+    now = datetime.now(UTC)
+    good = mailgun.Signature(**mailgun_signature())
+    mailgun.verify(SETTINGS, good, now)
+    wrong_key = mailgun.Signature(**mailgun_signature(key="another-key"))
+    stale = mailgun.Signature(**mailgun_signature(stamp=int(time.time()) - 16 * 60))
+    future = mailgun.Signature(**mailgun_signature(stamp=int(time.time()) + 16 * 60))
+    altered = good.model_copy(update={"token": good.token + "x"})
+    # Signed with the right key, but no time at all: refused, not taken as "now".
+    nan = mailgun.Signature(**mailgun_signature(stamp="nan"))
+    for signature in (wrong_key, stale, future, altered, nan):
+        with pytest.raises(Refused):
+            mailgun.verify(SETTINGS, signature, now)
+    mailgun.verify(SETTINGS, stale, now - timedelta(minutes=10))  # it was fresh then
+
+
+async def test_a_permanent_failure_suppresses_and_ends_the_drip(hooks, mail_settings):
+    first, _ = await sent_touches(mail_settings, 2, MONDAY)
+    body = {"signature": mailgun_signature(), "event-data": mailgun_event(first)}
+    response = await hooks.client.post(PATH, json=body)
+    assert response.status_code == 200, response.text
+    state = await lead_state(mail_settings, first.lead_id)
+    assert state.suppression_reason == SuppressionReason.BOUNCED
+    assert state.enrollments == [EnrollmentState.EXITED]
+    assert state.feedback == [(EventType.BOUNCED, first.id, "mailgun")]
+
+
+async def test_temporary_failures_count_and_complaints_suppress(hooks, mail_settings):
+    soft, spam = await sent_touches(mail_settings, 2, MONDAY)
+    for _ in range(2):  # the configured limit: 2 within 7 days
+        body = {
+            "signature": mailgun_signature(),
+            "event-data": mailgun_event(soft, "failed", "temporary"),
+        }
+        assert (await hooks.client.post(PATH, json=body)).status_code == 200
+    assert (
+        await lead_state(mail_settings, soft.lead_id)
+    ).suppression_reason == SuppressionReason.BOUNCED
+    body = {"signature": mailgun_signature(), "event-data": mailgun_event(spam, "complained", None)}
+    await hooks.client.post(PATH, json=body)
+    state = await lead_state(mail_settings, spam.lead_id)
+    assert state.suppression_reason == SuppressionReason.COMPLAINED
+    assert state.feedback == [(EventType.COMPLAINED, spam.id, "mailgun")]
+
+
+async def test_bad_stale_or_reused_signatures_record_nothing(hooks, mail_settings):
+    [send] = await sent_touches(mail_settings, 1, MONDAY)
+    data = mailgun_event(send)
+    for signature in (
+        mailgun_signature(key="guessed"),
+        mailgun_signature(stamp=int(time.time()) - 3600),
+        {**mailgun_signature(), "signature": "0" * 64},
+    ):
+        response = await hooks.client.post(PATH, json={"signature": signature, "event-data": data})
+        assert response.status_code == 401
+        assert response.json()["detail"][0]["loc"][:2] == ["body", "signature"]
+    assert await recorded(mail_settings) == (0, 0)
+    # A token seen before (on an event that records nothing), on another event: refused,
+    # and that event is not used up: with a fresh token it is recorded.
+    signature = mailgun_signature()
+    delivered = {"signature": signature, "event-data": mailgun_event(send, "delivered", None)}
+    assert (await hooks.client.post(PATH, json=delivered)).status_code == 200
+    failed = mailgun_event(send, "failed", "temporary")
+    used = await hooks.client.post(PATH, json={"signature": signature, "event-data": failed})
+    assert used.status_code == 401
+    assert used.json()["detail"][0]["loc"] == ["body", "signature", "token"]
+    assert (await recorded(mail_settings))[0] == 0
+    fresh = {"signature": mailgun_signature(), "event-data": failed}
+    assert (await hooks.client.post(PATH, json=fresh)).json()["new"] == 1
+    state = await lead_state(mail_settings, send.lead_id)
+    assert state.feedback == [(EventType.SOFT_BOUNCED, send.id, "mailgun")]
+
+
+async def test_a_replay_records_nothing_new(hooks, mail_settings):
+    [send] = await sent_touches(mail_settings, 1, MONDAY)
+    body = {
+        "signature": mailgun_signature(),
+        "event-data": mailgun_event(send, "failed", "temporary"),
+    }
+    assert (await hooks.client.post(PATH, json=body)).json()["new"] == 1
+    again = await hooks.client.post(PATH, json=body)
+    assert again.status_code == 200 and again.json()["new"] == 0
+    # Mailgun re-signing a retry: a fresh token, the same event: still nothing new.
+    body["signature"] = mailgun_signature()
+    assert (await hooks.client.post(PATH, json=body)).json()["new"] == 0
+    assert len((await lead_state(mail_settings, send.lead_id)).feedback) == 1
+
+
+async def test_garbage_answers_422_with_the_fields(hooks, mail_settings):
+    garbage = await hooks.client.post(PATH, content=b"event=failed&severity=permanent")
+    assert garbage.status_code == 422 and "not JSON" in garbage.json()["detail"][0]["msg"]
+    missing = await hooks.client.post(PATH, json={"event-data": {"event": "failed"}})
+    assert missing.status_code == 422
+    locs = {tuple(e["loc"]) for e in missing.json()["detail"]}
+    assert locs == {("body", "signature"), ("body", "event-data", "id")}
+    assert await recorded(mail_settings) == (0, 0)
+
+
+async def test_without_its_key_mailgun_is_off(app_client):
+    assert (await app_client.post(PATH, json={})).status_code == 404
