@@ -27,7 +27,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+# NURTURE_BENCH_SRC=<an older checkout>/src measures that code with this script, the server
+# it starts included: the same burst on yesterday's code, for comparison (docs/signals.md).
+SRC = Path(os.environ.get("NURTURE_BENCH_SRC", ROOT / "src"))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+sys.path.insert(0, str(SRC))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bulkload import bulk_load, write_results  # noqa: E402
