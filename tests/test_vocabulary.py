@@ -10,17 +10,38 @@ from pathlib import Path
 
 import pytest
 
+from nurture.feedback.service import FeedbackKind
 from nurture.handoff.models import HandoffState
-from nurture.leads.events import EventType
+from nurture.inbox.models import ForwardState
+from nurture.leads.events import EventType, MachineReason
 from nurture.leads.models import SuppressionReason
 from nurture.leads.stages import Stage
 from nurture.ledger.models import EnrollmentState, TouchState
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "nurture"
-ENUMS = (EventType, Stage, TouchState, EnrollmentState, HandoffState, SuppressionReason)
+ENUMS = (
+    EventType,
+    MachineReason,
+    Stage,
+    TouchState,
+    EnrollmentState,
+    HandoffState,
+    SuppressionReason,
+    ForwardState,
+    FeedbackKind,
+)
 WORDS = {member.value for enum in ENUMS for member in enum}
 # Attributes and keys that hold a vocabulary value.
-FIELDS = {"state", "type", "type_", "lifecycle_stage", "stage", "suppression_reason"}
+FIELDS = {
+    "state",
+    "type",
+    "type_",
+    "lifecycle_stage",
+    "stage",
+    "suppression_reason",
+    "machine",
+    "kind",
+}
 # Where the event type stands among a writer's positional arguments.
 WRITERS = {"record_event": 2, "event_row": 1}
 
