@@ -160,8 +160,8 @@ async def test_page_views_by_url_and_custom_events_by_property(db_url):
             [
                 event_row(lead, EventType.PAGE, NOW, url="https://planwerk.example/Preise?x=1"),
                 event_row(lead, EventType.PAGE, NOW, url="https://planwerk.example/blog"),
-                event_row(lead, "custom.demo_booked", NOW, plan="Pro", seats=25),
-                event_row(lead, "custom.demo_booked", NOW, plan="free", seats=1),
+                event_row(lead, "custom.demo_booked", NOW, plan="Pro", seats=25, paid=True),
+                event_row(lead, "custom.demo_booked", NOW, plan="free", seats=1, paid=False),
             ],
         )
     config = {
@@ -181,12 +181,18 @@ async def test_page_views_by_url_and_custom_events_by_property(db_url):
                 "properties": {"seats": 25},
                 "points": 5,
             },
+            {
+                "id": "paid-demo",
+                "event": "custom.demo_booked",
+                "properties": {"paid": True},
+                "points": 7,
+            },
         ],
     }
     await score(db_url, config)
     assert await total(db_url, lead) == (
-        20 + 2 + 30 + 5,
-        {"pricing-page": 20, "any-page": 2, "pro-demo": 30, "big-demo": 5},
+        20 + 2 + 30 + 5 + 7,
+        {"pricing-page": 20, "any-page": 2, "pro-demo": 30, "big-demo": 5, "paid-demo": 7},
     )
 
 

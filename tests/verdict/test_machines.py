@@ -47,8 +47,16 @@ SAFARI = (
         ("curl/8.5.0", MachineReason.BOT),
         ("Wget/1.21.4", MachineReason.BOT),
         ("", MachineReason.BOT),  # every browser and mail client sends one
-        # people: a browser, Apple Mail on an iPhone opening for real, Safari
+        # people: a browser, Apple Mail on an iPhone opening for real, Safari, Outlook on the
+        # desktop and in its apps (which generic bot lists count as bots), Thunderbird
         (PERSON, None),
+        ("Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)", None),
+        ("Mozilla/4.0 (compatible; ms-office; MSOffice 16)", None),
+        ("Outlook-iOS/709.2226530.prod.iphone (3.24.1)", None),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:115.0) Gecko/20100101 Thunderbird/115.5",
+            None,
+        ),
         (IPHONE_MAIL, None),
         (SAFARI, None),
     ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from nurture.config.sequences import Slug, StrictModel
 from nurture.leads.events import CUSTOM_PREFIX, EventName, EventType
@@ -45,7 +45,7 @@ class FitRule(StrictModel):
         return self
 
 
-PropertyValue = Annotated[str, Field(min_length=1, max_length=200)] | int
+PropertyValue = StrictBool | int | Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class EngagementRule(StrictModel):
@@ -62,8 +62,8 @@ class EngagementRule(StrictModel):
     properties: dict[str, PropertyValue] | None = Field(
         None,
         min_length=1,
-        description="Custom events (custom.<name>): each property has this value (compared "
-        "as text, case-insensitive).",
+        description="Custom events (custom.<name>): each property has this value (text "
+        "case-insensitive, a number as written, true or false).",
     )
     machine: bool = Field(False, description="Count the opens and clicks that machines made, too.")
     points: float = Field(gt=-100, le=100)

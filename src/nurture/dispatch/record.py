@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nurture.config.project import Project
 from nurture.db import update_by_id
 from nurture.dispatch.outcome import RELEASED, Outcome, OutcomeKind, Policy, classify
-from nurture.leads.events import record_events
+from nurture.leads.events import event_row, record_events
 from nurture.leads.models import SuppressionReason
 from nurture.leads.service import suppress
 from nurture.ledger.claims import Claimed, held, release
@@ -111,14 +111,16 @@ def _touch_row(r: Recorded, now: datetime) -> dict[str, Any]:
 
 
 def _event(r: Recorded, now: datetime) -> dict[str, Any]:
-    return {
-        "lead_id": r.touch.lead_id,
-        "type": r.outcome.kind,
-        "occurred_at": now,
-        "sequence_id": r.touch.sequence_id,
-        "step_id": r.touch.step_id,
-        "data": {"smtp_code": r.result.code, "message_id": r.result.message.message_id},
-    }
+    return event_row(
+        r.touch.lead_id,
+        r.outcome.kind,
+        now,
+        sequence_id=r.touch.sequence_id,
+        step_id=r.touch.step_id,
+        touch_id=r.touch.id,
+        smtp_code=r.result.code,
+        message_id=r.result.message.message_id,
+    )
 
 
 async def _follow_up(

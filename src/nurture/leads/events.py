@@ -135,6 +135,23 @@ _COLUMNS = (
 )
 
 
+# What PostgreSQL cannot store in text or JSONB: NUL, and lone surrogates (undecodable bytes).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: Any) -> Any:
+    """``value`` with NUL and lone surrogates removed from every string in it: data from
+    outside (a header, a webhook's detail) must not make one database refuse what the other
+    takes."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("", value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
 def event_row(
     lead_id: int,
     type_: EventType | str,
@@ -157,7 +174,7 @@ def event_row(
         "step_id": step_id,
         "touch_id": touch_id,
         "machine": machine,
-        "data": data,
+        "data": storable(data),
     }
 
 

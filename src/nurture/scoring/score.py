@@ -110,9 +110,13 @@ def _engagement_select(
             or_(*[url.like(f"%{_like_escape(v)}%", escape="\\") for v in rule.url_contains])
         )
     for name, value in (rule.properties or {}).items():
-        # As text: JSON numbers and strings alike (SQLite's json_extract keeps the type).
+        # As text: JSON numbers and strings alike (SQLite's json_extract keeps the type, and
+        # gives a JSON true as 1 where PostgreSQL's ->> gives 'true').
         prop = func.lower(cast(Event.data[name].as_string(), String))
-        where.append(prop == str(value).lower())
+        if isinstance(value, bool):
+            where.append(prop.in_(["true", "1"] if value else ["false", "0"]))
+        else:
+            where.append(prop == str(value).lower())
     if scope is not None:
         where.append(Event.lead_id.in_(scope))
     return (

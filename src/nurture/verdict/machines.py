@@ -20,9 +20,13 @@ _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @lru_cache(maxsize=1)
-def _shipped() -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _shipped() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     data = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
-    return tuple(data["user_agents"]), tuple(data["networks"])
+    return tuple(data["user_agents"]), tuple(data["networks"]), tuple(data["mail_clients"])
+
+
+def _any_of(patterns: Sequence[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns) or "(?!)", re.IGNORECASE)
 
 
 class Machines:
@@ -30,8 +34,11 @@ class Machines:
     generic bots, HEAD. Verdicts are cached per user agent and per address: a gateway sends
     the same ones thousands of times."""
 
-    def __init__(self, user_agents: Sequence[str], networks: Sequence[str]):
-        self._agents = re.compile("|".join(f"(?:{p})" for p in user_agents), re.IGNORECASE)
+    def __init__(
+        self, user_agents: Sequence[str], networks: Sequence[str], mail_clients: Sequence[str] = ()
+    ):
+        self._agents = _any_of(user_agents)
+        self._clients = _any_of(mail_clients)
         self._networks: tuple[_Network, ...] = tuple(
             ipaddress.ip_network(n, strict=False) for n in networks
         )
@@ -44,6 +51,8 @@ class Machines:
             return MachineReason.BOT  # every browser and mail client sends one
         if self._agents.search(user_agent):
             return MachineReason.KNOWN_AGENT
+        if self._clients.search(user_agent):  # a person's mail client, whatever bot lists say
+            return None
         if self._bots.isCrawler(user_agent):
             return MachineReason.BOT
         return None
@@ -66,8 +75,8 @@ class Machines:
 
 @lru_cache(maxsize=8)
 def _machines(user_agents: tuple[str, ...], networks: tuple[str, ...]) -> Machines:
-    agents, nets = _shipped()
-    return Machines((*agents, *user_agents), (*nets, *networks))
+    agents, nets, clients = _shipped()
+    return Machines((*agents, *user_agents), (*nets, *networks), clients)
 
 
 def machines_for(extra: ExtraMachines) -> Machines:
