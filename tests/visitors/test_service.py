@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from nurture.db import session_scope
+from nurture.handoff.run import build_context, run_handoff_pass
 from nurture.leads.events import EventType
 from nurture.leads.models import Event, Lead
 from nurture.visitors.models import Visitor, VisitorEvent
@@ -133,3 +134,13 @@ def test_a_machines_click_joins_nothing_and_sets_no_cookie() -> None:
     assert kept is not None and (kept.anonymous_id, kept.new) == ("abc", False)
     fresh = click_visit("bad value;", 1, human=True, at=NOW)
     assert fresh is not None and fresh.new and len(fresh.anonymous_id) == 32
+
+
+async def test_the_scoring_pass_expires_unknown_visitors(settings) -> None:
+    url = settings.database_url.get_secret_value()
+    async with session_scope(url) as session:
+        old = NOW - timedelta(days=45)
+        await record(session, [page("old", "https://site.example/a", old)], old)
+    report = await run_handoff_pass(build_context(settings), NOW)
+    assert report.visitor_events_expired == 1
+    assert await waiting(url) == 0
