@@ -11,8 +11,10 @@ from nurture.db import session_scope
 from nurture.handoff.run import build_context, run_handoff_pass
 from nurture.leads.events import EventType
 from nurture.leads.models import Event, Lead
+from nurture.receipts import first_seen
 from nurture.visitors.models import Visitor, VisitorEvent
 from nurture.visitors.service import (
+    TRACK_RECEIPTS,
     Call,
     click_visit,
     expire,
@@ -119,8 +121,14 @@ async def test_unknown_visitors_are_forgotten_after_the_retention(db_url) -> Non
             ],
             NOW - timedelta(days=31),
         )
+        await first_seen(session, TRACK_RECEIPTS, ["old-call"], NOW - timedelta(days=31))
+        await first_seen(session, TRACK_RECEIPTS, ["recent-call"], NOW - timedelta(days=29))
     async with session_scope(db_url) as session:
         assert await expire(session, 30, NOW) == 1
+        # the old messageId's receipt went with it; the recent one still holds
+        assert await first_seen(session, TRACK_RECEIPTS, ["old-call", "recent-call"], NOW) == {
+            "old-call"
+        }
     async with session_scope(db_url) as session:
         left = (await session.scalars(select(Visitor.anonymous_id))).all()
     assert left == ["recent"]  # the "old" visitor had nothing left and was not seen since

@@ -160,7 +160,7 @@ def prepare(project: Project, sub: Submission) -> Prepared | None:
         return None
     values = clean(form, sub.data)
     source = {**attribution(sub), "source_form": form.id}
-    anonymous_id = valid_anonymous_id(_meta(sub.data, "anonymous_id", 64))
+    anonymous_id = valid_anonymous_id(sub.data.get("anonymous_id"))
     profile = lead_values(form, values, sub)
     return Prepared(sub, form, values["email"], profile, source, anonymous_id)
 

@@ -37,6 +37,7 @@ from nurture.leads.events import (
     record_events,
 )
 from nurture.ledger.models import Touch
+from nurture.receipts import Receipt
 from nurture.visitors.models import Visitor, VisitorEvent
 
 # The first-party cookie t.js keeps and a tracked click sets: a random id, nothing else.
@@ -45,6 +46,8 @@ COOKIE_MAX_AGE = 390 * 86400  # 13 months, the longest the CNIL and most DPAs ac
 # Segment's anonymousId is any string; ours are hex, others' UUIDs: a conservative alphabet
 # keeps cookie values and log lines clean.
 ANONYMOUS_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# receipts' source for POST /api/track's messageIds: kept as long as unknown visitors' events.
+TRACK_RECEIPTS = "track"
 
 
 def new_anonymous_id() -> str:
@@ -155,7 +158,8 @@ async def join_many(
     )
     if is_postgres(session):
         # A join of the same id at the same time waits here, then sees it joined.
-        query = query.order_by(Visitor.id).with_for_update()
+        # Locked in the order the upserts take them: by anonymous id, bytewise as Python sorts.
+        query = query.order_by(Visitor.anonymous_id.collate("C")).with_for_update()
     existing = {r.anonymous_id: r for r in (await session.execute(query)).all()}
     joined: dict[int, tuple[str, int]] = {}  # visitor id -> (anonymous id, lead id)
     for a, row in existing.items():
@@ -219,8 +223,9 @@ async def join_many(
 
 
 async def expire(session: AsyncSession, retention_days: float, now: datetime) -> int:
-    """Delete what unknown visitors did more than ``retention_days`` ago, and the visitors
-    left with nothing (joined visitors stay: they tie the cookie to its lead). Returns how
+    """Delete what unknown visitors did more than ``retention_days`` ago, the visitors left
+    with nothing (joined visitors stay: they tie the cookie to its lead), and the tracking
+    calls' messageId receipts as old (a client retries within hours, not weeks). Returns how
     many events were deleted."""
     cutoff = now - timedelta(days=retention_days)
     result = await session.execute(
@@ -235,6 +240,11 @@ async def expire(session: AsyncSession, retention_days: float, now: datetime) ->
             Visitor.seen_at < cutoff,
             ~exists().where(VisitorEvent.visitor_id == Visitor.id),
         )
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        delete(Receipt)
+        .where(Receipt.source == TRACK_RECEIPTS, Receipt.received_at < cutoff)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

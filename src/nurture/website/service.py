@@ -28,13 +28,19 @@ from nurture.leads.events import EventType
 from nurture.leads.models import Lead
 from nurture.leads.service import InvalidEmail, normalise_email
 from nurture.receipts import first_seen
-from nurture.visitors.service import Call, join_many, page_data, record, track_type
+from nurture.visitors.service import (
+    TRACK_RECEIPTS,
+    Call,
+    join_many,
+    page_data,
+    record,
+    track_type,
+)
 from nurture.website.schemas import BatchIn, CallIn, CallType
 
 FUTURE_SKEW = timedelta(minutes=5)
 MAX_AGE = timedelta(days=365)
 MAX_PROPERTIES = 8192  # characters of JSON per call
-RECEIPTS = "track"
 
 Loc = list[str | int]
 
@@ -230,7 +236,7 @@ async def write(session: AsyncSession, batches: Sequence[Batch]) -> list[Outcome
         else:
             good.append(i)
     keys = [c.receipt for i in good for c in batches[i].calls if c.receipt]
-    new = await first_seen(session, RECEIPTS, keys, now) if keys else set()
+    new = await first_seen(session, TRACK_RECEIPTS, keys, now) if keys else set()
     joins: list[tuple[str, int]] = []
     calls: list[Call] = []
     for i in good:
