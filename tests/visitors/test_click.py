@@ -1,5 +1,6 @@
 """A person's tracked click: the browser's nurture_aid cookie joins the lead the email went
-to (its earlier page views become the lead's), or a new cookie bound to the lead is set."""
+to (its earlier page views become the lead's), or a new cookie bound to the lead is set; a
+machine's click (here a HEAD request) joins nothing and sets no cookie."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ from nurture.visitors.service import Call, page_data, record
 from tests.factories import enrolled_leads
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+# A person's browser (httpx's own user agent is judged a bot's).
+BROWSER = {
+    "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"
+}
 
 
 async def click_path(settings) -> str:
@@ -29,7 +34,8 @@ async def click_path(settings) -> str:
     assert (await run_pass(build_dispatcher(settings), MONDAY)).total("sent") == 1
     [message] = MemoryTransport.outboxes[settings.mail_url.get_secret_value().split("://")[1]]
     html = email.message_from_bytes(message.data, policy=default).get_body(("html",)).get_content()
-    return re.findall(r"http://nurture\.test(/r/[A-Za-z0-9_.=-]+)", html)[0]
+    # a link a person sees (not the hidden one, which only scanners follow)
+    return re.findall(r'href="http://nurture\.test(/r/[^"]+)"(?! aria-hidden)', html)[0]
 
 
 async def test_a_click_joins_the_browser_or_gives_it_a_cookie(settings) -> None:
@@ -42,7 +48,7 @@ async def test_a_click_joins_the_browser_or_gives_it_a_cookie(settings) -> None:
         )
     app = create_app(settings)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://nurture.test"
+        transport=httpx.ASGITransport(app=app), base_url="http://nurture.test", headers=BROWSER
     ) as browser:
         browser.cookies.set("nurture_aid", "aid-x")
         for _ in range(2):  # clicked twice: joined once
@@ -50,8 +56,10 @@ async def test_a_click_joins_the_browser_or_gives_it_a_cookie(settings) -> None:
             assert answer.status_code == 302
             assert "nurture_aid=aid-x" in answer.headers["set-cookie"]
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://nurture.test"
+        transport=httpx.ASGITransport(app=app), base_url="http://nurture.test", headers=BROWSER
     ) as fresh:
+        checked = await fresh.head(path)  # a link checker's HEAD: a machine's
+        assert checked.status_code == 302 and "set-cookie" not in checked.headers
         answer = await fresh.get(path)
         new_id = re.search(r"nurture_aid=([0-9a-f]{32})", answer.headers["set-cookie"])[1]
         assert "samesite=lax" in answer.headers["set-cookie"].lower()
