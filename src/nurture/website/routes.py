@@ -10,6 +10,7 @@ import json
 import secrets
 from functools import lru_cache
 from importlib.resources import files
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -68,6 +69,36 @@ def _declines(request: Request) -> bool:
     return request.headers.get("dnt") == "1" or request.headers.get("sec-gpc") == "1"
 
 
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its ``$defs`` put in place: in the OpenAPI document a
+    ``#/$defs/...`` reference would point at the document's root."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return walk(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)  # type: ignore[no-any-return]
+
+
+_CALL = _inline(CallIn.model_json_schema())
+_BODY = {
+    "anyOf": [
+        _CALL,
+        {
+            "type": "object",
+            "properties": {"batch": {"type": "array", "items": _CALL, "maxItems": 500}},
+            "required": ["batch"],
+        },
+    ]
+}
+
+
 @router.post(
     "/api/track",
     response_model=TrackOut,
@@ -79,10 +110,7 @@ def _declines(request: Request) -> bool:
         422: {"model": ErrorsOut},
     },
     openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": CallIn.model_json_schema()}},
-        }
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _BODY}}}
     },
     summary="Segment-spec identify, track and page calls, one or {batch: [...]}",
 )

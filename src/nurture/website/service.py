@@ -148,8 +148,13 @@ def _check(call: CallIn, loc: Loc, browser: bool, now: datetime) -> Checked:
         errors.append(([*loc, "userId"], "identify needs the userId of the lead"))
     elif user_id is None and call.anonymousId is None:
         errors.append(([*loc, "anonymousId"], "a call needs a userId or an anonymousId"))
-    at = _time(call, now)
-    if at > now + FUTURE_SKEW:
+    try:
+        at = _time(call, now)
+    except OverflowError:
+        at = None
+    if at is None:
+        errors.append(([*loc, "timestamp"], "out of range"))
+    elif at > now + FUTURE_SKEW:
         errors.append(([*loc, "timestamp"], "in the future (more than 5 minutes ahead)"))
     elif at < now - MAX_AGE:
         errors.append(([*loc, "timestamp"], "more than 365 days ago"))
@@ -163,11 +168,11 @@ def _check(call: CallIn, loc: Loc, browser: bool, now: datetime) -> Checked:
             except ValueError as exc:
                 errors.append(([*loc, "event"], str(exc)))
         data = call.properties
-        if len(json.dumps(data, default=str)) > MAX_PROPERTIES:
+        if _json_length(data) > MAX_PROPERTIES:
             errors.append(([*loc, "properties"], f"at most {MAX_PROPERTIES} characters of JSON"))
     elif call.type == CallType.PAGE:
         event_type, data = EventType.PAGE, _page(call)
-    if errors:
+    if errors or at is None:
         raise CallErrors(errors)
     receipt = None
     if call.messageId is not None:
@@ -175,6 +180,13 @@ def _check(call: CallIn, loc: Loc, browser: bool, now: datetime) -> Checked:
         who = f"{user_id or ''}\n{call.anonymousId or ''}\n{call.messageId}"
         receipt = hashlib.sha256(who.encode()).hexdigest()
     return Checked(call.type, at, event_type, data, user_id, call.anonymousId, receipt)
+
+
+def _json_length(value: Any) -> int:
+    try:
+        return len(json.dumps(value, default=str))
+    except (ValueError, RecursionError):  # nested too deep to store
+        return MAX_PROPERTIES + 1
 
 
 def _time(call: CallIn, now: datetime) -> datetime:
