@@ -1,8 +1,8 @@
 """Website visitors: anonymous ids (the nurture_aid cookie) and their page views and track
 calls until they become a lead
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql
 
 from nurture.db import UTCDateTime
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
