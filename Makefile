@@ -54,6 +54,7 @@ bench: install wrk
 	$(BIN)/python bench/scoring.py --json
 	$(BIN)/python bench/report.py --json
 	$(BIN)/python bench/inbox.py --json
+	$(BIN)/python bench/track.py --json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Prefect flow: score leads and hand the qualified ones to sales. Four task runs a pass,
+"""Prefect flow: score leads and hand the qualified ones to sales. Five task runs a pass,
 whatever the number of leads (the work is set-based SQL in nurture.scoring/nurture.handoff)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from nurture.handoff.run import (
     HandoffContext,
     HandoffReport,
     build_context,
+    expire_visitors_step,
     follow_up_step,
     notify_step,
     promote_step,
@@ -47,6 +48,12 @@ async def follow_up(c: HandoffContext, now: datetime) -> HandoffReport:
     return await follow_up_step(c, now)
 
 
+@task(name="expire-visitors", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+async def expire_visitors(c: HandoffContext, now: datetime) -> HandoffReport:
+    # Safe to retry: deleting what is past the retention again deletes nothing.
+    return await expire_visitors_step(c, now)
+
+
 def _run_name() -> str:
     from prefect.runtime import flow_run
 
@@ -61,7 +68,7 @@ async def score_and_hand_off(now: datetime | None = None) -> dict[str, int]:
     follow up on handoffs past the SLA."""
     at = now or utcnow()
     report = await run_handoff_pass(
-        build_context(get_settings()), at, score, (promote, notify, follow_up)
+        build_context(get_settings()), at, score, (promote, notify, follow_up, expire_visitors)
     )
     await create_table_artifact(
         [{"what": k.replace("_", " "), "count": v} for k, v in report.as_dict().items()],

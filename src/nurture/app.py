@@ -18,9 +18,11 @@ from nurture.db import dispose_engines
 from nurture.handoff.routes import router as handoff_router
 from nurture.mailevents.routes import router as mailevents_router
 from nurture.settings import Settings, get_settings
-from nurture.tracking.routes import HITS
+from nurture.tracking.routes import HITS, VISITS
 from nurture.tracking.routes import router as tracking_router
 from nurture.web.state import AppState
+from nurture.website.routes import TRACK
+from nurture.website.routes import router as website_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -38,12 +40,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Landing pages, form capture and email links of nurture.",
     )
     # The composition root: the features' routes and the writers they share transactions in.
-    app.state.nurture = AppState.from_settings(settings, (CAPTURES, CONFIRMATION_EVENTS, HITS))
+    app.state.nurture = AppState.from_settings(
+        settings, (CAPTURES, CONFIRMATION_EVENTS, HITS, VISITS, TRACK)
+    )
     app.include_router(capture_router)
     app.include_router(tracking_router)
     app.include_router(handoff_router)
     app.include_router(crm_router)
     app.include_router(mailevents_router)
+    app.include_router(website_router)
 
     @app.get("/healthz", summary="Liveness check")
     async def healthz() -> dict[str, str]:

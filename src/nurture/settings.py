@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         description="Public write key for POST /api/track from browsers (t.js): page and "
         "track calls of anonymous visitors only. Empty: only the API key is accepted.",
     )
+    tracking_cookie_domain: str = Field(
+        "",
+        description="Domain of the nurture_aid cookie (e.g. example.com) when nurture runs "
+        "on a subdomain of the website, so t.js on the site and a tracked click share it. "
+        "Empty: each host its own cookie.",
+    )
 
     @field_validator("ses_topic_arns", mode="before")
     @classmethod

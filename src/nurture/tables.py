@@ -6,6 +6,7 @@ from nurture.inbox.models import ReplyForward
 from nurture.leads.models import Consent, Event, Lead, LeadScore
 from nurture.ledger.models import Enrollment, Touch
 from nurture.receipts import Receipt
+from nurture.visitors.models import Visitor, VisitorEvent
 
 metadata = Base.metadata
 
@@ -19,5 +20,7 @@ __all__ = [
     "Receipt",
     "ReplyForward",
     "Touch",
+    "Visitor",
+    "VisitorEvent",
     "metadata",
 ]

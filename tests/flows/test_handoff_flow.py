@@ -23,7 +23,13 @@ async def test_flow_scores_hands_off_and_reports(flow_settings, smtp):
     assert (result["promoted"], result["handed_off"], result["notified"]) == (3, 3, 3)
     reps = sorted(r for m in smtp.messages for r in m.rcpt_tos)
     assert reps == ["jonas.albrecht@planwerk.example"] * 2 + ["mira.schaefer@planwerk.example"]
-    expected = ["follow-up-sla", "notify-reps", "promote-and-route", "score-leads"]
+    expected = [
+        "expire-visitors",
+        "follow-up-sla",
+        "notify-reps",
+        "promote-and-route",
+        "score-leads",
+    ]
     async with get_client() as client:
         run_filter = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
         [run] = await client.read_flow_runs(flow_run_filter=run_filter)

@@ -38,6 +38,9 @@ class SubmissionIn(BaseModel):
     utm_term: Short | None = None
     utm_content: Short | None = None
     referrer: Annotated[str, Field(max_length=2000)] | None = None
+    anonymous_id: (
+        Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9._:-]{1,64}$")] | None
+    ) = Field(None, description="The browser's anonymous id (t.js, the nurture_aid cookie).")
 
 
 class SubmissionOut(BaseModel):

@@ -29,6 +29,7 @@ from nurture.leads.service import (
 )
 from nurture.leads.stages import Stage
 from nurture.ledger.enrollment import activate_pending, enrol_many
+from nurture.visitors.service import join_many, valid_anonymous_id
 
 _TRUE = {"on", "true", "1", "yes", "ja"}
 _PHONE = re.compile(r"^[0-9+()./ -]{3,40}$")
@@ -149,6 +150,7 @@ class Prepared:
     email: str
     profile: dict[str, Any]
     source: dict[str, Any]
+    anonymous_id: str | None = None  # the browser's (t.js), whose page views join the lead
 
 
 def prepare(project: Project, sub: Submission) -> Prepared | None:
@@ -158,7 +160,9 @@ def prepare(project: Project, sub: Submission) -> Prepared | None:
         return None
     values = clean(form, sub.data)
     source = {**attribution(sub), "source_form": form.id}
-    return Prepared(sub, form, values["email"], lead_values(form, values, sub), source)
+    anonymous_id = valid_anonymous_id(sub.data.get("anonymous_id"))
+    profile = lead_values(form, values, sub)
+    return Prepared(sub, form, values["email"], profile, source, anonymous_id)
 
 
 async def capture_many(
@@ -235,6 +239,9 @@ async def _capture_round(
     # A subscriber whose address is confirmed (or needs no confirmation) is a lead; a lead
     # further down the funnel (an MQL, a customer) stays where it is.
     await change_stage(session, Stage.LEAD, staged, now)
+    # The visitor's page views before the form become the lead's (once: see visitors).
+    browsers = [(p.anonymous_id, lead.id) for p, (lead, _) in zip(batch, leads, strict=True)]
+    await join_many(session, [(a, lead) for a, lead in browsers if a], now, "form")
     results = []
     for p, (lead, created), consent_id in zip(batch, leads, consent_ids, strict=True):
         waits = (

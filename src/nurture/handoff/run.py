@@ -28,6 +28,7 @@ from nurture.rendering.compose import Composer, build_composer
 from nurture.scoring.score import breakdowns, score_leads
 from nurture.settings import Settings
 from nurture.verdict.bursts import judge_bursts
+from nurture.visitors.service import expire
 
 
 @dataclass
@@ -42,6 +43,7 @@ class HandoffReport:
     reassigned: int = 0
     webhooks_ok: int = 0
     webhooks_failed: int = 0
+    visitor_events_expired: int = 0  # unknown website visitors' events past the retention
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -233,6 +235,13 @@ async def follow_up_step(c: HandoffContext, now: datetime) -> HandoffReport:
     return report
 
 
+async def expire_visitors_step(c: HandoffContext, now: datetime) -> HandoffReport:
+    """Forget what website visitors who never became a lead did, after the retention."""
+    retention = c.project.signals.website.anonymous_retention_days
+    async with session_scope(c.db_url) as session:
+        return HandoffReport(visitor_events_expired=await expire(session, retention, now))
+
+
 Step = Callable[[HandoffContext, datetime], Awaitable[HandoffReport]]
 
 
@@ -240,7 +249,7 @@ async def run_handoff_pass(
     c: HandoffContext,
     now: datetime,
     score: Callable[[HandoffContext, datetime], Awaitable[int]] = score_step,
-    steps: tuple[Step, ...] = (promote_step, notify_step, follow_up_step),
+    steps: tuple[Step, ...] = (promote_step, notify_step, follow_up_step, expire_visitors_step),
 ) -> HandoffReport:
     """The whole pass, in-process; the Prefect flow passes its tasks as the steps."""
     report = HandoffReport()

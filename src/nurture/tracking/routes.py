@@ -23,6 +23,7 @@ from nurture.tokens import InvalidToken
 from nurture.tracking.engagement import record_engagement
 from nurture.tracking.unsubscribe import unsubscribe
 from nurture.verdict.machines import machines_for
+from nurture.visitors.service import COOKIE, ClickVisit, click_visit, join_clicks, set_cookie
 from nurture.web.state import AppState, Writer, client_ip, get_state
 
 router = APIRouter()
@@ -33,6 +34,11 @@ HITS: Writer[dict[str, Any], None] = Writer(
     lambda state, session, hits: record_engagement(
         session, hits, state.project().signals.engagement
     ),
+)
+
+# A person's click joins the browser (nurture_aid cookie) to the lead: group commits too.
+VISITS: Writer[ClickVisit, None] = Writer(
+    "visits", lambda _state, session, visits: join_clicks(session, visits)
 )
 
 # A transparent 1x1 GIF.
@@ -81,7 +87,14 @@ async def click(token: str, request: Request, state: AppState = Depends(get_stat
         "data": {"url": url, "hidden": True} if link.hidden else {"url": url},
     }
     await state.writer(HITS).submit(hit)
-    return RedirectResponse(url, status_code=302, headers=_NO_STORE)
+    response = RedirectResponse(url, status_code=302, headers=_NO_STORE)
+    # A machine's click (judged by the request) neither joins the browser nor gets a cookie.
+    human = machine is None
+    visit = click_visit(request.cookies.get(COOKIE), link.touch_id, human=human, at=utcnow())
+    if visit is not None:
+        await state.writer(VISITS).submit(visit)
+        set_cookie(response, visit.anonymous_id, state.settings.tracking_cookie_domain)
+    return response
 
 
 _GONE = ("Link ungültig", "Dieser Abmeldelink ist ungültig.")
