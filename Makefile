@@ -55,6 +55,7 @@ bench: install wrk
 	$(BIN)/python bench/report.py --json
 	$(BIN)/python bench/inbox.py --json
 	$(BIN)/python bench/track.py --json
+	$(BIN)/python bench/mailevents.py --json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
