@@ -60,6 +60,7 @@ class Classified:
     # pass, or a DKIM pass signed by the From domain): only then does an address-only
     # match count as the lead's reply.
     authenticated: bool = False
+    readable: bool = True  # False: no parser could read it (see ``unreadable``)
 
     def __post_init__(self) -> None:
         # Everything here ends up in a column: PostgreSQL refuses NUL in text and JSONB, and
@@ -491,5 +492,8 @@ def classify_bytes(raw: bytes) -> Classified:
 def unreadable(raw: bytes, exc: BaseException) -> Classified:
     """A message no parser could read: claimed (so it is not read forever) and counted."""
     return Classified(
-        Kind.NOTICE, "sha256:" + hashlib.sha256(raw).hexdigest(), signal=f"unreadable: {exc}"
+        Kind.NOTICE,
+        "sha256:" + hashlib.sha256(raw).hexdigest(),
+        signal=f"unreadable: {exc}"[:500],
+        readable=False,
     )
