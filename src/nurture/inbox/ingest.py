@@ -90,7 +90,8 @@ class InboxReport:
         return (
             f"{self.read} read: {self.replies} replies, {self.auto_replies} auto-replies, "
             f"{self.hard_bounces} hard and {self.soft_bounces} soft bounces, "
-            f"{self.complaints} complaints, {self.unmatched} unmatched; "
+            f"{self.complaints} complaints, {self.unmatched} unmatched, "
+            f"{self.unverified} unverified, {self.unreadable} unreadable; "
             f"{self.forwarded} forwarded, {self.forward_failed} forward(s) failed"
         )
 
