@@ -121,7 +121,9 @@ def _target(
         return None, False
 
 
-async def _feedback(session: AsyncSession, reports: list[Classified], now: datetime):
+async def _feedback(
+    session: AsyncSession, reports: list[Classified], now: datetime
+) -> tuple[list[Feedback], int]:
     """The reports that may be applied, and how many may not: one that quotes a Message-ID
     must quote one of ours (else anyone could suppress any address by mail), a complaint
     always (it is permanent); a bounce that quotes none is matched by its recipient."""
