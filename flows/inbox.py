@@ -53,6 +53,8 @@ ROWS = (
     ("soft bounces", "soft_bounces"),
     ("complaints", "complaints"),
     ("unmatched", "unmatched"),
+    ("replies unverified (forwarded only)", "unverified"),
+    ("unreadable (set aside)", "unreadable"),
     ("read before (nothing recorded)", "duplicates"),
     ("drips ended", "exited"),
     ("replies forwarded", "forwarded"),

@@ -105,7 +105,12 @@ def test_inbox_urls_are_read_and_bad_ones_named():
     )
     assert imaps.tls and imaps.cafile == "/ca.pem" and "p@ss" not in imaps.display
     plain = source_from_url("imap://u:p@mail.example.com")
-    assert (plain.port, plain.tls, plain.starttls, plain.folder) == (143, False, "auto", "INBOX")
+    # STARTTLS required: a man in the middle could strip its offer from the capabilities
+    assert (plain.port, plain.tls, plain.starttls, plain.folder) == (143, False, "yes", "INBOX")
+    for local in ("localhost", "127.0.0.1", "[::1]", "LOCALHOST"):
+        assert source_from_url(f"imap://u:p@{local}").starttls == "auto"
+    assert source_from_url("imap://u:p@mail.example.com?starttls=no").starttls == "no"
+    assert source_from_url("imap://u:p@mail.example.com?starttls=auto").starttls == "auto"
     for bad, words in [
         ("pop3://u:p@host", "unknown inbox URL scheme"),
         ("imap://host/INBOX", "give user"),

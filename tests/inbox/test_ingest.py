@@ -22,6 +22,11 @@ from tests.inbox import mail
 from tests.inbox.conftest import LATER, deliver, send_welcome
 
 
+def dmarc_pass(email: str) -> str:
+    domain = email.rpartition("@")[2]
+    return f"Authentication-Results: mx.planwerk.example; dmarc=pass header.from={domain}"
+
+
 def with_inbox(settings, maildir):
     return settings.model_copy(update={"inbox_url": SecretStr(f"maildir://{maildir}")})
 
@@ -96,8 +101,9 @@ async def test_reply_by_references_and_by_sender_address(settings, maildir):
         maildir,
         # a client that keeps only References, ours the oldest in the thread
         mail.reply(a.email, references=f"{a.message_id} <later@mail.example.net>"),
-        # a client that drops both: matched by the sender's address (case ignored)
-        mail.reply(b.email.upper(), subject="Frage zum Angebot"),
+        # a client that drops both: matched by the sender's address (case ignored), which
+        # our server authenticated (else anyone could write as the lead, see test_trust.py)
+        mail.reply(b.email.upper(), subject="Frage zum Angebot", headers=dmarc_pass(b.email)),
         # someone we never wrote to
         mail.reply("stranger@example.org"),
     )

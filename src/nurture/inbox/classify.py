@@ -24,14 +24,21 @@ from enum import StrEnum
 
 from flufl.bounce import all_failures
 
+from nurture.feedback.service import FeedbackKind
+from nurture.leads.events import EventType
+
 
 class Kind(StrEnum):
-    REPLY = "reply"  # a person answered
-    AUTO_REPLY = "auto_reply"  # out of office, ticket systems, ...
-    HARD_BOUNCE = "hard_bounce"
-    SOFT_BOUNCE = "soft_bounce"
-    COMPLAINT = "complaint"
-    NOTICE = "notice"  # a delivery report that reports no failure (delayed, delivered)
+    """What a message is, in the words of what it becomes (the event, the feedback kind)."""
+
+    REPLY = EventType.REPLIED  # a person answered
+    AUTO_REPLY = EventType.AUTO_REPLY  # out of office, ticket systems, ...
+    HARD_BOUNCE = FeedbackKind.HARD_BOUNCE
+    SOFT_BOUNCE = FeedbackKind.SOFT_BOUNCE
+    COMPLAINT = FeedbackKind.COMPLAINT
+    # Nothing to record: a delivery report without a failure (delayed, delivered, relayed),
+    # a read receipt, a message no parser could read.
+    NOTICE = "notice"
 
 
 @dataclass
@@ -48,6 +55,29 @@ class Classified:
     snippet: str = ""  # for replies: the new text, without quotes and signature
     text: str = ""  # for replies: the whole text, to forward (never stored as an event)
     signal: str = ""  # for auto-replies and reports: what gave it away
+    sender_name: str = ""  # the From display name
+    # The receiving server's Authentication-Results say the From domain is genuine (DMARC
+    # pass, or a DKIM pass signed by the From domain): only then does an address-only
+    # match count as the lead's reply.
+    authenticated: bool = False
+    readable: bool = True  # False: no parser could read it (see ``unreadable``)
+
+    def __post_init__(self) -> None:
+        # Everything here ends up in a column: PostgreSQL refuses NUL in text and JSONB, and
+        # no driver encodes a lone surrogate.
+        for name in ("key", "sender", "subject", "recipient", "detail", "snippet", "text"):
+            setattr(self, name, clean(getattr(self, name)))
+        self.sender_name = clean(self.sender_name)
+        self.signal = clean(self.signal)
+        self.refs = [c for c in (clean(r) for r in self.refs) if c]
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def clean(text: str) -> str:
+    """``text`` without NUL and lone surrogates (what no database column takes)."""
+    return _UNSTORABLE.sub("", text)
 
 
 _PARSER = BytesParser(policy=compat32)
@@ -60,20 +90,36 @@ def parse(raw: bytes) -> Message:
 
 
 def header_text(value: object) -> str:
-    """A header as text: RFC 2047 words decoded, whitespace folded."""
+    """A header value as text: raw 8-bit bytes read as UTF-8 (else latin-1), RFC 2047 words
+    decoded, whitespace folded."""
     if value is None:
         return ""
     text = str(value)
-    if not text.isascii():  # raw 8-bit (UTF-8) in a header: compat32 keeps it as surrogates
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if not text.isascii():
+        # The parser keeps raw 8-bit bytes as surrogate escapes (in the raw value only:
+        # ``msg.get`` would wrap them in a Header that reads as U+FFFD).
+        raw = text.encode("utf-8", "surrogateescape")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
     if "=?" in text:
         with contextlib.suppress(ValueError, LookupError, UnicodeError):
             text = str(make_header(decode_header(text)))
     return " ".join(text.split())
 
 
+def header(msg: Message, name: str) -> str:
+    """The first ``name`` header of ``msg`` as text (see ``header_text``), '' when absent."""
+    wanted = name.lower()
+    for key, value in msg.raw_items():
+        if key.lower() == wanted:
+            return header_text(value)
+    return ""
+
+
 def message_key(msg: Message, raw: bytes) -> str:
-    ids = _ID.findall(str(msg.get("Message-ID") or ""))
+    ids = _ID.findall(header(msg, "Message-ID"))
     if ids and len(ids[0]) <= _KEY_LENGTH:
         return ids[0]
     return "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -118,7 +164,7 @@ def _original(msg: Message) -> Message | None:
 
 def _original_refs(msg: Message) -> list[str]:
     original = _original(msg)
-    if original is not None and (ids := message_ids(original.get("Message-ID"))):
+    if original is not None and (ids := message_ids(header(original, "Message-ID"))):
         return ids[:1]
     # Reports that quote the original only in their text.
     quoted = re.search(r"^\s*Message-ID:\s*(<[^<>\s]+>)", _all_text(msg), re.I | re.M)
@@ -149,16 +195,16 @@ def _delivery_status(msg: Message, key: str) -> Classified:
             break
     worst: tuple[int, str, str, str] | None = None  # (rank, status, recipient, diagnostic)
     for block in blocks[1:] or blocks:  # the first block is about the message
-        status = header_text(block.get("Status"))
-        action = header_text(block.get("Action")).lower()
+        status = header(block, "Status")
+        action = header(block, "Action").lower()
         if not status and not action:
             continue
-        failed = action in ("failed", "delayed") or (not action and status[:1] in "45")
+        # "delayed" is a warning, not a failure: MTAs send several before the final
+        # "failed" report, which alone counts.
+        failed = action == "failed" or (not action and status[:1] in "45")
         rank = 2 if failed and status.startswith("5") else 1 if failed else 0
-        if action == "delayed":
-            rank = min(rank, 1)
-        recipient = _rcpt(block.get("Final-Recipient") or block.get("Original-Recipient"))
-        diagnostic = header_text(block.get("Diagnostic-Code"))
+        recipient = _rcpt(header(block, "Final-Recipient") or header(block, "Original-Recipient"))
+        diagnostic = header(block, "Diagnostic-Code")
         if worst is None or rank > worst[0]:
             worst = (rank, status, recipient, diagnostic)
     rank, status, recipient, diagnostic = worst or (0, "", "", "")
@@ -166,7 +212,7 @@ def _delivery_status(msg: Message, key: str) -> Classified:
     return Classified(
         kind,
         key,
-        subject=header_text(msg.get("Subject")),
+        subject=header(msg, "Subject"),
         refs=_original_refs(msg),
         recipient=recipient,
         detail=f"{status} {diagnostic}".strip()[:500],
@@ -179,16 +225,16 @@ def _feedback_report(msg: Message, key: str) -> Classified:
     for part in msg.walk():
         if part.get_content_type() == "message/feedback-report":
             for block in _fields(part):
-                feedback_type = feedback_type or header_text(block.get("Feedback-Type"))
-                recipient = recipient or _rcpt(block.get("Original-Rcpt-To"))
+                feedback_type = feedback_type or header(block, "Feedback-Type")
+                recipient = recipient or _rcpt(header(block, "Original-Rcpt-To"))
             break
     original = _original(msg)
     if not recipient and original is not None:
-        recipient = next((a.lower() for _, a in getaddresses([str(original.get("To", ""))])), "")
+        recipient = next((a.lower() for _, a in getaddresses([header(original, "To")])), "")
     return Classified(
         Kind.COMPLAINT,
         key,
-        subject=header_text(msg.get("Subject")),
+        subject=header(msg, "Subject"),
         refs=_original_refs(msg),
         recipient=recipient,
         detail=f"feedback-type {feedback_type or 'unknown'}",
@@ -208,11 +254,11 @@ _BOUNCE_SUBJECT = re.compile(
 
 
 def _looks_like_bounce(msg: Message) -> bool:
-    if _DAEMON.match(_address(msg.get("From"))):
+    if _DAEMON.match(_address(header(msg, "From"))):
         return True
     if str(msg.get("Return-Path", "")).strip() == "<>":
         return True
-    return bool(_BOUNCE_SUBJECT.search(header_text(msg.get("Subject"))))
+    return bool(_BOUNCE_SUBJECT.search(header(msg, "Subject")))
 
 
 def _nonstandard_bounce(msg: Message, key: str) -> Classified | None:
@@ -224,7 +270,7 @@ def _nonstandard_bounce(msg: Message, key: str) -> Classified | None:
     return Classified(
         Kind.HARD_BOUNCE if hard else Kind.SOFT_BOUNCE,
         key,
-        subject=header_text(msg.get("Subject")),
+        subject=header(msg, "Subject"),
         refs=_original_refs(msg),
         recipient=addresses[0].decode("ascii", "replace").lower(),
         detail=("permanent" if hard else "temporary") + " failure (non-standard bounce)",
@@ -248,16 +294,16 @@ _AUTO_SUBJECT = re.compile(
 
 def auto_reply_signal(msg: Message) -> str:
     """Why ``msg`` is an automatic answer (the header or subject), or '' when it is not."""
-    submitted = header_text(msg.get("Auto-Submitted")).split(";", 1)[0].strip().lower()
+    submitted = header(msg, "Auto-Submitted").split(";", 1)[0].strip().lower()
     if submitted and submitted != "no":
         return f"Auto-Submitted: {submitted}"
     for name in ("X-Autoreply", "X-Autorespond"):
         if msg.get(name) is not None:
             return name
-    precedence = header_text(msg.get("Precedence")).lower()
+    precedence = header(msg, "Precedence").lower()
     if precedence in ("auto_reply", "bulk", "junk"):
         return f"Precedence: {precedence}"
-    if _AUTO_SUBJECT.match(header_text(msg.get("Subject"))):
+    if _AUTO_SUBJECT.match(header(msg, "Subject")):
         return "subject"
     return ""
 
@@ -285,9 +331,32 @@ _SIGNATURE = re.compile(
     r")\s*$",
     re.I,
 )
-_TAG = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.I | re.S)
-_BLOCK = re.compile(r"<(?:br|/p|/div|/li|/tr|/h\d)\b[^>]*>", re.I)
+# HTML to text in linear time whatever the input (mail is hostile): a tag cannot contain
+# "<" or ">", so a match attempt stops at the next one of them and no character is scanned
+# by more than two attempts; script and style blocks are cut by searching their end tag (a
+# fixed string) from where the block starts, and the next search starts after it.
+_TAG = re.compile(r"<[^<>]*>")
+_BLOCK = re.compile(r"<(?:br|/p|/div|/li|/tr|/h\d)\b[^<>]*>", re.I)
+_HIDDEN = re.compile(r"<(script|style)\b", re.I)
+_HIDDEN_END = {"script": re.compile(r"</script", re.I), "style": re.compile(r"</style", re.I)}
 SNIPPET = 300
+
+
+def html_text(markup: str) -> str:
+    """The text of an HTML body: script and style blocks dropped (an unclosed one runs to
+    the end, as in a browser), a line break for a block's end, other tags removed."""
+    kept: list[str] = []
+    pos = 0
+    while (start := _HIDDEN.search(markup, pos)) is not None:
+        kept.append(markup[pos : start.start()])
+        end = _HIDDEN_END[start.group(1).lower()].search(markup, start.end())
+        close = markup.find(">", end.end()) if end is not None else -1
+        if close < 0:
+            pos = len(markup)
+            break
+        pos = close + 1
+    kept.append(markup[pos:])
+    return html.unescape(_TAG.sub("", _BLOCK.sub("\n", "".join(kept))))
 
 
 def _decoded(part: Message) -> str:
@@ -314,8 +383,7 @@ def body_text(msg: Message) -> str:
             html_part = part
     if html_part is None:
         return ""
-    text = _TAG.sub("", _BLOCK.sub("\n", _decoded(html_part)))
-    return html.unescape(text).replace("\r\n", "\n")
+    return html_text(_decoded(html_part)).replace("\r\n", "\n")
 
 
 def _all_text(msg: Message) -> str:
@@ -346,9 +414,49 @@ def snippet(text: str, limit: int = SNIPPET) -> str:
 
 
 def _refs(msg: Message) -> list[str]:
-    direct = message_ids(msg.get("In-Reply-To"))
-    earlier = list(reversed(message_ids(msg.get("References"))))
+    direct = message_ids(header(msg, "In-Reply-To"))
+    earlier = list(reversed(message_ids(header(msg, "References"))))
     return list(dict.fromkeys(direct + earlier))
+
+
+# --- is the sender who the From says? -------------------------------------------------------
+
+_COMMENT = re.compile(r"\([^()]*\)")
+
+
+def _aligned(domain: str, from_domain: str) -> bool:
+    """Relaxed alignment (RFC 7489): the same domain, or one is a subdomain of the other."""
+    domain, from_domain = domain.lower().strip("."), from_domain.lower().strip(".")
+    return bool(domain) and (
+        domain == from_domain
+        or from_domain.endswith("." + domain)
+        or domain.endswith("." + from_domain)
+    )
+
+
+def authenticated(msg: Message, sender: str) -> bool:
+    """Whether our receiving server vouches for the From domain: ``dmarc=pass`` for it, or
+    ``dkim=pass`` with a signing domain aligned with it, in the topmost
+    ``Authentication-Results`` (RFC 8601; the one our server added last, above anything the
+    sender wrote)."""
+    results = header(msg, "Authentication-Results")
+    from_domain = sender.rpartition("@")[2]
+    if not results or not from_domain:
+        return False
+    for resinfo in _COMMENT.sub("", results).split(";")[1:]:  # the first is the server's id
+        words = resinfo.split()
+        if not words or "=" not in words[0]:
+            continue
+        method, _, result = words[0].lower().partition("=")
+        props = dict(w.lower().split("=", 1) for w in words[1:] if "=" in w)
+        if result != "pass":
+            continue
+        if method == "dmarc" and _aligned(props.get("header.from", from_domain), from_domain):
+            return True
+        signer = props.get("header.d") or props.get("header.i", "").rpartition("@")[2]
+        if method == "dkim" and _aligned(signer, from_domain):
+            return True
+    return False
 
 
 # --- all together ------------------------------------------------------------------------
@@ -361,15 +469,19 @@ def classify(msg: Message, raw: bytes) -> Classified:
         return _delivery_status(msg, key)
     if report == "feedback-report":
         return _feedback_report(msg, key)
+    if report == "disposition-notification":  # a read receipt (MDN, RFC 8098): no answer
+        return Classified(Kind.NOTICE, key, signal="read receipt")
     if _looks_like_bounce(msg) and (bounce := _nonstandard_bounce(msg, key)):
         return bounce
-    sender = _address(msg.get("From"))
-    subject = header_text(msg.get("Subject"))
+    name, sender = parseaddr(header(msg, "From"))
+    sender = sender.strip().lower()
+    subject = header(msg, "Subject")
+    who = {"sender_name": name, "authenticated": authenticated(msg, sender)}
     if signal := auto_reply_signal(msg):
-        return Classified(Kind.AUTO_REPLY, key, sender, subject, _refs(msg), signal=signal)
+        return Classified(Kind.AUTO_REPLY, key, sender, subject, _refs(msg), signal=signal, **who)
     text = body_text(msg)
     return Classified(
-        Kind.REPLY, key, sender, subject, _refs(msg), snippet=snippet(text), text=text
+        Kind.REPLY, key, sender, subject, _refs(msg), snippet=snippet(text), text=text, **who
     )
 
 
@@ -380,5 +492,8 @@ def classify_bytes(raw: bytes) -> Classified:
 def unreadable(raw: bytes, exc: BaseException) -> Classified:
     """A message no parser could read: claimed (so it is not read forever) and counted."""
     return Classified(
-        Kind.NOTICE, "sha256:" + hashlib.sha256(raw).hexdigest(), signal=f"unreadable: {exc}"
+        Kind.NOTICE,
+        "sha256:" + hashlib.sha256(raw).hexdigest(),
+        signal=f"unreadable: {exc}"[:500],
+        readable=False,
     )

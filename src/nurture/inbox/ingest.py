@@ -7,10 +7,17 @@ send, suppression, drips ended); an automatic answer is an ``auto_reply`` event 
 person's reply is a ``replied`` event tied to our send, ends the lead's drips whose sequence
 says ``on_reply: exit``, and is queued for forwarding (``reply_forwards``) in the same
 transaction. The queries are a fixed number per batch, whatever its size.
+
+Anyone can mail the inbox, so what it says about a lead must name one of our sends: a report
+that quotes a Message-ID counts only when it is one of ours (a complaint always needs one),
+and a reply matched by the sender's address alone counts only when the receiving server
+authenticated the From domain; an unauthenticated one is forwarded, marked so, and recorded
+nowhere else.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -23,7 +30,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nurture.config.project import Project
 from nurture.config.sequences import SequenceConfig
 from nurture.db import chunked
-from nurture.feedback.service import Feedback, FeedbackKind, Target, apply_feedback, resolve
+from nurture.feedback.service import (
+    Feedback,
+    FeedbackKind,
+    Target,
+    apply_feedback,
+    bare_message_id,
+    resolve,
+)
 from nurture.inbox.classify import Classified, Kind, classify_bytes, unreadable
 from nurture.inbox.models import ForwardState, ReplyForward
 from nurture.leads.events import EventType, event_row, record_events
@@ -36,12 +50,13 @@ from nurture.receipts import first_seen
 log = logging.getLogger(__name__)
 
 SOURCE = "inbox"
-_FEEDBACK = {
-    Kind.HARD_BOUNCE: FeedbackKind.HARD_BOUNCE,
-    Kind.SOFT_BOUNCE: FeedbackKind.SOFT_BOUNCE,
-    Kind.COMPLAINT: FeedbackKind.COMPLAINT,
-}
+_REPORTS = (Kind.HARD_BOUNCE, Kind.SOFT_BOUNCE, Kind.COMPLAINT)
 FORWARD_TEXT = 100_000  # characters of a reply kept for forwarding
+UNVERIFIED = (
+    "Achtung: Absender nicht bestätigt. Die Antwort nennt keine unserer E-Mails und der "
+    "Mailserver hat die Absenderdomain nicht authentifiziert (DMARC/DKIM); nurture hat sie "
+    "deshalb nicht als Antwort gezählt.\n\n"
+)
 
 
 @dataclass
@@ -53,7 +68,9 @@ class InboxReport:
     hard_bounces: int = 0
     soft_bounces: int = 0
     complaints: int = 0
-    notices: int = 0  # delivery reports without a failure (delayed, delivered)
+    notices: int = 0  # delivery reports without a failure (delayed, delivered), read receipts
+    unreadable: int = 0  # messages no parser could read or the database refused: claimed, marked
+    unverified: int = 0  # replies by address only, From not authenticated: forwarded only
     unmatched: int = 0  # about no lead and no send of ours
     exited: int = 0  # drips ended (replies, bounces, complaints)
     suppressed: int = 0
@@ -73,7 +90,8 @@ class InboxReport:
         return (
             f"{self.read} read: {self.replies} replies, {self.auto_replies} auto-replies, "
             f"{self.hard_bounces} hard and {self.soft_bounces} soft bounces, "
-            f"{self.complaints} complaints, {self.unmatched} unmatched; "
+            f"{self.complaints} complaints, {self.unmatched} unmatched, "
+            f"{self.unverified} unverified, {self.unreadable} unreadable; "
             f"{self.forwarded} forwarded, {self.forward_failed} forward(s) failed"
         )
 
@@ -91,15 +109,42 @@ def classify_all(messages: Sequence[tuple[str, bytes]]) -> list[Classified]:
 
 def _target(
     item: Classified, found: tuple[dict[str, Target], Any, dict[str, Target]]
-) -> Target | None:
+) -> tuple[Target | None, bool]:
+    """The send (or only the lead) a reply is about, and whether it names one of our sends."""
     by_message, _, by_email = found
     for ref in item.refs:
         if ref in by_message:
-            return by_message[ref]
+            return by_message[ref], True
     try:
-        return by_email.get(normalise_email(item.sender)) if item.sender else None
+        return (by_email.get(normalise_email(item.sender)) if item.sender else None), False
     except ValueError:
-        return None
+        return None, False
+
+
+async def _feedback(
+    session: AsyncSession, reports: list[Classified], now: datetime
+) -> tuple[list[Feedback], int]:
+    """The reports that may be applied, and how many may not: one that quotes a Message-ID
+    must quote one of ours (else anyone could suppress any address by mail), a complaint
+    always (it is permanent); a bounce that quotes none is matched by its recipient."""
+    quoted, _, _ = await resolve(session, [i.refs[0] for i in reports if i.refs])
+    feedback, refused = [], 0
+    for i in reports:
+        ours = bool(i.refs) and bare_message_id(i.refs[0]) in quoted
+        if (i.refs or i.kind == Kind.COMPLAINT) and not ours:
+            refused += 1
+            continue
+        feedback.append(
+            Feedback(
+                kind=FeedbackKind(i.kind),
+                at=now,
+                source=SOURCE,
+                message_id=i.refs[0] if ours else None,
+                email=None if ours else i.recipient or None,
+                detail=i.detail,
+            )
+        )
+    return feedback, refused
 
 
 async def ingest(
@@ -111,24 +156,16 @@ async def ingest(
     """Classify and record ``messages`` ((source id, raw bytes)); never commits."""
     report = InboxReport(read=len(messages))
     unique: dict[str, Classified] = {}
-    for item in classify_all(messages):
+    # CPU-bound (parsing, HTML): in a thread, off the event loop that serves HTTP too
+    for item in await asyncio.to_thread(classify_all, messages):
         unique.setdefault(item.key, item)
     new = await first_seen(session, SOURCE, list(unique), now)
     fresh = [item for key, item in unique.items() if key[:255] in new]
     report.duplicates = len(messages) - len(fresh)
 
-    feedback = [
-        Feedback(
-            kind=_FEEDBACK[i.kind],
-            at=now,
-            source=SOURCE,
-            message_id=i.refs[0] if i.refs else None,
-            email=i.recipient or None,
-            detail=i.detail,
-        )
-        for i in fresh
-        if i.kind in _FEEDBACK
-    ]
+    reports = [i for i in fresh if i.kind in _REPORTS]
+    feedback, refused = await _feedback(session, reports, now) if reports else ([], 0)
+    report.unmatched += refused
     if feedback:
         applied = await apply_feedback(session, feedback, project.signals.bounces, now)
         report.unmatched += len(applied.unmatched)
@@ -137,7 +174,8 @@ async def ingest(
         report.hard_bounces += applied.by_kind.get(FeedbackKind.HARD_BOUNCE, 0)
         report.soft_bounces += applied.by_kind.get(FeedbackKind.SOFT_BOUNCE, 0)
         report.complaints += applied.by_kind.get(FeedbackKind.COMPLAINT, 0)
-    report.notices += sum(1 for i in fresh if i.kind == Kind.NOTICE)
+    report.notices += sum(1 for i in fresh if i.kind == Kind.NOTICE and i.readable)
+    report.unreadable += sum(1 for i in fresh if not i.readable)
 
     answers = [i for i in fresh if i.kind in (Kind.REPLY, Kind.AUTO_REPLY)]
     if not answers:
@@ -147,10 +185,15 @@ async def ingest(
     )
     events: list[dict[str, Any]] = []
     replies: list[tuple[Classified, Target]] = []
+    unverified: list[tuple[Classified, Target]] = []
     for item in answers:
-        target = _target(item, found)
+        target, named = _target(item, found)
         if target is None:
             report.unmatched += 1
+            continue
+        if item.kind == Kind.REPLY and not named and not item.authenticated:
+            report.unverified += 1  # a From anyone can write: forwarded, never counted
+            unverified.append((item, target))
             continue
         where = {
             "sequence_id": target.sequence_id,
@@ -185,8 +228,15 @@ async def ingest(
     await record_events(session, events)
     if replies:
         report.exited += await _end_drips(session, project, {t.lead_id for _, t in replies}, now)
-        report.forwards_queued += await _queue_forwards(session, project, replies, now)
+    if replies or unverified:
+        report.forwards_queued += await _queue_forwards(session, project, replies, now, unverified)
     return report
+
+
+async def ingest_unreadable(session: AsyncSession, item: Classified, now: datetime) -> InboxReport:
+    """Claim a message that cannot be recorded (``classify.unreadable``) and count it."""
+    new = await first_seen(session, SOURCE, [item.key], now)
+    return InboxReport(read=1, unreadable=len(new), duplicates=1 - len(new))
 
 
 async def _end_drips(
@@ -211,10 +261,14 @@ async def _queue_forwards(
     project: Project,
     replies: list[tuple[Classified, Target]],
     now: datetime,
+    unverified: list[tuple[Classified, Target]],
 ) -> int:
     """A reply_forwards row per reply: to the lead's owner, else to the sender of the
     sequence the reply answers (for a reply matched by address only: the lead's latest
-    send's sequence). Two queries for the batch."""
+    send's sequence), Reply-To whoever wrote it (a colleague of the lead too); unverified
+    replies say so at the top. Two queries for the batch."""
+    doubtful = {id(item) for item, _ in unverified}
+    replies = [*replies, *unverified]
     lead_ids = sorted({t.lead_id for _, t in replies})
     leads: dict[int, Any] = {}
     latest: dict[int, str] = {}
@@ -246,7 +300,12 @@ async def _queue_forwards(
         if sequence is None:
             continue  # no sequence, so no sender to write as: nothing to forward from
         recipient = lead.owner_email or str(sequence.sender.email)
-        who = " ".join(p for p in (lead.first_name, lead.last_name) if p) or lead.email
+        author = item.sender or lead.email
+        if author == lead.email:
+            who = " ".join(p for p in (lead.first_name, lead.last_name) if p) or lead.email
+        else:  # someone else answered our mail to the lead (a colleague, an assistant)
+            who = item.sender_name or author
+        body = (UNVERIFIED if id(item) in doubtful else "") + item.text
         rows.append(
             {
                 "message_key": item.key[:255],
@@ -257,9 +316,9 @@ async def _queue_forwards(
                 "recipient": recipient,
                 "from_name": f"{who} (via nurture)"[:200],
                 "from_email": str(sequence.sender.email),
-                "reply_email": lead.email,
+                "reply_email": author[:320],
                 "subject": item.subject[:300],
-                "body": item.text[:FORWARD_TEXT],
+                "body": body[:FORWARD_TEXT],
                 "state": ForwardState.PENDING,
                 "attempts": 0,
                 "created_at": now,

@@ -115,7 +115,7 @@ class ImapSource:
         password: str,
         folder: str = "INBOX",
         tls: bool = True,
-        starttls: str = "auto",  # "auto": where the server offers it; "yes"; "no"
+        starttls: str = "yes",  # "yes": required; "auto": where offered; "no": never
         cafile: str | None = None,
         timeout: float = 30,
         display: str = "",
@@ -199,17 +199,24 @@ def _text(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+# Where a plain connection never leaves the machine, so STARTTLS need not be insisted on.
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
 def source_from_url(url: str) -> Source:
     """``maildir:///path``, ``imaps://user:pass@host:993/INBOX``, ``imap://user:pass@host/
-    INBOX`` (STARTTLS where the server offers it; ``?starttls=yes`` requires it, ``no`` never).
-    ``?cafile=/path/ca.pem``: trust this certificate (a self-signed server); ``?timeout=S``."""
+    INBOX`` (STARTTLS required: "where offered" would let anyone on the path strip the
+    offer and read the password; on localhost only where offered; ``?starttls=no`` never,
+    ``auto`` where offered). ``?cafile=/path/ca.pem``: trust this certificate (a self-signed
+    server); ``?timeout=S``."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "maildir":
         return MaildirSource(Path(unquote(parts.netloc + parts.path)))
     if scheme in ("imap", "imaps"):
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        starttls = query.get("starttls", "auto").lower()
+        default = "auto" if (parts.hostname or "").lower() in LOOPBACK else "yes"
+        starttls = query.get("starttls", default).lower()
         if starttls not in ("auto", "yes", "no"):
             raise ValueError(f"inbox URL: starttls={starttls!r}; use auto, yes or no")
         if not parts.hostname or not parts.username:
