@@ -18,7 +18,7 @@ from nurture.db import dispose_engines
 from nurture.handoff.routes import router as handoff_router
 from nurture.mailevents.routes import router as mailevents_router
 from nurture.settings import Settings, get_settings
-from nurture.tracking.routes import HITS, VISITS
+from nurture.tracking.routes import HITS
 from nurture.tracking.routes import router as tracking_router
 from nurture.web.state import AppState
 from nurture.website.routes import TRACK
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # The composition root: the features' routes and the writers they share transactions in.
     app.state.nurture = AppState.from_settings(
-        settings, (CAPTURES, CONFIRMATION_EVENTS, HITS, VISITS, TRACK)
+        settings, (CAPTURES, CONFIRMATION_EVENTS, HITS, TRACK)
     )
     app.include_router(capture_router)
     app.include_router(tracking_router)

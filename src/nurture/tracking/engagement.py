@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.signals import EngagementSignals
 from nurture.db import JSONType, UTCDateTime
-from nurture.leads.events import MachineReason, insert_events_from
+from nurture.leads.events import EventType, MachineReason, insert_events_from
 from nurture.ledger.models import Touch, TouchState
 from nurture.verdict.bursts import judge_bursts
 
@@ -47,29 +47,50 @@ _RECORD = insert_events_from(
 
 
 class RecentSends:
-    """The sends this process saw a hit on in the last burst window. Only a send hit again
-    that soon (or whose hidden link was fetched) can be in a burst, so only those are looked
-    up: most hits are the only one of their send for minutes, and cost no query. What another
-    process saw is judged by the scoring pass's sweep (verdict/bursts.py)."""
+    """What this process saw of each send in the last burst window: when its hidden link was
+    fetched, and which links were clicked when. Only a hit that could belong to a burst (near
+    a fetch of the hidden link, or a click near a click on another link) makes its send worth
+    looking up: most hits cost no query. What another process saw is judged by the scoring
+    pass's sweep (verdict/bursts.py)."""
 
     def __init__(self, limit: int = 100_000):
-        self._last: dict[int, datetime] = {}
+        self._hidden: dict[int, datetime] = {}
+        self._clicks: dict[int, dict[str, datetime]] = {}
         self._limit = limit
 
     def candidates(self, hits: list[dict[str, Any]], burst: timedelta) -> set[int]:
         found: set[int] = set()
         for hit in hits:
             touch, at = hit["touch_id"], hit["occurred_at"]
-            previous = self._last.get(touch)
-            if hit["machine"] == MachineReason.HIDDEN_LINK or (
-                previous is not None and abs(at - previous) <= burst
-            ):
+            if hit["machine"] == MachineReason.HIDDEN_LINK:
+                found.add(touch)  # and the hits before it, which the query finds
+                self._hidden[touch] = max(at, self._hidden.get(touch, at))
+                continue
+            hidden = self._hidden.get(touch)
+            if hidden is not None and abs(at - hidden) <= burst:
                 found.add(touch)
-            self._last[touch] = at if previous is None else max(previous, at)
-        if len(self._last) > self._limit:  # forget what no burst can reach any more
-            newest = max(self._last.values())
-            self._last = {t: at for t, at in self._last.items() if newest - at <= burst}
+            if hit["type"] == EventType.CLICK:
+                url = hit["data"].get("url", "")
+                clicks = self._clicks.setdefault(touch, {})
+                if any(u != url and abs(at - t) <= burst for u, t in clicks.items()):
+                    found.add(touch)
+                clicks[url] = at
+                if len(clicks) > 8:  # a message has a handful of links
+                    del clicks[min(clicks, key=clicks.__getitem__)]
+        if len(self._clicks) + len(self._hidden) > self._limit:
+            self._forget(burst)
         return found
+
+    def _forget(self, burst: timedelta) -> None:
+        """Drop what no burst can reach any more."""
+        times = [*self._hidden.values(), *(t for c in self._clicks.values() for t in c.values())]
+        cutoff = max(times) - burst
+        self._hidden = {k: t for k, t in self._hidden.items() if t >= cutoff}
+        self._clicks = {
+            k: {u: t for u, t in c.items() if t >= cutoff}
+            for k, c in self._clicks.items()
+            if max(c.values()) >= cutoff
+        }
 
 
 _RECENT = RecentSends()

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.db import session_scope, utcnow
 from nurture.leads.events import EventType, MachineReason
@@ -23,23 +24,26 @@ from nurture.tokens import InvalidToken
 from nurture.tracking.engagement import record_engagement
 from nurture.tracking.unsubscribe import unsubscribe
 from nurture.verdict.machines import machines_for
-from nurture.visitors.service import COOKIE, ClickVisit, click_visit, join_clicks, set_cookie
+from nurture.visitors.service import COOKIE, click_visit, join_clicks, set_cookie
 from nurture.web.state import AppState, Writer, client_ip, get_state
 
 router = APIRouter()
 
-# Opens and clicks arrive in bursts (an email to thousands): written in group commits.
-HITS: Writer[dict[str, Any], None] = Writer(
-    "engagement",
-    lambda state, session, hits: record_engagement(
-        session, hits, state.project().signals.engagement
-    ),
-)
 
-# A person's click joins the browser (nurture_aid cookie) to the lead: group commits too.
-VISITS: Writer[ClickVisit, None] = Writer(
-    "visits", lambda _state, session, visits: join_clicks(session, visits)
-)
+async def _record_hits(
+    state: AppState, session: AsyncSession, hits: list[dict[str, Any]]
+) -> list[None]:
+    """A batch of opens and clicks, and the browsers a person's clicks join to the lead, in
+    one transaction (one commit per batch, not two)."""
+    # copies: a batch retried after a failed commit is written again from the same items
+    engagement = [{k: v for k, v in h.items() if k != "visit"} for h in hits]
+    await record_engagement(session, engagement, state.project().signals.engagement)
+    await join_clicks(session, [h["visit"] for h in hits if h.get("visit") is not None])
+    return [None] * len(hits)
+
+
+# Opens and clicks arrive in bursts (an email to thousands): written in group commits.
+HITS: Writer[dict[str, Any], None] = Writer("engagement", _record_hits)
 
 # A transparent 1x1 GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -79,20 +83,20 @@ async def click(token: str, request: Request, state: AppState = Depends(get_stat
     machine = MachineReason.HIDDEN_LINK if link.hidden else _request_verdict(state, request)
     # The hidden link leads somewhere harmless: a scanner that gets no redirect flags the mail.
     url = link.url or f"{state.settings.base_url}/"
+    at = utcnow()
+    # A machine's click (judged by the request) neither joins the browser nor gets a cookie.
+    visit = click_visit(request.cookies.get(COOKIE), link.touch_id, human=machine is None, at=at)
     hit = {
         "touch_id": link.touch_id,
         "type": EventType.CLICK,
-        "occurred_at": utcnow(),
+        "occurred_at": at,
         "machine": machine,
         "data": {"url": url, "hidden": True} if link.hidden else {"url": url},
+        "visit": visit,
     }
     await state.writer(HITS).submit(hit)
     response = RedirectResponse(url, status_code=302, headers=_NO_STORE)
-    # A machine's click (judged by the request) neither joins the browser nor gets a cookie.
-    human = machine is None
-    visit = click_visit(request.cookies.get(COOKIE), link.touch_id, human=human, at=utcnow())
     if visit is not None:
-        await state.writer(VISITS).submit(visit)
         set_cookie(response, visit.anonymous_id, state.settings.tracking_cookie_domain)
     return response
 

@@ -23,11 +23,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, null, select
+from sqlalchemy import String, bindparam, delete, exists, func, insert, literal, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from nurture.db import chunked, insert_values, is_postgres, update_by_id
+from nurture.db import (
+    JSONType,
+    UTCDateTime,
+    chunked,
+    insert_ignoring_conflicts,
+    insert_values,
+    is_postgres,
+    update_by_id,
+)
 from nurture.leads.events import (
     CUSTOM_PREFIX,
     EventType,
@@ -284,19 +292,64 @@ def set_cookie(response: Response, anonymous_id: str, domain: str = "") -> None:
     )
 
 
+_sends = Touch.__table__
+_IDENTIFIED_BY_CLICK = insert_events_from(
+    select(
+        _sends.c.lead_id,
+        literal(EventType.IDENTIFIED.value, String()),
+        bindparam("at", type_=UTCDateTime()),
+        null(),
+        null(),
+        null(),
+        null(),
+        bindparam("data", type_=JSONType),
+    ).where(_sends.c.id == bindparam("touch_id"))
+)
+
+
 async def join_clicks(session: AsyncSession, visits: Sequence[ClickVisit]) -> list[None]:
-    """Join the browsers of many clicks to the leads of their sends (a group commit's batch)."""
+    """Join the browsers of many clicks to the leads of their sends (a group commit's batch).
+    A browser that had no cookie gets a new visitor bound to the lead in one statement for
+    the batch (nothing to look up: the id was just made); one with a cookie joins as any
+    visitor does (``join_many``)."""
     if not visits:
         return []
-    leads = dict(
-        (
-            await session.execute(
-                select(Touch.id, Touch.lead_id).where(
-                    Touch.id.in_(sorted({v.touch_id for v in visits}))
+    new = [v for v in visits if v.new]
+    if new:
+        bound = select(
+            bindparam("anonymous_id", type_=String()),
+            _sends.c.lead_id,
+            bindparam("at", type_=UTCDateTime()),
+            bindparam("at", type_=UTCDateTime()),
+        ).where(_sends.c.id == bindparam("touch_id"))
+        rows = [
+            {
+                "anonymous_id": v.anonymous_id,
+                "touch_id": v.touch_id,
+                "at": v.at,
+                "data": {"anonymous_id": v.anonymous_id, "via": "click"},
+            }
+            for v in new
+        ]
+        await session.execute(
+            insert_ignoring_conflicts(session, Visitor.__table__, "anonymous_id").from_select(
+                ["anonymous_id", "lead_id", "seen_at", "joined_at"], bound
+            ),
+            rows,
+        )
+        # its `identified` event, as join_many records for a visitor it creates
+        await session.execute(_IDENTIFIED_BY_CLICK, rows)
+    known = [v for v in visits if not v.new]
+    if known:
+        leads = dict(
+            (
+                await session.execute(
+                    select(Touch.id, Touch.lead_id).where(
+                        Touch.id.in_(sorted({v.touch_id for v in known}))
+                    )
                 )
-            )
-        ).all()
-    )
-    pairs = [(v.anonymous_id, leads[v.touch_id]) for v in visits if v.touch_id in leads]
-    await join_many(session, pairs, max(v.at for v in visits), "click")
+            ).all()
+        )
+        pairs = [(v.anonymous_id, leads[v.touch_id]) for v in known if v.touch_id in leads]
+        await join_many(session, pairs, max(v.at for v in known), "click")
     return [None] * len(visits)
