@@ -122,16 +122,39 @@ def test_an_unreadable_message_says_where(message, loc):
         "https://sns.eu-central-1.amazonaws.com:8443/cert.pem",
         "https://sns.eu-central-1.amazonaws.com/cert.txt",
         "https://sns..amazonaws.com/cert.pem",
+        # The S3 bucket named "sns", on S3's global and legacy regional hosts: anyone's.
+        "https://sns.s3.amazonaws.com/x.pem",
+        "https://sns.s3-us-west-2.amazonaws.com/x.pem",
+        "https://sns.s3.us-west-2.amazonaws.com/x.pem",
+        "https://sns.s3-website-us-east-1.amazonaws.com/x.pem",
+        "https://sns.us-east-1.amazonaws.com.cn.evil.example/x.pem",
+        "https://sns.us-east-1.amazonaws.org/x.pem",
     ],
 )
 def test_only_sns_hosts_sign(url):
     with pytest.raises(Refused):
         ses.sns_url(url, ["body", "SigningCertURL"], pem=True)
+    if url.endswith("/x.pem"):  # a host that is not SNS: no subscription confirmed there
+        with pytest.raises(Refused):
+            ses.sns_url(url.replace("/x.pem", "/?Action=ConfirmSubscription"), [])
 
 
-def test_sns_hosts_are_accepted():
-    for url in (CERT_URL, "https://sns.cn-north-1.amazonaws.com.cn/x.pem"):
-        assert ses.sns_url(url, [], pem=True) == url
+@pytest.mark.parametrize(
+    "host",
+    [
+        "sns.eu-central-1.amazonaws.com",
+        "sns.us-east-1.amazonaws.com",
+        "sns.ap-southeast-2.amazonaws.com",
+        "sns.cn-north-1.amazonaws.com.cn",
+        "sns.us-gov-west-1.amazonaws.com",
+        "sns.us-iso-east-1.amazonaws.com",
+    ],
+)
+def test_sns_hosts_are_accepted(host):
+    url = f"https://{host}/SimpleNotificationService-0123.pem"
+    assert ses.sns_url(url, [], pem=True) == url
+    confirm = f"https://{host}/?Action=ConfirmSubscription&Token=t"
+    assert ses.sns_url(confirm, []) == confirm
 
 
 # Over HTTP, on both databases.

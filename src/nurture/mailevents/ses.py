@@ -49,7 +49,11 @@ SOURCE = "ses"
 # failure. Injectable: tests serve their own certificate.
 Fetch = Callable[[str], Awaitable[bytes]]
 
-_SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+# sns.<region>.amazonaws.com(.cn), a region as AWS's own validators spell it: never the S3
+# bucket "sns" (sns.s3.amazonaws.com) nor a legacy S3 website or regional bucket host.
+_SNS_HOST = re.compile(
+    r"^sns\.(?:[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+)\.amazonaws\.com(?:\.cn)?$", re.ASCII
+)
 # The fields each message type is signed over, in this order (a field absent is left out).
 _SIGNED = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
@@ -102,7 +106,7 @@ def sns_url(url: str, loc: list[str | int], pem: bool = False) -> str:
         port = -1
     if (
         parts.scheme != "https"
-        or not _SNS_HOST.match(parts.hostname or "")
+        or not _SNS_HOST.fullmatch(parts.hostname or "")
         or parts.username is not None
         or port not in (None, 443)
         or (pem and not parts.path.endswith(".pem"))
