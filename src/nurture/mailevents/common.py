@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,13 @@ class Unreadable(Exception):
 class Unavailable(Exception):
     """Something we need cannot be reached or is misconfigured on our side (503): the
     provider retries later."""
+
+
+def touch_id(value: object) -> int | None:
+    """A touch id echoed by a provider (a tag, metadata), or None: ASCII digits only (``"²"``
+    is a digit to str.isdigit but not to int), and at most 18 of them (a bigint holds them)."""
+    text = value if isinstance(value, str) else ""
+    return int(text) if re.fullmatch(r"\d{1,18}", text, re.ASCII) else None
 
 
 def replay_key(value: str) -> str:

@@ -25,6 +25,7 @@ from nurture.mailevents.common import (
     load_json,
     replay_key,
     timestamp,
+    touch_id,
     validate,
 )
 from nurture.rendering.compose import TOUCH_TAG
@@ -98,12 +99,12 @@ def read(body: bytes, now: datetime) -> list[Notice]:
         return []
     if record.ID is None or record.ID == "":
         raise Unreadable.at(["body", "ID"], "a bounce or complaint has an ID")
-    touch = str(record.Metadata.get(TOUCH_TAG) or "")
+    touch = record.Metadata.get(TOUCH_TAG)
     item = Feedback(
         kind,
         timestamp(record.BouncedAt, now),
         SOURCE,
-        touch_id=int(touch) if touch.isdigit() else None,
+        touch_id=touch_id(str(touch) if isinstance(touch, int) else touch),
         email=record.Email,
         detail=" ".join(x for x in (record.Type, record.Description, record.Details) if x),
     )

@@ -39,6 +39,7 @@ from nurture.mailevents.common import (
     load_json,
     replay_key,
     timestamp,
+    touch_id,
     validate,
 )
 from nurture.rendering.compose import TOUCH_TAG
@@ -246,7 +247,7 @@ def _touch(mail: Mail) -> int | None:
                 name, _, value = tag.partition("=")
                 if name.strip() == TOUCH_TAG:
                     values.append(value.strip())
-    return next((int(v) for v in values if v.isdigit()), None)
+    return next((t for t in map(touch_id, values) if t is not None), None)
 
 
 def _message_id(mail: Mail) -> str | None:
