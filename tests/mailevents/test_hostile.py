@@ -9,12 +9,16 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import select
 
+from nurture.db import session_scope
 from nurture.leads.events import EventType
+from nurture.leads.models import Event
 from nurture.mailevents import postmark, ses
-from nurture.mailevents.common import touch_id
+from nurture.mailevents.common import timestamp, touch_id
 from tests.factories import sent_touches
 from tests.mailevents.conftest import (
+    API_KEY,
     lead_state,
     postmark_auth,
     postmark_bounce,
@@ -69,3 +73,59 @@ async def test_odd_touch_ids_over_http_match_by_address(hooks, mail_settings, sn
     assert (await lead_state(mail_settings, second.lead_id)).feedback == [
         (EventType.BOUNCED, None, "ses")
     ]
+
+
+# Times: a provider's clock ahead of ours by more than the skew, or a date no report can
+# have, is taken as now (as a missing one is); near year 1 or 9999 an offset overflows.
+@pytest.mark.parametrize(
+    "value",
+    [
+        "9999-12-31T23:59:59-01:00",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59",
+        "2027-11-23T10:00:00Z",  # a year ahead: would stay in the soft-bounce window
+        "1970-01-01T00:00:00Z",
+        "2026-11-23T10:06:00+00:00",  # six minutes ahead: more than the skew
+        "not a time",
+        10**20,
+        -(10**20),
+        float("nan"),
+        253402300799,  # 9999-12-31 as Unix seconds
+        datetime(9999, 12, 31, 23, 59, tzinfo=UTC),
+    ],
+)
+def test_a_time_out_of_range_or_far_off_is_taken_as_now(value):
+    assert timestamp(value, NOW) == NOW
+
+
+def test_times_in_range_are_kept_in_utc():
+    assert timestamp("2026-11-23T11:04:00+01:00", NOW) == datetime(2026, 11, 23, 10, 4, tzinfo=UTC)
+    assert timestamp("2026-11-20T09:00:00", NOW) == datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    assert timestamp(NOW.timestamp() - 3600, NOW) == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    assert timestamp(None, NOW) == timestamp("", NOW) == NOW
+
+
+@pytest.mark.parametrize("occurred_at", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+async def test_times_at_the_ends_of_the_calendar_answer_200(hooks, mail_settings, occurred_at):
+    one, two = await sent_touches(mail_settings, 2, MONDAY)
+    events = {
+        "events": [
+            {"id": "e1", "type": "soft_bounce", "email": one.email, "occurred_at": occurred_at}
+        ]
+    }
+    auth = {"authorization": f"Bearer {API_KEY}"}
+    before = datetime.now(UTC)
+    response = await hooks.client.post("/api/mail-events/generic", json=events, headers=auth)
+    assert response.status_code == 200, response.text
+    body = postmark_bounce(two, "SoftBounce", BouncedAt=occurred_at)
+    response = await hooks.client.post(
+        "/api/mail-events/postmark", json=body, headers=postmark_auth()
+    )
+    assert response.status_code == 200, response.text
+    async with session_scope(mail_settings.database_url.get_secret_value()) as session:
+        times = list(
+            await session.scalars(
+                select(Event.occurred_at).where(Event.type == EventType.SOFT_BOUNCED)
+            )
+        )
+    assert len(times) == 2 and all(before <= t <= datetime.now(UTC) for t in times)

@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -90,20 +90,30 @@ def validate(model: type[Payload], data: Any, loc: list[str | int] | None = None
         ) from None
 
 
-def timestamp(value: float | str | datetime | None, default: datetime) -> datetime:
-    """A provider's time (Unix seconds or ISO 8601) as an aware UTC datetime."""
-    if value is None or value == "":
-        return default
-    if isinstance(value, datetime):
-        at = value
-    elif isinstance(value, int | float):
-        try:
-            return datetime.fromtimestamp(value, UTC)
-        except (OverflowError, OSError, ValueError):  # out of range, NaN
-            return default
-    else:
-        try:
+# How far a provider's clock may run ahead of ours, and how old a report can sensibly be
+# (providers retry for hours or days, not years): a time outside is taken as now, as a
+# missing one is, so that a bounce dated 9999 never stays in the soft-bounce window and one
+# dated year 1 is not dropped from it at once.
+CLOCK_SKEW = timedelta(minutes=5)
+OLDEST = timedelta(days=366)
+
+
+def timestamp(value: float | str | datetime | None, now: datetime) -> datetime:
+    """A provider's time (Unix seconds or ISO 8601) as an aware UTC datetime; ``now`` if it
+    is missing, unreadable, out of range, more than CLOCK_SKEW ahead or more than OLDEST ago."""
+    try:
+        if value is None or value == "":
+            return now
+        if isinstance(value, datetime):
+            at = value
+        elif isinstance(value, int | float):
+            at = datetime.fromtimestamp(value, UTC)
+        else:
             at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return default
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        # Near year 1 or 9999 a UTC offset overflows: OverflowError.
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    except (OverflowError, OSError, ValueError):  # out of range, NaN, not ISO 8601
+        return now
+    if at > now + CLOCK_SKEW or at < now - OLDEST:
+        return now
+    return at
