@@ -15,13 +15,18 @@ from nurture.db import session_scope
 from nurture.leads.events import EventType
 from nurture.leads.models import Event
 from nurture.mailevents import postmark, ses
-from nurture.mailevents.common import timestamp, touch_id
+from nurture.mailevents.common import clean, replay_key, timestamp, touch_id
 from tests.factories import sent_touches
 from tests.mailevents.conftest import (
     API_KEY,
     lead_state,
+    mailgun_event,
+    mailgun_signature,
     postmark_auth,
     postmark_bounce,
+    recorded,
+    sendgrid_event,
+    sendgrid_headers,
     ses_bounce,
     sns_envelope,
 )
@@ -129,3 +134,96 @@ async def test_times_at_the_ends_of_the_calendar_answer_200(hooks, mail_settings
             )
         )
     assert len(times) == 2 and all(before <= t <= datetime.now(UTC) for t in times)
+
+
+# NUL (PostgreSQL refuses it in text and JSONB) and lone surrogates (no UTF-8 for them) in
+# what reaches a column, a lookup or a receipts key: never a 500. Both are made storable and
+# the report recorded (200), but where a length is checked, pydantic finds a lone surrogate
+# no string (422, nothing kept).
+BAD = [("a\x00b", {200}), ("\ud800", {200, 422}), ("x\udfffy\x00", {200, 422})]
+BAD.append(("\x00" * 190, {200}))
+
+
+@pytest.mark.parametrize(("bad", "status"), BAD)
+async def test_nul_and_surrogates_in_generic_events(hooks, mail_settings, bad, status):
+    [send] = await sent_touches(mail_settings, 1, MONDAY)
+    auth = {"authorization": f"Bearer {API_KEY}"}
+    events = [
+        {"id": f"id-{bad}", "type": "hard_bounce", "email": send.email, "detail": f"550 {bad}"},
+        {"id": f"ms-{bad}", "type": "soft_bounce", "message_id": f"<{bad}@x>"},
+        {"id": f"mail-{bad}", "type": "complaint", "email": f"{bad}@firma.de"},
+    ]
+    response = await hooks.client.post(
+        "/api/mail-events/generic", content=json.dumps({"events": events}), headers=auth
+    )
+    assert response.status_code in status, response.text
+    state = await lead_state(mail_settings, send.lead_id)
+    if response.status_code != 200:
+        assert await recorded(mail_settings) == (0, 0)
+        return
+    assert response.json()["recorded"] == 1 and response.json()["unmatched"] == 2
+    assert state.feedback == [(EventType.BOUNCED, None, "generic")]
+    again = await hooks.client.post(
+        "/api/mail-events/generic", content=json.dumps({"events": events}), headers=auth
+    )
+    assert again.status_code == 200 and again.json()["new"] == 0
+
+
+@pytest.mark.parametrize(("bad", "status"), BAD)
+async def test_nul_and_surrogates_from_signed_providers(
+    hooks, mail_settings, sns_key, sendgrid_key, bad, status
+):
+    one, two, three, four = await sent_touches(mail_settings, 4, MONDAY)
+    answers = []
+    pm = postmark_bounce(one, ID=f"pm-{bad}", Details=f"smtp;550 {bad}", Email=one.email)
+    response = await hooks.client.post(
+        "/api/mail-events/postmark", content=json.dumps(pm), headers=postmark_auth()
+    )
+    answers.append(response.status_code)
+    sg = [sendgrid_event(two, "bounce", type="bounce", sg_event_id=f"sg-{bad}", reason=bad)]
+    body = json.dumps(sg).encode()
+    response = await hooks.client.post(
+        "/api/mail-events/sendgrid", content=body, headers=sendgrid_headers(sendgrid_key, body)
+    )
+    answers.append(response.status_code)
+    data = mailgun_event(three, id=f"mg-{bad}")
+    data["delivery-status"]["message"] = f"5.1.1 {bad}"
+    mg = {"signature": mailgun_signature(), "event-data": data}
+    response = await hooks.client.post("/api/mail-events/mailgun", content=json.dumps(mg))
+    answers.append(response.status_code)
+    message = json.loads(ses_bounce(four))
+    message["bounce"]["bouncedRecipients"][0]["diagnosticCode"] = f"smtp; 550 {bad}"
+    signed = sns_envelope(sns_key, json.dumps(message), MessageId=f"ses-{bad}")
+    response = await hooks.client.post("/api/mail-events/ses", content=json.dumps(signed))
+    answers.append(response.status_code)
+    assert set(answers) <= status, answers
+    for send, answer in zip((one, two, three, four), answers, strict=True):
+        feedback = (await lead_state(mail_settings, send.lead_id)).feedback
+        assert [f[0] for f in feedback] == ([EventType.BOUNCED] if answer == 200 else [])
+
+
+@pytest.mark.parametrize(("bad", "_"), BAD)
+async def test_nul_and_surrogates_in_signatures_are_refused(hooks, mail_settings, sns_key, bad, _):
+    [send] = await sent_touches(mail_settings, 1, MONDAY)
+    for signature in (
+        {**mailgun_signature(), "token": f"tok-{bad}"},
+        {**mailgun_signature(), "signature": bad},
+        {**mailgun_signature(), "timestamp": bad},
+    ):
+        mg = {"signature": signature, "event-data": mailgun_event(send)}
+        response = await hooks.client.post("/api/mail-events/mailgun", content=json.dumps(mg))
+        assert response.status_code == 401, response.text
+    for field in ("Signature", "Message", "MessageId"):
+        signed = sns_envelope(sns_key, ses_bounce(send))
+        signed[field] += bad  # after signing: it does not verify
+        response = await hooks.client.post("/api/mail-events/ses", content=json.dumps(signed))
+        assert response.status_code == 401, (field, response.text)
+    assert await recorded(mail_settings) == (0, 0)
+
+
+def test_keys_and_texts_are_made_storable():
+    assert clean("a\x00b\ud800c\udfff") == "a\ufffdb\ufffdc\ufffd"
+    assert clean("Grüße, 550 5.1.1 😀") == "Grüße, 550 5.1.1 😀"
+    assert replay_key("evt\x00") == "evt\ufffd"
+    long = replay_key("\ud800" * 300)  # hashed, which would raise on the surrogate
+    assert long.startswith("sha256:") and long == replay_key("\ufffd" * 300)

@@ -49,7 +49,8 @@ SETTINGS = Settings(mailgun_signing_key=SecretStr(MAILGUN_KEY))
 def test_event_kinds(event, severity, kind):
     data = mailgun_event(SEND, event, severity)
     body = json.dumps({"signature": mailgun_signature(), "event-data": data}).encode()
-    notices = mailgun.notices(mailgun.read(body), datetime.now(UTC))
+    raw, _ = mailgun.read_signature(body)
+    notices = mailgun.notices(mailgun.read(raw), datetime.now(UTC))
     if kind is None:
         assert notices == []
         return
@@ -152,14 +153,33 @@ async def test_a_replay_records_nothing_new(hooks, mail_settings):
     assert len((await lead_state(mail_settings, send.lead_id)).feedback) == 1
 
 
-async def test_garbage_answers_422_with_the_fields(hooks, mail_settings):
+async def test_without_a_signature_401_before_anything_is_read(hooks, mail_settings):
+    # Nothing is read before the signature is: garbage, or an event without a signature,
+    # is not authentic (401), whatever else is wrong with it.
     garbage = await hooks.client.post(PATH, content=b"event=failed&severity=permanent")
-    assert garbage.status_code == 422 and "not JSON" in garbage.json()["detail"][0]["msg"]
-    missing = await hooks.client.post(PATH, json={"event-data": {"event": "failed"}})
-    assert missing.status_code == 422
-    locs = {tuple(e["loc"]) for e in missing.json()["detail"]}
-    assert locs == {("body", "signature"), ("body", "event-data", "id")}
+    assert garbage.status_code == 401 and "not JSON" in garbage.json()["detail"][0]["msg"]
+    for body in (
+        {"event-data": {"event": "failed"}},
+        {"event-data": mailgun_event(SEND)},
+        {"signature": {"timestamp": "1"}, "event-data": mailgun_event(SEND)},
+        {"signature": "abc", "event-data": mailgun_event(SEND)},
+        [],
+    ):
+        missing = await hooks.client.post(PATH, json=body)
+        assert missing.status_code == 401, missing.text
+        locs = [tuple(e["loc"][:2]) for e in missing.json()["detail"]]
+        assert set(locs) == {("body", "signature")}
     assert await recorded(mail_settings) == (0, 0)
+
+
+async def test_signed_garbage_answers_422_with_the_fields(hooks, mail_settings):
+    signed = await hooks.client.post(
+        PATH, json={"signature": mailgun_signature(), "event-data": {"event": "failed"}}
+    )
+    assert signed.status_code == 422
+    locs = {tuple(e["loc"]) for e in signed.json()["detail"]}
+    assert locs == {("body", "event-data", "id")}
+    assert (await recorded(mail_settings))[0] == 0
 
 
 async def test_without_its_key_mailgun_is_off(app_client):

@@ -1,10 +1,12 @@
 """POST /api/mail-events/{provider}: bounces and complaints from ses, postmark, sendgrid,
 mailgun and generic (docs/signals.md, "Provider webhooks").
 
-In order: a provider without its setting 404; a bad or missing signature or credential 401;
-a payload we cannot read 422 (a message per field); then each notification's id is claimed in
-receipts and the new ones' feedback applied in the same transaction, so a replay records
-nothing new, and a refusal on the way (a reused Mailgun token) leaves nothing behind.
+In order: a provider without its setting 404; a bad or missing signature or credential 401,
+checked before anything else of the payload is read (SES and Mailgun sign inside the body:
+only the signature's fields are read first, and a body that is not JSON has none); a payload
+we cannot read 422 (a message per field); then each notification's id is claimed in receipts
+and the new ones' feedback applied in the same transaction, so a replay records nothing new,
+and a refusal on the way (a reused Mailgun token) leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -135,8 +137,9 @@ async def _read(
     """Check who sent it, then read it (Refused, Unreadable)."""
     headers = request.headers
     if provider == "ses":
-        raw, envelope = ses.read_envelope(body, settings.ses_topic_arns)
-        await sns.verify(raw, envelope, now)
+        raw, signed = ses.read_signed(body, settings.ses_topic_arns)
+        await sns.verify(raw, signed, now)
+        envelope = ses.read_envelope(raw)
         if envelope.Type == "SubscriptionConfirmation":
             await sns.confirm(envelope)
             return None
@@ -155,16 +158,17 @@ async def _read(
         )
         return Batch(sendgrid.read(body, now))
     if provider == "mailgun":
-        webhook = mailgun.read(body)
-        mailgun.verify(settings, webhook.signature, now)
-        return Batch(mailgun.notices(webhook, now), mailgun.token_key(webhook.signature))
+        raw, signature = mailgun.read_signature(body)
+        mailgun.verify(settings, signature, now)
+        webhook = mailgun.read(raw)
+        return Batch(mailgun.notices(webhook, now), mailgun.token_key(signature))
     if not bearer_authorised(request, settings.api_key):
         raise Refused(["header", "authorization"], "a valid 'Bearer <NURTURE_API_KEY>' is required")
     return Batch(generic.read(body, now))
 
 
 async def _apply(state: AppState, provider: str, batch: Batch, now: datetime) -> MailEventsOut:
-    wanted = [n for n in batch.notices if n.items]
+    wanted = [n.cleaned() for n in batch.notices if n.items]
     keys = [n.key for n in wanted]
     async with session_scope(state.settings.database_url.get_secret_value()) as session:
         new = await first_seen(session, provider, [*keys, *filter(None, [batch.nonce])], now)

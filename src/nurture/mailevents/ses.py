@@ -37,9 +37,12 @@ from nurture.mailevents.common import (
     Refused,
     Unavailable,
     load_json,
+    load_signed,
     replay_key,
+    signature_fields,
     timestamp,
     touch_id,
+    utf8,
     validate,
 )
 from nurture.rendering.compose import TOUCH_TAG
@@ -72,16 +75,24 @@ _SIGNED["UnsubscribeConfirmation"] = _SIGNED["SubscriptionConfirmation"]
 _HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
 
 
-class Envelope(Payload):
+class Signed(Payload):
+    """What checking an SNS message's signature takes (its Type names the signed fields):
+    read before anything else, a missing or malformed one refused (401)."""
+
     Type: Literal["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"]
-    MessageId: str = Field(min_length=1, max_length=200)
     TopicArn: str = Field(min_length=1, max_length=1024)
-    Message: str
-    Timestamp: str
-    Subject: str | None = None
     SignatureVersion: Literal["1", "2"]
     Signature: str = Field(min_length=1)
     SigningCertURL: str = Field(min_length=1, max_length=2048)
+
+
+class Envelope(Signed):
+    """The whole SNS message, read once its signature checked out (422 if unreadable)."""
+
+    MessageId: str = Field(min_length=1, max_length=200)
+    Message: str
+    Timestamp: str
+    Subject: str | None = None
     SubscribeURL: str | None = Field(None, max_length=2048)
     Token: str | None = None
 
@@ -95,7 +106,7 @@ class Envelope(Payload):
 def canonical(raw: dict[str, Any]) -> bytes:
     """The string SNS signs: ``name\\nvalue\\n`` for each signed field present, in order."""
     fields = _SIGNED[raw["Type"]]
-    return "".join(f"{k}\n{raw[k]}\n" for k in fields if raw.get(k) is not None).encode()
+    return utf8("".join(f"{k}\n{raw[k]}\n" for k in fields if raw.get(k) is not None))
 
 
 def sns_url(url: str, loc: list[str | int], pem: bool = False) -> str:
@@ -141,7 +152,7 @@ class Sns:
                 self._certs.popitem(last=False)
         return cert
 
-    async def verify(self, raw: dict[str, Any], envelope: Envelope, now: datetime) -> None:
+    async def verify(self, raw: dict[str, Any], envelope: Signed, now: datetime) -> None:
         url = sns_url(envelope.SigningCertURL, ["body", "SigningCertURL"], pem=True)
         try:
             signature = base64.b64decode(envelope.Signature, validate=True)
@@ -173,15 +184,21 @@ class Sns:
             raise Unavailable(f"cannot confirm the subscription: {exc}") from exc
 
 
-def read_envelope(body: bytes, topics: list[str]) -> tuple[dict[str, Any], Envelope]:
-    """The SNS message (unverified yet) and its raw fields; Refused if its topic is not ours."""
-    raw = load_json(body)
-    envelope = validate(Envelope, raw)
-    if envelope.TopicArn not in topics:
+def read_signed(body: bytes, topics: list[str]) -> tuple[dict[str, Any], Signed]:
+    """The SNS message's raw fields and its signature (not checked yet); Refused if either is
+    missing or its topic is not ours."""
+    raw = load_signed(body)
+    signed = signature_fields(Signed, raw, ["body"])
+    if signed.TopicArn not in topics:
         raise Refused(
             ["body", "TopicArn"], "this topic is not in NURTURE_SES_TOPIC_ARNS: not accepted"
         )
-    return raw, envelope
+    return raw, signed
+
+
+def read_envelope(raw: dict[str, Any]) -> Envelope:
+    """The whole SNS message, once its signature checked out; Unreadable per field."""
+    return validate(Envelope, raw)  # type: ignore[no-any-return]
 
 
 # The SES notification (the SNS Message): feedback notifications say notificationType,
@@ -265,7 +282,7 @@ def read_message(envelope: Envelope, now: datetime) -> Notice:
     """The bounces and complaints a verified SNS Notification carries (none for deliveries,
     sends, opens, ...)."""
     loc: list[str | int] = ["body", "Message"]
-    message = validate(SesMessage, load_json(envelope.Message.encode(), loc), loc)
+    message = validate(SesMessage, load_json(utf8(envelope.Message), loc), loc)
     kind = message.notificationType or message.eventType
     mail = message.mail
     common = {"source": SOURCE, "message_id": _message_id(mail), "touch_id": _touch(mail)}
