@@ -10,13 +10,16 @@ from types import SimpleNamespace
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import select, update
 
+from nurture.db import session_scope
 from nurture.feedback.service import FeedbackKind
 from nurture.leads.events import EventType
 from nurture.leads.models import SuppressionReason
 from nurture.ledger.models import EnrollmentState
 from nurture.mailevents import mailgun
 from nurture.mailevents.common import Refused
+from nurture.receipts import Receipt
 from nurture.settings import Settings
 from tests.factories import sent_touches
 from tests.mailevents.conftest import (
@@ -184,3 +187,38 @@ async def test_signed_garbage_answers_422_with_the_fields(hooks, mail_settings):
 
 async def test_without_its_key_mailgun_is_off(app_client):
     assert (await app_client.post(PATH, json={})).status_code == 404
+
+
+async def receipts(settings) -> list[tuple[str, str]]:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        rows = await session.execute(select(Receipt.source, Receipt.key).order_by(Receipt.key))
+        return [tuple(r) for r in rows]
+
+
+async def test_tokens_are_kept_only_while_they_could_be_replayed(hooks, mail_settings):
+    [send] = await sent_touches(mail_settings, 1, MONDAY)
+    first = mailgun_signature()
+    body = {"signature": first, "event-data": mailgun_event(send, "delivered", None)}
+    assert (await hooks.client.post(PATH, json=body)).status_code == 200
+    # A delivery claims its token (its signature could carry a forged bounce), no event key.
+    token = ("mailgun-token", "token:" + first["token"])
+    assert await receipts(mail_settings) == [token]
+    # Older than twice the signature's age: forgotten by the next request.
+    async with session_scope(mail_settings.database_url.get_secret_value()) as session:
+        await session.execute(
+            update(Receipt).values(received_at=datetime.now(UTC) - timedelta(minutes=31))
+        )
+    bounce = mailgun_event(send, "failed", "temporary")
+    second = mailgun_signature()
+    assert (await hooks.client.post(PATH, json={"signature": second, "event-data": bounce})).json()[
+        "new"
+    ] == 1
+    assert await receipts(mail_settings) == sorted(
+        [("mailgun", "event:" + bounce["id"]), ("mailgun-token", "token:" + second["token"])],
+        key=lambda r: r[1],
+    )
+    # One younger than that is kept, and its reuse refused.
+    other = mailgun_event(send, "failed", "permanent")
+    reused = await hooks.client.post(PATH, json={"signature": second, "event-data": other})
+    assert reused.status_code == 401
+    assert len(await receipts(mail_settings)) == 2

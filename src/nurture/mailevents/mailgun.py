@@ -1,6 +1,7 @@
 """Mailgun webhooks (the JSON ones): ``signature`` holds a timestamp, a token and their
 HMAC-SHA256 with the HTTP webhook signing key. A stale timestamp is refused, and so is a token
-used before (routes.py claims it in receipts); ``event-data.id`` is the replay key.
+used before (routes.py claims it in receipts, for 30 minutes); ``event-data.id`` is the replay
+key.
 
 Mailgun echoes our Message-ID (without <>) in ``event-data.message.headers.message-id``.
 ``failed`` with severity ``permanent`` → hard bounce, ``temporary`` → soft; ``complained`` →
@@ -108,8 +109,15 @@ def verify(settings: Settings, signature: Signature, now: datetime) -> None:
         )
 
 
+# The signature covers the timestamp and the token, not the event: every token is claimed
+# (a delivery's too, or its signature could carry a forged bounce), under a source of its own,
+# and forgotten once its timestamp is refused anyway (MAX_AGE either side of our clock).
+TOKEN_SOURCE = "mailgun-token"
+TOKEN_KEPT = 2 * MAX_AGE
+
+
 def token_key(signature: Signature) -> str:
-    """The receipts key that makes a token usable once."""
+    """The receipts key (under TOKEN_SOURCE) that makes a token usable once."""
     return replay_key("token:" + signature.token)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import httpx
@@ -25,7 +25,7 @@ from nurture.db import session_scope, utcnow
 from nurture.feedback.service import apply_feedback
 from nurture.mailevents import generic, mailgun, postmark, sendgrid, ses
 from nurture.mailevents.common import Notice, Refused, Unavailable, Unreadable
-from nurture.receipts import first_seen
+from nurture.receipts import first_seen, prune
 from nurture.settings import Settings
 from nurture.web.auth import bearer_authorised
 from nurture.web.errors import ErrorsOut
@@ -80,7 +80,11 @@ async def get_sns(request: Request) -> ses.Sns:
 @dataclass
 class Batch:
     notices: list[Notice] = field(default_factory=list)
-    nonce: str | None = None  # a key that must be new, or the request is refused (Mailgun)
+    # A key that must be new, or the request is refused (a Mailgun token): claimed under its
+    # own source, kept for as long as it could be replayed.
+    nonce: str | None = None
+    nonce_source: str = ""
+    nonce_kept: timedelta = timedelta(0)
 
 
 def _error(status: int, errors: list[dict[str, Any]]) -> JSONResponse:
@@ -161,7 +165,12 @@ async def _read(
         raw, signature = mailgun.read_signature(body)
         mailgun.verify(settings, signature, now)
         webhook = mailgun.read(raw)
-        return Batch(mailgun.notices(webhook, now), mailgun.token_key(signature))
+        return Batch(
+            mailgun.notices(webhook, now),
+            mailgun.token_key(signature),
+            mailgun.TOKEN_SOURCE,
+            mailgun.TOKEN_KEPT,
+        )
     if not bearer_authorised(request, settings.api_key):
         raise Refused(["header", "authorization"], "a valid 'Bearer <NURTURE_API_KEY>' is required")
     return Batch(generic.read(body, now))
@@ -171,12 +180,15 @@ async def _apply(state: AppState, provider: str, batch: Batch, now: datetime) ->
     wanted = [n.cleaned() for n in batch.notices if n.items]
     keys = [n.key for n in wanted]
     async with session_scope(state.settings.database_url.get_secret_value()) as session:
-        new = await first_seen(session, provider, [*keys, *filter(None, [batch.nonce])], now)
+        new = await first_seen(session, provider, keys, now)
         fresh = [n for n in wanted if n.key in new]
-        if batch.nonce is not None and batch.nonce not in new and fresh:
-            # A token used before, on a notification never seen: someone replays a
-            # signature. Raising rolls the claims back.
-            raise Refused(["body", "signature", "token"], "this token was used before")
+        if batch.nonce is not None:
+            await prune(session, batch.nonce_source, now - batch.nonce_kept)
+            nonce_new = await first_seen(session, batch.nonce_source, [batch.nonce], now)
+            if not nonce_new and fresh:
+                # A token used before, on a notification never seen: someone replays a
+                # signature. Raising rolls the claims back.
+                raise Refused(["body", "signature", "token"], "this token was used before")
         items = [item for n in fresh for item in n.items]
         report = await apply_feedback(session, items, state.project().signals.bounces, now)
     return MailEventsOut(
