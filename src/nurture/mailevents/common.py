@@ -1,5 +1,7 @@
-"""What the provider modules share: a notification read from a payload, and the two ways a
-request is refused (401 not authentic, 422 unreadable), with a message per field."""
+"""What the provider modules share: a notification read from a payload, the three ways a
+request is refused (401 not authentic, 422 unreadable, with a message per field; 503 when
+we cannot check it now), and reading what a provider sends: its times, touch ids and texts
+made safe to compare and to store."""
 
 from __future__ import annotations
 

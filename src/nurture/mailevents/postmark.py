@@ -1,9 +1,9 @@
 """Postmark bounce and spam-complaint webhooks, behind HTTP basic auth (the user and password
 are part of the webhook URL set in Postmark).
 
-Postmark's ``MessageID`` is its own, so our mail carries its touch id as Postmark metadata
-(``X-PM-Metadata-nurture-touch``), which every webhook echoes in ``Metadata``; else the
-recipient's address finds the lead. Bounce types:
+Postmark's ``MessageID`` is its own, so while the webhook's credentials are set our mail
+carries its touch id as Postmark metadata (``X-PM-Metadata-nurture-touch``), which every
+webhook echoes in ``Metadata``; else the recipient's address finds the lead. Bounce types:
 https://postmarkapp.com/developer/api/bounce-api#bounce-types
 """
 

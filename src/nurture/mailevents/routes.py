@@ -138,7 +138,7 @@ async def _read(
     sns: ses.Sns,
     now: datetime,
 ) -> Batch | None:
-    """Check who sent it, then read it (Refused, Unreadable)."""
+    """Check who sent it, then read it (Refused, Unreadable, Unavailable)."""
     headers = request.headers
     if provider == "ses":
         raw, signed = ses.read_signed(body, settings.ses_topic_arns)

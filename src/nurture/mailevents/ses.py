@@ -2,14 +2,16 @@
 
 An SNS message is signed (SignatureVersion 1: SHA1withRSA, 2: SHA256withRSA) over the
 canonical string of its documented fields, with the key of a certificate that SNS publishes
-at ``SigningCertURL``; that URL must be an SNS host (``https://sns.<region>.amazonaws.com``),
-or anyone could sign with a key of their own. A subscription is confirmed by fetching
-``SubscribeURL`` (an SNS host too), once its signature checks out.
+at ``SigningCertURL``; that URL must be an SNS host (``https://sns.<region>.amazonaws.com``,
+``.amazonaws.com.cn`` in China), or anyone could sign with a key of their own. The signature's
+fields are read and checked before the rest of the message. A subscription is confirmed by
+fetching ``SubscribeURL`` (an SNS host too), once its signature checks out.
 
 SES rewrites the Message-ID of what it sends, so the send is found by the touch id our mail
-carries as an SES message tag (``X-SES-MESSAGE-TAGS: nurture-touch=<id>``, reported in
-``mail.tags`` with a configuration set, and in ``mail.headers`` when SES includes the original
-headers), else by the original Message-ID, else by the recipient's address.
+carries as an SES message tag while NURTURE_SES_TOPIC_ARNS is set
+(``X-SES-MESSAGE-TAGS: nurture-touch=<id>``, reported in ``mail.tags`` with a configuration
+set, and in ``mail.headers`` when SES includes the original headers), else by the original
+Message-ID, else by the recipient's address.
 """
 
 from __future__ import annotations
