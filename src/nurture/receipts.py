@@ -3,14 +3,15 @@ changes state (an inbox message's Message-ID, a provider webhook's notification 
 call's messageId). ``first_seen`` claims keys in the caller's transaction, so a replay, a
 restart or two workers reading the same inbox record each thing once: the second claim finds
 the key taken and gets nothing back, and if the caller's transaction rolls back, so does the
-claim."""
+claim. ``prune`` forgets a source's keys once they can no longer come back (a Mailgun token
+is refused anyway after its signature's age)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import PrimaryKeyConstraint, String
+from sqlalchemy import PrimaryKeyConstraint, String, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -48,3 +49,13 @@ async def first_seen(
         )
         new.update(r.key for r in rows)
     return new
+
+
+async def prune(session: AsyncSession, source: str, older_than: datetime) -> int:
+    """Forget ``source``'s keys claimed before ``older_than`` (in the caller's transaction);
+    returns how many. Only for keys that are useless after an age: a key forgotten is new
+    again."""
+    result = await session.execute(
+        delete(Receipt).where(Receipt.source == source, Receipt.received_at < older_than)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

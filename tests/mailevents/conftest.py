@@ -146,7 +146,9 @@ def sns_envelope(
         raw["UnsubscribeURL"] = "https://sns.eu-central-1.amazonaws.com/?Action=Unsubscribe"
     text = "".join(f"{k}\n{raw[k]}\n" for k in SIGNED[type_] if k in raw)
     digest = hashes.SHA1() if version == "1" else hashes.SHA256()
-    signature = key.key.sign(text.encode(), padding.PKCS1v15(), digest)
+    signature = key.key.sign(
+        text.encode("utf-8", "surrogatepass"), padding.PKCS1v15(), digest
+    )  # a lone surrogate too, as nurture reads it
     raw["Signature"] = base64.b64encode(signature).decode()
     return raw
 

@@ -10,13 +10,16 @@ from types import SimpleNamespace
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import select, update
 
+from nurture.db import session_scope
 from nurture.feedback.service import FeedbackKind
 from nurture.leads.events import EventType
 from nurture.leads.models import SuppressionReason
 from nurture.ledger.models import EnrollmentState
 from nurture.mailevents import mailgun
 from nurture.mailevents.common import Refused
+from nurture.receipts import Receipt
 from nurture.settings import Settings
 from tests.factories import sent_touches
 from tests.mailevents.conftest import (
@@ -49,7 +52,8 @@ SETTINGS = Settings(mailgun_signing_key=SecretStr(MAILGUN_KEY))
 def test_event_kinds(event, severity, kind):
     data = mailgun_event(SEND, event, severity)
     body = json.dumps({"signature": mailgun_signature(), "event-data": data}).encode()
-    notices = mailgun.notices(mailgun.read(body), datetime.now(UTC))
+    raw, _ = mailgun.read_signature(body)
+    notices = mailgun.notices(mailgun.read(raw), datetime.now(UTC))
     if kind is None:
         assert notices == []
         return
@@ -152,15 +156,69 @@ async def test_a_replay_records_nothing_new(hooks, mail_settings):
     assert len((await lead_state(mail_settings, send.lead_id)).feedback) == 1
 
 
-async def test_garbage_answers_422_with_the_fields(hooks, mail_settings):
+async def test_without_a_signature_401_before_anything_is_read(hooks, mail_settings):
+    # Nothing is read before the signature is: garbage, or an event without a signature,
+    # is not authentic (401), whatever else is wrong with it.
     garbage = await hooks.client.post(PATH, content=b"event=failed&severity=permanent")
-    assert garbage.status_code == 422 and "not JSON" in garbage.json()["detail"][0]["msg"]
-    missing = await hooks.client.post(PATH, json={"event-data": {"event": "failed"}})
-    assert missing.status_code == 422
-    locs = {tuple(e["loc"]) for e in missing.json()["detail"]}
-    assert locs == {("body", "signature"), ("body", "event-data", "id")}
+    assert garbage.status_code == 401 and "not JSON" in garbage.json()["detail"][0]["msg"]
+    for body in (
+        {"event-data": {"event": "failed"}},
+        {"event-data": mailgun_event(SEND)},
+        {"signature": {"timestamp": "1"}, "event-data": mailgun_event(SEND)},
+        {"signature": "abc", "event-data": mailgun_event(SEND)},
+        [],
+    ):
+        missing = await hooks.client.post(PATH, json=body)
+        assert missing.status_code == 401, missing.text
+        locs = [tuple(e["loc"][:2]) for e in missing.json()["detail"]]
+        assert set(locs) == {("body", "signature")}
     assert await recorded(mail_settings) == (0, 0)
+
+
+async def test_signed_garbage_answers_422_with_the_fields(hooks, mail_settings):
+    signed = await hooks.client.post(
+        PATH, json={"signature": mailgun_signature(), "event-data": {"event": "failed"}}
+    )
+    assert signed.status_code == 422
+    locs = {tuple(e["loc"]) for e in signed.json()["detail"]}
+    assert locs == {("body", "event-data", "id")}
+    assert (await recorded(mail_settings))[0] == 0
 
 
 async def test_without_its_key_mailgun_is_off(app_client):
     assert (await app_client.post(PATH, json={})).status_code == 404
+
+
+async def receipts(settings) -> list[tuple[str, str]]:
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        rows = await session.execute(select(Receipt.source, Receipt.key).order_by(Receipt.key))
+        return [tuple(r) for r in rows]
+
+
+async def test_tokens_are_kept_only_while_they_could_be_replayed(hooks, mail_settings):
+    [send] = await sent_touches(mail_settings, 1, MONDAY)
+    first = mailgun_signature()
+    body = {"signature": first, "event-data": mailgun_event(send, "delivered", None)}
+    assert (await hooks.client.post(PATH, json=body)).status_code == 200
+    # A delivery claims its token (its signature could carry a forged bounce), no event key.
+    token = ("mailgun-token", "token:" + first["token"])
+    assert await receipts(mail_settings) == [token]
+    # Older than twice the signature's age: forgotten by the next request.
+    async with session_scope(mail_settings.database_url.get_secret_value()) as session:
+        await session.execute(
+            update(Receipt).values(received_at=datetime.now(UTC) - timedelta(minutes=31))
+        )
+    bounce = mailgun_event(send, "failed", "temporary")
+    second = mailgun_signature()
+    assert (await hooks.client.post(PATH, json={"signature": second, "event-data": bounce})).json()[
+        "new"
+    ] == 1
+    assert await receipts(mail_settings) == sorted(
+        [("mailgun", "event:" + bounce["id"]), ("mailgun-token", "token:" + second["token"])],
+        key=lambda r: r[1],
+    )
+    # One younger than that is kept, and its reuse refused.
+    other = mailgun_event(send, "failed", "permanent")
+    reused = await hooks.client.post(PATH, json={"signature": second, "event-data": other})
+    assert reused.status_code == 401
+    assert len(await receipts(mail_settings)) == 2

@@ -122,16 +122,39 @@ def test_an_unreadable_message_says_where(message, loc):
         "https://sns.eu-central-1.amazonaws.com:8443/cert.pem",
         "https://sns.eu-central-1.amazonaws.com/cert.txt",
         "https://sns..amazonaws.com/cert.pem",
+        # The S3 bucket named "sns", on S3's global and legacy regional hosts: anyone's.
+        "https://sns.s3.amazonaws.com/x.pem",
+        "https://sns.s3-us-west-2.amazonaws.com/x.pem",
+        "https://sns.s3.us-west-2.amazonaws.com/x.pem",
+        "https://sns.s3-website-us-east-1.amazonaws.com/x.pem",
+        "https://sns.us-east-1.amazonaws.com.cn.evil.example/x.pem",
+        "https://sns.us-east-1.amazonaws.org/x.pem",
     ],
 )
 def test_only_sns_hosts_sign(url):
     with pytest.raises(Refused):
         ses.sns_url(url, ["body", "SigningCertURL"], pem=True)
+    if url.endswith("/x.pem"):  # a host that is not SNS: no subscription confirmed there
+        with pytest.raises(Refused):
+            ses.sns_url(url.replace("/x.pem", "/?Action=ConfirmSubscription"), [])
 
 
-def test_sns_hosts_are_accepted():
-    for url in (CERT_URL, "https://sns.cn-north-1.amazonaws.com.cn/x.pem"):
-        assert ses.sns_url(url, [], pem=True) == url
+@pytest.mark.parametrize(
+    "host",
+    [
+        "sns.eu-central-1.amazonaws.com",
+        "sns.us-east-1.amazonaws.com",
+        "sns.ap-southeast-2.amazonaws.com",
+        "sns.cn-north-1.amazonaws.com.cn",
+        "sns.us-gov-west-1.amazonaws.com",
+        "sns.us-iso-east-1.amazonaws.com",
+    ],
+)
+def test_sns_hosts_are_accepted(host):
+    url = f"https://{host}/SimpleNotificationService-0123.pem"
+    assert ses.sns_url(url, [], pem=True) == url
+    confirm = f"https://{host}/?Action=ConfirmSubscription&Token=t"
+    assert ses.sns_url(confirm, []) == confirm
 
 
 # Over HTTP, on both databases.
@@ -280,17 +303,42 @@ async def test_a_subscription_is_not_confirmed_unsigned_or_elsewhere(hooks, sns_
     assert SUBSCRIBE_URL not in hooks.fetcher.fetched and evil not in hooks.fetcher.fetched
 
 
-async def test_unreadable_payloads_answer_422_with_the_reason(hooks, mail_settings, sns_key):
+async def test_without_a_signature_401_before_anything_is_read(hooks, mail_settings, sns_key):
+    # The signature is read first: garbage, or a message without one, is not authentic
+    # (401), whatever else is wrong with it; the certificate is never fetched.
     garbage = await hooks.client.post(PATH, content=b"\x00garbage")
-    assert garbage.status_code == 422 and "not JSON" in garbage.json()["detail"][0]["msg"]
+    assert garbage.status_code == 401 and "not JSON" in garbage.json()["detail"][0]["msg"]
     missing = await hooks.client.post(PATH, json={"Type": "Notification", "Message": "{}"})
-    assert missing.status_code == 422
+    assert missing.status_code == 401
     fields = {tuple(e["loc"]) for e in missing.json()["detail"]}
-    assert ("body", "TopicArn") in fields and ("body", "Signature") in fields
+    assert fields == {
+        ("body", "TopicArn"),
+        ("body", "SignatureVersion"),
+        ("body", "Signature"),
+        ("body", "SigningCertURL"),
+    }
+    [send] = await sent_touches(mail_settings, 1, MONDAY)
+    unsigned = sns_envelope(sns_key, ses_bounce(send))
+    del unsigned["Signature"]
+    response = await hooks.client.post(PATH, content=json.dumps(unsigned))
+    assert response.status_code == 401
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["msg"]) == (["body", "Signature"], "Field required")
+    for body in ([], "text", {**unsigned, "Type": "Spam", "Signature": "x"}):
+        assert (await hooks.client.post(PATH, json=body)).status_code == 401
+    assert hooks.fetcher.fetched == [] and await recorded(mail_settings) == (0, 0)
+
+
+async def test_signed_but_unreadable_answers_422_with_the_reason(hooks, mail_settings, sns_key):
     signed = sns_envelope(sns_key, "this is no SES notification")
     unreadable = await hooks.client.post(PATH, content=json.dumps(signed))
     assert unreadable.status_code == 422
     assert unreadable.json()["detail"][0]["loc"] == ["body", "Message"]
+    # Signed as its text ("Subject\n42\n"), so the signature checks out; but not a string.
+    odd = sns_envelope(sns_key, ses_bounce(SEND), Subject=42)
+    response = await hooks.client.post(PATH, content=json.dumps(odd))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "Subject"]
     assert await recorded(mail_settings) == (0, 0)
 
 

@@ -7,7 +7,8 @@ bearer ``NURTURE_API_KEY``::
 
 ``type``: ``hard_bounce`` | ``soft_bounce`` | ``complaint``; ``id``: the replay key (the same
 id again records nothing); ``message_id`` (our Message-ID, with or without <>) or ``email``
-names the send or the lead; ``occurred_at`` defaults to now; unknown fields are refused.
+names the send or the lead; ``occurred_at`` defaults to now (and is taken as now when more
+than 5 minutes ahead or more than a year old); unknown fields are refused.
 """
 
 from __future__ import annotations

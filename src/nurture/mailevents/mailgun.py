@@ -1,6 +1,7 @@
 """Mailgun webhooks (the JSON ones): ``signature`` holds a timestamp, a token and their
 HMAC-SHA256 with the HTTP webhook signing key. A stale timestamp is refused, and so is a token
-used before (routes.py claims it in receipts); ``event-data.id`` is the replay key.
+used before (routes.py claims it in receipts, for 30 minutes); ``event-data.id`` is the replay
+key.
 
 Mailgun echoes our Message-ID (without <>) in ``event-data.message.headers.message-id``.
 ``failed`` with severity ``permanent`` → hard bounce, ``temporary`` → soft; ``complained`` →
@@ -13,6 +14,7 @@ import hashlib
 import hmac
 import math
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import Field
 
@@ -21,9 +23,11 @@ from nurture.mailevents.common import (
     Notice,
     Payload,
     Refused,
-    load_json,
+    load_signed,
     replay_key,
+    signature_fields,
     timestamp,
+    utf8,
     validate,
 )
 from nurture.settings import Settings
@@ -72,17 +76,26 @@ class Webhook(Payload):
     event_data: EventData = Field(alias="event-data")
 
 
-def read(body: bytes) -> Webhook:
-    return validate(Webhook, load_json(body))
+def read_signature(body: bytes) -> tuple[Any, Signature]:
+    """The JSON and its ``signature`` (not checked yet); Refused if either is missing."""
+    raw = load_signed(body)
+    given = raw.get("signature") if isinstance(raw, dict) else None
+    return raw, signature_fields(Signature, given, ["body", "signature"])
+
+
+def read(raw: Any) -> Webhook:
+    """The whole webhook, once its signature checked out; Unreadable per field."""
+    return validate(Webhook, raw)  # type: ignore[no-any-return]
 
 
 def verify(settings: Settings, signature: Signature, now: datetime) -> None:
     """The HMAC (constant-time) and the timestamp's age; Refused if either is wrong."""
     key = settings.mailgun_signing_key.get_secret_value().encode()
     expected = hmac.new(
-        key, (signature.timestamp + signature.token).encode(), hashlib.sha256
+        key, utf8(signature.timestamp + signature.token), hashlib.sha256
     ).hexdigest()
-    if not hmac.compare_digest(expected, signature.signature.lower()):
+    # As bytes: compare_digest refuses str with non-ASCII characters (TypeError).
+    if not hmac.compare_digest(expected.encode(), utf8(signature.signature.lower())):
         raise Refused(["body", "signature", "signature"], "the signature does not verify")
     try:
         seconds = float(signature.timestamp)
@@ -96,8 +109,15 @@ def verify(settings: Settings, signature: Signature, now: datetime) -> None:
         )
 
 
+# The signature covers the timestamp and the token, not the event: every token is claimed
+# (a delivery's too, or its signature could carry a forged bounce), under a source of its own,
+# and forgotten once its timestamp is refused anyway (MAX_AGE either side of our clock).
+TOKEN_SOURCE = "mailgun-token"
+TOKEN_KEPT = 2 * MAX_AGE
+
+
 def token_key(signature: Signature) -> str:
-    """The receipts key that makes a token usable once."""
+    """The receipts key (under TOKEN_SOURCE) that makes a token usable once."""
     return replay_key("token:" + signature.token)
 
 

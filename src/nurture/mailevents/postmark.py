@@ -1,9 +1,9 @@
 """Postmark bounce and spam-complaint webhooks, behind HTTP basic auth (the user and password
 are part of the webhook URL set in Postmark).
 
-Postmark's ``MessageID`` is its own, so our mail carries its touch id as Postmark metadata
-(``X-PM-Metadata-nurture-touch``), which every webhook echoes in ``Metadata``; else the
-recipient's address finds the lead. Bounce types:
+Postmark's ``MessageID`` is its own, so while the webhook's credentials are set our mail
+carries its touch id as Postmark metadata (``X-PM-Metadata-nurture-touch``), which every
+webhook echoes in ``Metadata``; else the recipient's address finds the lead. Bounce types:
 https://postmarkapp.com/developer/api/bounce-api#bounce-types
 """
 
@@ -25,6 +25,7 @@ from nurture.mailevents.common import (
     load_json,
     replay_key,
     timestamp,
+    touch_id,
     validate,
 )
 from nurture.rendering.compose import TOUCH_TAG
@@ -98,12 +99,12 @@ def read(body: bytes, now: datetime) -> list[Notice]:
         return []
     if record.ID is None or record.ID == "":
         raise Unreadable.at(["body", "ID"], "a bounce or complaint has an ID")
-    touch = str(record.Metadata.get(TOUCH_TAG) or "")
+    touch = record.Metadata.get(TOUCH_TAG)
     item = Feedback(
         kind,
         timestamp(record.BouncedAt, now),
         SOURCE,
-        touch_id=int(touch) if touch.isdigit() else None,
+        touch_id=touch_id(str(touch) if isinstance(touch, int) else touch),
         email=record.Email,
         detail=" ".join(x for x in (record.Type, record.Description, record.Details) if x),
     )

@@ -1,17 +1,19 @@
 """POST /api/mail-events/{provider}: bounces and complaints from ses, postmark, sendgrid,
 mailgun and generic (docs/signals.md, "Provider webhooks").
 
-In order: a provider without its setting 404; a bad or missing signature or credential 401;
-a payload we cannot read 422 (a message per field); then each notification's id is claimed in
-receipts and the new ones' feedback applied in the same transaction, so a replay records
-nothing new, and a refusal on the way (a reused Mailgun token) leaves nothing behind.
+In order: a provider without its setting 404; a bad or missing signature or credential 401,
+checked before anything else of the payload is read (SES and Mailgun sign inside the body:
+only the signature's fields are read first, and a body that is not JSON has none); a payload
+we cannot read 422 (a message per field); then each notification's id is claimed in receipts
+and the new ones' feedback applied in the same transaction, so a replay records nothing new,
+and a refusal on the way (a reused Mailgun token) leaves nothing behind.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import httpx
@@ -23,7 +25,7 @@ from nurture.db import session_scope, utcnow
 from nurture.feedback.service import apply_feedback
 from nurture.mailevents import generic, mailgun, postmark, sendgrid, ses
 from nurture.mailevents.common import Notice, Refused, Unavailable, Unreadable
-from nurture.receipts import first_seen
+from nurture.receipts import first_seen, prune
 from nurture.settings import Settings
 from nurture.web.auth import bearer_authorised
 from nurture.web.errors import ErrorsOut
@@ -78,7 +80,11 @@ async def get_sns(request: Request) -> ses.Sns:
 @dataclass
 class Batch:
     notices: list[Notice] = field(default_factory=list)
-    nonce: str | None = None  # a key that must be new, or the request is refused (Mailgun)
+    # A key that must be new, or the request is refused (a Mailgun token): claimed under its
+    # own source, kept for as long as it could be replayed.
+    nonce: str | None = None
+    nonce_source: str = ""
+    nonce_kept: timedelta = timedelta(0)
 
 
 def _error(status: int, errors: list[dict[str, Any]]) -> JSONResponse:
@@ -132,11 +138,12 @@ async def _read(
     sns: ses.Sns,
     now: datetime,
 ) -> Batch | None:
-    """Check who sent it, then read it (Refused, Unreadable)."""
+    """Check who sent it, then read it (Refused, Unreadable, Unavailable)."""
     headers = request.headers
     if provider == "ses":
-        raw, envelope = ses.read_envelope(body, settings.ses_topic_arns)
-        await sns.verify(raw, envelope, now)
+        raw, signed = ses.read_signed(body, settings.ses_topic_arns)
+        await sns.verify(raw, signed, now)
+        envelope = ses.read_envelope(raw)
         if envelope.Type == "SubscriptionConfirmation":
             await sns.confirm(envelope)
             return None
@@ -155,24 +162,33 @@ async def _read(
         )
         return Batch(sendgrid.read(body, now))
     if provider == "mailgun":
-        webhook = mailgun.read(body)
-        mailgun.verify(settings, webhook.signature, now)
-        return Batch(mailgun.notices(webhook, now), mailgun.token_key(webhook.signature))
+        raw, signature = mailgun.read_signature(body)
+        mailgun.verify(settings, signature, now)
+        webhook = mailgun.read(raw)
+        return Batch(
+            mailgun.notices(webhook, now),
+            mailgun.token_key(signature),
+            mailgun.TOKEN_SOURCE,
+            mailgun.TOKEN_KEPT,
+        )
     if not bearer_authorised(request, settings.api_key):
         raise Refused(["header", "authorization"], "a valid 'Bearer <NURTURE_API_KEY>' is required")
     return Batch(generic.read(body, now))
 
 
 async def _apply(state: AppState, provider: str, batch: Batch, now: datetime) -> MailEventsOut:
-    wanted = [n for n in batch.notices if n.items]
+    wanted = [n.cleaned() for n in batch.notices if n.items]
     keys = [n.key for n in wanted]
     async with session_scope(state.settings.database_url.get_secret_value()) as session:
-        new = await first_seen(session, provider, [*keys, *filter(None, [batch.nonce])], now)
+        new = await first_seen(session, provider, keys, now)
         fresh = [n for n in wanted if n.key in new]
-        if batch.nonce is not None and batch.nonce not in new and fresh:
-            # A token used before, on a notification never seen: someone replays a
-            # signature. Raising rolls the claims back.
-            raise Refused(["body", "signature", "token"], "this token was used before")
+        if batch.nonce is not None:
+            await prune(session, batch.nonce_source, now - batch.nonce_kept)
+            nonce_new = await first_seen(session, batch.nonce_source, [batch.nonce], now)
+            if not nonce_new and fresh:
+                # A token used before, on a notification never seen: someone replays a
+                # signature. Raising rolls the claims back.
+                raise Refused(["body", "signature", "token"], "this token was used before")
         items = [item for n in fresh for item in n.items]
         report = await apply_feedback(session, items, state.project().signals.bounces, now)
     return MailEventsOut(

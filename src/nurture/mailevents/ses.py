@@ -2,14 +2,16 @@
 
 An SNS message is signed (SignatureVersion 1: SHA1withRSA, 2: SHA256withRSA) over the
 canonical string of its documented fields, with the key of a certificate that SNS publishes
-at ``SigningCertURL``; that URL must be an SNS host (``https://sns.<region>.amazonaws.com``),
-or anyone could sign with a key of their own. A subscription is confirmed by fetching
-``SubscribeURL`` (an SNS host too), once its signature checks out.
+at ``SigningCertURL``; that URL must be an SNS host (``https://sns.<region>.amazonaws.com``,
+``.amazonaws.com.cn`` in China), or anyone could sign with a key of their own. The signature's
+fields are read and checked before the rest of the message. A subscription is confirmed by
+fetching ``SubscribeURL`` (an SNS host too), once its signature checks out.
 
 SES rewrites the Message-ID of what it sends, so the send is found by the touch id our mail
-carries as an SES message tag (``X-SES-MESSAGE-TAGS: nurture-touch=<id>``, reported in
-``mail.tags`` with a configuration set, and in ``mail.headers`` when SES includes the original
-headers), else by the original Message-ID, else by the recipient's address.
+carries as an SES message tag while NURTURE_SES_TOPIC_ARNS is set
+(``X-SES-MESSAGE-TAGS: nurture-touch=<id>``, reported in ``mail.tags`` with a configuration
+set, and in ``mail.headers`` when SES includes the original headers), else by the original
+Message-ID, else by the recipient's address.
 """
 
 from __future__ import annotations
@@ -37,8 +39,12 @@ from nurture.mailevents.common import (
     Refused,
     Unavailable,
     load_json,
+    load_signed,
     replay_key,
+    signature_fields,
     timestamp,
+    touch_id,
+    utf8,
     validate,
 )
 from nurture.rendering.compose import TOUCH_TAG
@@ -49,7 +55,11 @@ SOURCE = "ses"
 # failure. Injectable: tests serve their own certificate.
 Fetch = Callable[[str], Awaitable[bytes]]
 
-_SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+# sns.<region>.amazonaws.com(.cn), a region as AWS's own validators spell it: never the S3
+# bucket "sns" (sns.s3.amazonaws.com) nor a legacy S3 website or regional bucket host.
+_SNS_HOST = re.compile(
+    r"^sns\.(?:[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+)\.amazonaws\.com(?:\.cn)?$", re.ASCII
+)
 # The fields each message type is signed over, in this order (a field absent is left out).
 _SIGNED = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
@@ -67,16 +77,24 @@ _SIGNED["UnsubscribeConfirmation"] = _SIGNED["SubscriptionConfirmation"]
 _HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
 
 
-class Envelope(Payload):
+class Signed(Payload):
+    """What checking an SNS message's signature takes (its Type names the signed fields):
+    read before anything else, a missing or malformed one refused (401)."""
+
     Type: Literal["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"]
-    MessageId: str = Field(min_length=1, max_length=200)
     TopicArn: str = Field(min_length=1, max_length=1024)
-    Message: str
-    Timestamp: str
-    Subject: str | None = None
     SignatureVersion: Literal["1", "2"]
     Signature: str = Field(min_length=1)
     SigningCertURL: str = Field(min_length=1, max_length=2048)
+
+
+class Envelope(Signed):
+    """The whole SNS message, read once its signature checked out (422 if unreadable)."""
+
+    MessageId: str = Field(min_length=1, max_length=200)
+    Message: str
+    Timestamp: str
+    Subject: str | None = None
     SubscribeURL: str | None = Field(None, max_length=2048)
     Token: str | None = None
 
@@ -90,7 +108,7 @@ class Envelope(Payload):
 def canonical(raw: dict[str, Any]) -> bytes:
     """The string SNS signs: ``name\\nvalue\\n`` for each signed field present, in order."""
     fields = _SIGNED[raw["Type"]]
-    return "".join(f"{k}\n{raw[k]}\n" for k in fields if raw.get(k) is not None).encode()
+    return utf8("".join(f"{k}\n{raw[k]}\n" for k in fields if raw.get(k) is not None))
 
 
 def sns_url(url: str, loc: list[str | int], pem: bool = False) -> str:
@@ -102,7 +120,7 @@ def sns_url(url: str, loc: list[str | int], pem: bool = False) -> str:
         port = -1
     if (
         parts.scheme != "https"
-        or not _SNS_HOST.match(parts.hostname or "")
+        or not _SNS_HOST.fullmatch(parts.hostname or "")
         or parts.username is not None
         or port not in (None, 443)
         or (pem and not parts.path.endswith(".pem"))
@@ -136,7 +154,7 @@ class Sns:
                 self._certs.popitem(last=False)
         return cert
 
-    async def verify(self, raw: dict[str, Any], envelope: Envelope, now: datetime) -> None:
+    async def verify(self, raw: dict[str, Any], envelope: Signed, now: datetime) -> None:
         url = sns_url(envelope.SigningCertURL, ["body", "SigningCertURL"], pem=True)
         try:
             signature = base64.b64decode(envelope.Signature, validate=True)
@@ -168,15 +186,21 @@ class Sns:
             raise Unavailable(f"cannot confirm the subscription: {exc}") from exc
 
 
-def read_envelope(body: bytes, topics: list[str]) -> tuple[dict[str, Any], Envelope]:
-    """The SNS message (unverified yet) and its raw fields; Refused if its topic is not ours."""
-    raw = load_json(body)
-    envelope = validate(Envelope, raw)
-    if envelope.TopicArn not in topics:
+def read_signed(body: bytes, topics: list[str]) -> tuple[dict[str, Any], Signed]:
+    """The SNS message's raw fields and its signature (not checked yet); Refused if either is
+    missing or its topic is not ours."""
+    raw = load_signed(body)
+    signed = signature_fields(Signed, raw, ["body"])
+    if signed.TopicArn not in topics:
         raise Refused(
             ["body", "TopicArn"], "this topic is not in NURTURE_SES_TOPIC_ARNS: not accepted"
         )
-    return raw, envelope
+    return raw, signed
+
+
+def read_envelope(raw: dict[str, Any]) -> Envelope:
+    """The whole SNS message, once its signature checked out; Unreadable per field."""
+    return validate(Envelope, raw)  # type: ignore[no-any-return]
 
 
 # The SES notification (the SNS Message): feedback notifications say notificationType,
@@ -242,7 +266,7 @@ def _touch(mail: Mail) -> int | None:
                 name, _, value = tag.partition("=")
                 if name.strip() == TOUCH_TAG:
                     values.append(value.strip())
-    return next((int(v) for v in values if v.isdigit()), None)
+    return next((t for t in map(touch_id, values) if t is not None), None)
 
 
 def _message_id(mail: Mail) -> str | None:
@@ -260,7 +284,7 @@ def read_message(envelope: Envelope, now: datetime) -> Notice:
     """The bounces and complaints a verified SNS Notification carries (none for deliveries,
     sends, opens, ...)."""
     loc: list[str | int] = ["body", "Message"]
-    message = validate(SesMessage, load_json(envelope.Message.encode(), loc), loc)
+    message = validate(SesMessage, load_json(utf8(envelope.Message), loc), loc)
     kind = message.notificationType or message.eventType
     mail = message.mail
     common = {"source": SOURCE, "message_id": _message_id(mail), "touch_id": _touch(mail)}

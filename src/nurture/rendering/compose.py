@@ -61,6 +61,10 @@ def lead_context(lead: Lead | Mapping[str, Any] | Row[Any]) -> dict[str, Any]:
 class Composer:
     renderer: Renderer
     links: Links
+    # Which providers' touch headers a real send carries (provider_headers): only those whose
+    # webhook is on, the only ones that strip them before delivery and report them back.
+    ses_tags: bool = False
+    postmark_metadata: bool = False
     # What is the same for every lead at a step, by (sequence id, step index); each entry keeps
     # the sequence it was built from and is used only for an equal one (a reloaded or edited
     # config is a new object, and a dead object's id() can be reused by another).
@@ -145,7 +149,7 @@ class Composer:
             headers={
                 "List-Unsubscribe": f"<{unsubscribe}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                **provider_headers(touch_id),
+                **provider_headers(touch_id, self.ses_tags, self.postmark_metadata),
             },
             touch_id=touch_id,
         )
@@ -155,17 +159,21 @@ class Composer:
 TOUCH_TAG = "nurture-touch"
 
 
-def provider_headers(touch_id: int | None) -> dict[str, str]:
-    """What providers echo in their bounce and complaint webhooks, so they name the send
+def provider_headers(touch_id: int | None, ses: bool, postmark: bool) -> dict[str, str]:
+    """What a provider echoes in its bounce and complaint webhooks, so it names the send
     (nurture.mailevents): SES rewrites the Message-ID but reports message tags; Postmark
-    replaces it too but echoes metadata. Both providers strip these headers; SendGrid and
-    Mailgun echo the Message-ID itself. Tag values allow only [A-Za-z0-9_.-]."""
+    replaces it too but echoes metadata; SendGrid and Mailgun echo the Message-ID itself.
+    Only for the provider whose webhook is on (``ses``, ``postmark``): that provider strips
+    its header before delivery, but any other server passes it on, and a recipient would
+    read our sequential touch ids. Tag values allow only [A-Za-z0-9_.-]."""
     if touch_id is None:
         return {}
-    return {
-        "X-SES-MESSAGE-TAGS": f"{TOUCH_TAG}={touch_id}",
-        f"X-PM-Metadata-{TOUCH_TAG}": str(touch_id),
-    }
+    headers = {}
+    if ses:
+        headers["X-SES-MESSAGE-TAGS"] = f"{TOUCH_TAG}={touch_id}"
+    if postmark:
+        headers[f"X-PM-Metadata-{TOUCH_TAG}"] = str(touch_id)
+    return headers
 
 
 def _cached(
@@ -188,4 +196,12 @@ def build_composer(settings: Settings, auto_reload: bool = False) -> Composer:
     ``auto_reload`` for a long-lived composer (the web app) that must see template edits; a
     dispatch pass or a command builds its own and need not check the files on every render."""
     links = Links(Tokens(settings.resolved_secret_key()), settings.base_url)
-    return Composer(Renderer(settings.templates_dir, auto_reload=auto_reload), links)
+    return Composer(
+        Renderer(settings.templates_dir, auto_reload=auto_reload),
+        links,
+        # The provider webhooks' settings say which provider the mail goes through.
+        ses_tags=bool(settings.ses_topic_arns),
+        postmark_metadata=bool(
+            settings.postmark_webhook_user and settings.postmark_webhook_password.get_secret_value()
+        ),
+    )
