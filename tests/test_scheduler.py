@@ -122,6 +122,8 @@ async def test_with_an_inbox_the_scheduler_reads_it_and_logs_an_unreachable_one(
     scheduler = start_scheduler(inbox)
     try:
         await until_logged(caplog, "inbox:")
+        # the whole pass: no job may still run when the test's loop closes
+        await until_logged(caplog, "scoring and hand-off:")
     finally:
         scheduler.shutdown(wait=False)
     [read] = [m for _, m in messages(caplog) if m.startswith("inbox:")]
@@ -131,6 +133,7 @@ async def test_with_an_inbox_the_scheduler_reads_it_and_logs_an_unreachable_one(
     scheduler = start_scheduler(gone)
     try:
         await until_logged(caplog, "inbox not read")
+        await until_logged(caplog, "scoring and hand-off:")  # the rest of the pass goes on
     finally:
         scheduler.shutdown(wait=False)
     [(level, failed)] = [(lv, m) for lv, m in messages(caplog) if m.startswith("inbox not read")]
