@@ -1,11 +1,18 @@
-"""Waiting for a server a test started as a subprocess (free ports: tests.smtp_server)."""
+"""Servers a test starts as a subprocess: waiting for one, and `nurture serve` itself."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
+
+from tests.smtp_server import free_port
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
@@ -22,3 +29,35 @@ def wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
             raise AssertionError(f"{proc.args[:3]} exited ({proc.returncode}): {out[-2000:]}")
         time.sleep(0.2)
     raise AssertionError(f"{url} not healthy after {seconds} s")
+
+
+@contextmanager
+def serve(content: Path, folder: Path, **env: str) -> Iterator[str]:
+    """`nurture serve` (no scheduler) on ``content``'s config and templates, its SQLite file,
+    outbox and var/ in ``folder``, until the block ends; yields its base URL. ``env``: more
+    NURTURE_* settings."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = {
+        **os.environ,
+        "NURTURE_DATABASE_URL": f"sqlite:///{folder / 'nurture.db'}",
+        "NURTURE_MAIL_URL": f"file://{folder / 'outbox'}",
+        "NURTURE_BASE_URL": base,
+        "NURTURE_CONFIG_DIR": str(content / "config"),
+        "NURTURE_TEMPLATES_DIR": str(content / "templates"),
+        "NURTURE_VAR_DIR": str(folder / "var"),
+        "PREFECT_API_URL": "",
+        **env,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nurture", "serve", "--port", str(port), "--no-scheduler"],
+        env=settings,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_healthy(f"{base}/healthz", proc, 30)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

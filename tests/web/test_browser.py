@@ -9,12 +9,9 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import os
 import re
 import shutil
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +20,7 @@ import pytest
 
 from nurture.config.project import load_project
 from tests.conftest import CONTENT
-from tests.processes import wait_healthy
-from tests.smtp_server import free_port
+from tests.processes import serve
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -33,30 +29,8 @@ FORM = load_project(CONTENT / "config").forms["leitfaden"]
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "NURTURE_DATABASE_URL": f"sqlite:///{tmp_path / 'nurture.db'}",
-        "NURTURE_MAIL_URL": f"file://{tmp_path / 'outbox'}",
-        "NURTURE_BASE_URL": f"http://127.0.0.1:{port}",
-        "NURTURE_CONFIG_DIR": str(CONTENT / "config"),
-        "NURTURE_TEMPLATES_DIR": str(CONTENT / "templates"),
-        "NURTURE_VAR_DIR": str(tmp_path / "var"),
-        "PREFECT_API_URL": "",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nurture", "serve", "--port", str(port), "--no-scheduler"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(f"{base}/healthz", proc, 30)
+    with serve(CONTENT, tmp_path) as base:
         yield base, tmp_path
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def confirmation_link(outbox: Path) -> str:
