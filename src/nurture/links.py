@@ -5,6 +5,9 @@
 - ``/o/{token}``: a send opened (the pixel); the hex send id.
 - ``/r/{token}``: a link in a send clicked; base64 of "hex send id, space, URL".
 - ``/s/{token}/accept`` and ``/reject``: a hand-off the rep answers; the hex hand-off id.
+- ``/n/{token}``: a satisfaction score (0-10) given in an email: "t" + hex send id (or a
+  lead's public id in previews), space, the score. The page records it with a POST.
+- ``/ref/{token}``: a customer's personal referral link: the referrer's public id.
 
 All but ``/c/`` are itsdangerous signed strings without expiry (a link in a months-old email
 still unsubscribes); ``/c/`` expires (the service checks the consent's age).
@@ -48,6 +51,16 @@ class Click:
     def hidden(self) -> bool:
         """The link no person can see (``hidden_url``): only a machine follows it."""
         return not self.url
+
+
+@dataclass(frozen=True)
+class NpsScore:
+    """A score from an NPS link: of a real send (``touch_id``) or, in previews and test
+    sends, of a lead (``public_id``)."""
+
+    score: int
+    touch_id: int | None = None
+    public_id: str | None = None
 
 
 def _b64(value: str) -> str:
@@ -126,3 +139,27 @@ class Links:
     def read_handoff(self, token: str) -> int:
         """The hand-off id, or InvalidToken."""
         return _hex(self.tokens.unsign("handoff", token), "handoff")
+
+    # A one-click satisfaction score: one link per score, the page records it with a POST.
+    def nps_send_url(self, touch_id: int, score: int) -> str:
+        return f"{self.base_url}/n/{self.tokens.sign('nps', f't{touch_id:x} {score}')}"
+
+    def nps_lead_url(self, public_id: str, score: int) -> str:
+        return f"{self.base_url}/n/{self.tokens.sign('nps', f'{public_id} {score}')}"
+
+    def read_nps(self, token: str) -> NpsScore:
+        """Whose score and which, or InvalidToken."""
+        subject, _, score = self.tokens.unsign("nps", token).partition(" ")
+        if not score.isdigit() or not 0 <= int(score) <= 10:
+            raise InvalidToken("nps")
+        if subject.startswith("t"):
+            return NpsScore(int(score), touch_id=_hex(subject[1:], "nps"))
+        return NpsScore(int(score), public_id=subject)
+
+    # A customer's personal referral link.
+    def referral_url(self, public_id: str) -> str:
+        return f"{self.base_url}/ref/{self.tokens.sign('referral', public_id)}"
+
+    def read_referral(self, token: str) -> str:
+        """The referrer's public id, or InvalidToken."""
+        return self.tokens.unsign("referral", token)

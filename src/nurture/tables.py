@@ -3,6 +3,7 @@
 from nurture.db import Base
 from nurture.handoff.models import Handoff
 from nurture.inbox.models import ReplyForward
+from nurture.leads.forgotten import Forgotten
 from nurture.leads.models import Consent, Event, Lead, LeadScore
 from nurture.ledger.models import Enrollment, Touch
 from nurture.receipts import Receipt
@@ -14,6 +15,7 @@ __all__ = [
     "Consent",
     "Enrollment",
     "Event",
+    "Forgotten",
     "Handoff",
     "Lead",
     "LeadScore",

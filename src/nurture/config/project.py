@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nurture.config.forms import FormConfig
+from nurture.config.policy import PolicyConfig
 from nurture.config.sales import SalesConfig
 from nurture.config.scoring import ScoringConfig
 from nurture.config.sequences import SequenceConfig
@@ -28,6 +29,8 @@ class Project:
     sources: SourcesConfig | None = None  # config/sources.yaml: what lead sources cost
     # config/signals.yaml: human or machine, bounces, the website (defaults without the file)
     signals: SignalsConfig = field(default_factory=SignalsConfig)
+    # config/policy.yaml: the contact policy across sequences (defaults without the file)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
 
     def sequences_for_form(self, form_id: str) -> list[SequenceConfig]:
         """Sequences a form enrols into: named by the form or triggered by it."""
@@ -75,6 +78,7 @@ def load_project(config_dir: Path) -> Project:
     sales = _load_one(config_dir / "sales.yaml", SalesConfig, problems)
     sources = _load_one(config_dir / "sources.yaml", SourcesConfig, problems)
     signals = _load_one(config_dir / "signals.yaml", SignalsConfig, problems)
+    policy = _load_one(config_dir / "policy.yaml", PolicyConfig, problems)
     project = Project(
         forms={f.id: f for _, f in forms},  # type: ignore[attr-defined]
         sequences={s.id: s for _, s in sequences},  # type: ignore[attr-defined]
@@ -87,6 +91,7 @@ def load_project(config_dir: Path) -> Project:
         sales=sales[1] if sales else None,  # type: ignore[arg-type]
         sources=sources[1] if sources else None,  # type: ignore[arg-type]
         signals=signals[1] if signals else SignalsConfig(),  # type: ignore[arg-type]
+        policy=policy[1] if policy else PolicyConfig(),  # type: ignore[arg-type]
     )
     # A reference to a file that failed to load is not a second problem: it was reported.
     broken = {p.file.stem for p in problems}
@@ -103,6 +108,11 @@ def load_project(config_dir: Path) -> Project:
         recycle = config.recycle_sequence  # type: ignore[attr-defined]
         if recycle and recycle not in project.sequences and recycle not in broken:
             problems.append(doc.problem(["recycle_sequence"], f"no sequence {recycle!r}"))
+    if policy:
+        doc, config = policy
+        for i, seq in enumerate(config.exempt_sequences):  # type: ignore[attr-defined]
+            if seq not in project.sequences and seq not in broken:
+                problems.append(doc.problem(["exempt_sequences", i], f"no sequence {seq!r}"))
     if project.sales and not project.scoring:
         problems.append(
             Problem(

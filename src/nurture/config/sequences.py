@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    StrictBool,
     field_validator,
     model_validator,
 )
@@ -164,8 +165,107 @@ class Goal(StrictModel):
         return f"goal_{self.stage or self.event}"
 
 
+_PERIOD = re.compile(r"^\s*(?P<sign>[+-])?\s*(?P<n>\d+)\s*(?P<unit>d|days?|w|weeks?)\s*$", re.I)
+
+
+def parse_period(value: object, signed: bool = False) -> timedelta:
+    """A span of whole days: ``60d``, ``12w``, ``90 days``; with ``signed``, ``-30d`` too."""
+    match = _PERIOD.match(str(value)) if isinstance(value, str | int) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        match = _PERIOD.match(f"{value}d")
+    if not match or (match["sign"] == "-" and not signed):
+        example = "-30d, 0d or 14d" if signed else "60d, 12w or '90 days'"
+        raise ValueError(f"cannot read period {value!r}; use e.g. {example}")
+    days = int(match["n"]) * (7 if match["unit"].lower().startswith("w") else 1)
+    return timedelta(days=-days if match["sign"] == "-" else days)
+
+
+Period = Annotated[timedelta, BeforeValidator(parse_period)]
+SignedPeriod = Annotated[timedelta, BeforeValidator(lambda v: parse_period(v, signed=True))]
+# A lead field a date trigger reads: a profile column or custom.<name> (docs/lifecycle.md).
+DateField = Annotated[str, Field(pattern=r"^custom\.[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+
+
+def _trigger_stage(value: str) -> Stage:
+    if value not in Stage.__members__.values():
+        raise ValueError(
+            f"unknown stage {value!r}; {did_you_mean(value, Stage)}"
+            f"a stage is one of {', '.join(Stage)}"
+        )
+    return Stage(value)
+
+
 class Trigger(StrictModel):
+    """What starts the sequence for a lead (docs/lifecycle.md): a form post, or one of a
+    stage reached, an event, inactivity or a date in a lead field, evaluated set-based by
+    the scoring and hand-off pass."""
+
     forms: list[Slug] = Field(default_factory=list)
+    stage: Annotated[str, AfterValidator(_trigger_stage)] | None = Field(
+        None,
+        description="Enrol a lead when it reaches this lifecycle stage.",
+        examples=["customer"],
+    )
+    event: EventName | None = Field(
+        None,
+        description="Enrol a lead when a person's event of this type is recorded.",
+        examples=["custom.webinar_registered"],
+    )
+    properties: dict[str, StrictBool | int | str] = Field(
+        default_factory=dict,
+        description="With event: only events whose data has these values.",
+    )
+    inactive_for: Period | None = Field(
+        None,
+        description="Enrol subscribed leads without human engagement for this long.",
+        examples=["60d"],
+    )
+    date_field: DateField | None = Field(
+        None,
+        description="Enrol a lead on the date in this field, moved by offset.",
+        examples=["custom.renewal_date"],
+    )
+    offset: SignedPeriod = Field(
+        timedelta(0), description="With date_field: e.g. -30d enrols 30 days before the date."
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Trigger:
+        kinds = [k for k in ("stage", "event", "inactive_for", "date_field") if getattr(self, k)]
+        if len(kinds) > 1:
+            raise ValueError(
+                f"a trigger has at most one of stage, event, inactive_for, "
+                f"date_field (this one has {', '.join(kinds)})"
+            )
+        if self.properties and not self.event:
+            raise ValueError("trigger.properties filters an event: add trigger.event")
+        if self.offset and not self.date_field:
+            raise ValueError("trigger.offset moves a date_field: add trigger.date_field")
+        return self
+
+    @property
+    def kind(self) -> str | None:
+        """stage, event, inactive_for or date_field; None: forms only."""
+        return next(
+            (k for k in ("stage", "event", "inactive_for", "date_field") if getattr(self, k)),
+            None,
+        )
+
+
+def _reenter(value: object) -> Literal["never"] | timedelta:
+    if value == "never" or value is None:
+        return "never"
+    return parse_period(value)
+
+
+Reenter = Annotated[Literal["never"] | timedelta, BeforeValidator(_reenter)]
+
+
+class Sunset(StrictModel):
+    """After the last step: a lead with no human engagement since it was enrolled gets no
+    more marketing mail (suppressed, reason sunset) once this much time has passed."""
+
+    after: Period = Field(timedelta(days=14), description="Wait after the last step.")
 
 
 class SequenceConfig(StrictModel):
@@ -180,6 +280,25 @@ class SequenceConfig(StrictModel):
     on_reply: Literal["exit", "continue"] = Field(
         "exit",
         description="A person's reply ends the drip (exit, reason replied) or not (continue).",
+    )
+    topic: Slug | None = Field(
+        None,
+        description="What the lead can opt out of on the preference page (e.g. newsletter).",
+    )
+    priority: int = Field(
+        0,
+        ge=-100,
+        le=100,
+        description="A lead in a live sequence of higher priority gets no touch of this one "
+        "until that ends: the touch waits, nothing is lost.",
+    )
+    reenter: Reenter = Field(
+        "never",
+        description="never: a lead goes through once; a period (e.g. 180d): a lead may start "
+        "again that long after its last enrollment ended.",
+    )
+    sunset: Sunset | None = Field(
+        None, description="End of a re-engagement sequence: no engagement, no more mail."
     )
     steps: list[Step] = Field(min_length=1, max_length=20)
 

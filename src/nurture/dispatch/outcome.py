@@ -24,6 +24,9 @@ class OutcomeKind(StrEnum):
     SKIPPED = TouchState.SKIPPED
     IN_DOUBT = TouchState.IN_DOUBT
     RELEASED = "released"
+    # Not sent now, by the contact policy (cap, quiet day), the lead's pause or a
+    # higher-priority sequence: due again at the next allowed slot, never dropped.
+    DEFERRED = "deferred"
 
 
 RELEASED = OutcomeKind.RELEASED

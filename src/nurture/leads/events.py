@@ -70,6 +70,14 @@ class EventType(StrEnum):
     HANDOFF_REASSIGNED = "handoff_reassigned"
     WEBHOOK_DELIVERED = "webhook_delivered"
     WEBHOOK_FAILED = "webhook_failed"
+    # after the sale, and the lead's own choices (docs/lifecycle.md)
+    NPS_SCORED = "nps_scored"  # a one-click satisfaction score (data: score 0-10)
+    DEAL_RECORDED = "deal_recorded"  # a purchase the CRM reported (data: deal, value, date)
+    REFERRED = "referred"  # a new lead came through this lead's referral link (data: lead)
+    PREFERENCES_CHANGED = "preferences_changed"  # topics, a pause (data: what was chosen)
+    IMPORTED = "imported"  # created or updated by a CSV import (data: source, file, line)
+    EXPORTED = "exported"  # everything held on the lead was exported (data: via)
+    FORGOTTEN = "forgotten"  # personal data erased; the anonymous record stays (data: via)
 
 
 ENGAGEMENT = (EventType.OPEN, EventType.CLICK)

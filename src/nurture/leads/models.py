@@ -20,6 +20,8 @@ class SuppressionReason(StrEnum):
     UNSUBSCRIBED = "unsubscribed"  # the lead asked (page or one-click)
     BOUNCED = "bounced"  # the address does not exist (a 5xx, a bounce report, soft bounces)
     COMPLAINED = "complained"  # the lead marked our mail as spam: never mailed again
+    SUNSET = "sunset"  # no human engagement even after a re-engagement sequence
+    FORGOTTEN = "forgotten"  # the person asked to be forgotten: the row is anonymous
 
 
 # The lead's profile columns: what a form, an import or a CRM may fill in (besides the address).

@@ -91,10 +91,23 @@ class Composer:
             if touch_id is None
             else self.links.unsubscribe_send_url(touch_id)
         )
+        links = self.links
+
+        def nps_url(score: int) -> str:
+            """The link that gives ``score`` (0-10) in a satisfaction question."""
+            if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
+                raise ValueError(f"nps_url takes a score from 0 to 10, not {score!r}")
+            if touch_id is None:
+                return links.nps_lead_url(public_id, score)
+            return links.nps_send_url(touch_id, score)
+
         context = {
             **self._step_context(sequence, index),
             "lead": lead,
             "unsubscribe_url": unsubscribe,
+            # links made only where a template asks for them (signing costs per email)
+            "nps_url": nps_url,
+            "referral_url": lambda: links.referral_url(public_id),
         }
         return self.renderer.render(step.template, step.subject, context), unsubscribe
 
