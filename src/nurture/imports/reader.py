@@ -14,21 +14,6 @@ from pathlib import Path
 import charset_normalizer
 
 DELIMITERS = ";,\t|"
-# Single-byte Latin code pages charset-normalizer may name for a German or French file: they
-# agree with cp1252 on the letters such files hold (ä, é, ß), and cp1252 is what Excel writes.
-_LATIN = {
-    "cp1250",
-    "cp1252",
-    "cp1254",
-    "cp1257",
-    "latin_1",
-    "iso8859_2",
-    "iso8859_9",
-    "iso8859_15",
-    "iso8859_16",
-    "mac_roman",
-    "mac_latin2",
-}
 
 
 class ImportFileError(ValueError):
@@ -59,25 +44,25 @@ class CsvFile:
 
 
 def detect_encoding(data: bytes) -> str:
-    """The BOM's encoding, else UTF-8 if it decodes, else charset-normalizer's guess (cp1252
-    for any Latin code page it names), else cp1252 or, failing that, latin-1."""
+    """The BOM's encoding, else UTF-8 if it decodes, else cp1252 if it decodes (what Excel
+    writes in Western Europe: charset-normalizer names cp1250 or worse for a German file, whose
+    umlauts it cannot tell apart), else charset-normalizer's guess, else latin-1 (which
+    decodes anything). Any other encoding: ``--encoding``."""
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    try:
-        data.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            data.decode(encoding)
+            return encoding
+        except UnicodeDecodeError:
+            pass
     best = charset_normalizer.from_bytes(data).best()
-    if best is not None and best.encoding not in _LATIN:
+    # UTF-16 and -32 come with a BOM (above); a guess of them without one is a misreading.
+    if best is not None and not best.encoding.startswith("utf"):
         return best.encoding
-    try:
-        data.decode("cp1252")
-        return "cp1252"
-    except UnicodeDecodeError:  # 0x81, 0x8d, ... are unassigned in cp1252
-        return "latin-1"
+    return "latin-1"
 
 
 def detect_delimiter(text: str) -> str:
