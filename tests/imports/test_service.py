@@ -3,6 +3,7 @@ touches (consent, suppressions, a later stage, the forgotten)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -221,6 +222,24 @@ async def test_without_a_basis_the_form_s_double_opt_in_is_sent_once(settings, t
             session, project, pending.id, None, "Mozilla/5.0", NOW, timedelta(days=7)
         )
     assert started == ["b2b-nurture"]
+
+
+async def test_two_imports_of_one_file_at_once_write_it_once(settings, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = await asyncio.gather(
+        imported(settings, tmp_path / "a", basis=BASIS, enrol="b2b-nurture"),
+        imported(settings, tmp_path / "b", basis=BASIS, enrol="b2b-nurture"),
+    )
+    assert first[0].totals.created + second[0].totals.created == 2
+    assert first[0].totals.unchanged + second[0].totals.unchanged == 2
+    assert await counts(settings) == {
+        "leads": 2,
+        "consents": 2,
+        "events": 2 + 2 + 2,  # imported, stage_changed, enrolled
+        "enrollments": 2,
+        "sends": 2,
+    }
 
 
 def test_rows_are_written_in_parts_of_fixed_sizes():

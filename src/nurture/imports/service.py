@@ -19,12 +19,12 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Row as SqlRow
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.forms import FormConfig
 from nurture.config.sequences import SequenceConfig
-from nurture.db import insert_values
+from nurture.db import insert_values, is_postgres
 from nurture.imports.mapping import Problem, Row
 from nurture.leads.events import EventType, event_row, record_events
 from nurture.leads.forgotten import forgotten_among
@@ -36,6 +36,7 @@ from nurture.ledger.enrollment import enrol_many
 # Rows per chunk: one transaction each.
 CHUNK = 1024
 T = TypeVar("T")
+LOCK_KEY = int.from_bytes(b"nurture:import"[:8], "big")  # PostgreSQL's advisory lock for imports
 
 
 def parts(items: Sequence[T]) -> list[Sequence[T]]:
@@ -136,6 +137,11 @@ async def import_rows(
 ) -> ImportTotals:
     """Import one chunk of checked rows (each address once, at most CHUNK)."""
     totals = ImportTotals()
+    if is_postgres(session):
+        # Two imports at once take turns per chunk, so the second sees what the first wrote
+        # (no lead counted created twice, no second consent or event); SQLite's one writer
+        # does this already.
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
     forgotten = await forgotten_among(session, [r.email for r in rows], plan.secret)
     for r in rows:
         if r.email in forgotten:
