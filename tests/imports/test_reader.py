@@ -75,3 +75,10 @@ def test_an_empty_file_or_a_wrong_encoding_is_refused(tmp_path):
     german.write_bytes(GERMAN.encode("cp1252"))
     with pytest.raises(ImportFileError, match="is not utf-8"):
         read_csv(german, encoding="utf-8")
+
+
+def test_a_quote_left_open_is_reported_with_its_line(tmp_path):
+    path = tmp_path / "open.csv"
+    path.write_text('email,note\na@example.de,ok\nb@example.de,"' + "x" * 200_000, "utf-8")
+    with pytest.raises(ImportFileError, match="line 3: field larger than field limit"):
+        list(read_csv(path).records())

@@ -112,8 +112,11 @@ def leads_import(
         sequence,
         form,
     )
-    with Progress(console=Console(stderr=True), transient=True) as progress:
+    try:
         records = list(csv_file.records())
+    except ImportFileError as exc:
+        raise fail(str(exc)) from None
+    with Progress(console=Console(stderr=True), transient=True) as progress:
         checking = progress.add_task("checking", total=len(records))
 
         def checked():

@@ -31,13 +31,22 @@ class CsvFile:
 
     def records(self) -> Iterator[tuple[int, list[str]]]:
         """(the line a record starts on, its cells) for every record after the header; blank
-        lines are skipped, quoted fields may span lines."""
+        lines are skipped, quoted fields may span lines. ImportFileError for a record the csv
+        module cannot read."""
         reader = csv.reader(io.StringIO(self.text, newline=""), delimiter=self.delimiter)
         next(reader)
         if self.header_line == 2:
             next(reader)
         end = reader.line_num
-        for cells in reader:
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # a value past the csv module's limit: an unclosed quote
+                raise ImportFileError(
+                    f"{self.path.name}, line {end + 1}: {exc} (a quote left open?)"
+                ) from None
             start, end = end + 1, reader.line_num
             if any(c.strip() for c in cells):
                 yield start, cells
