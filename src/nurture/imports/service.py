@@ -32,6 +32,7 @@ from nurture.leads.models import PROFILE, Consent, Lead
 from nurture.leads.service import StageChange, change_stage, upsert_leads
 from nurture.leads.stages import Stage
 from nurture.ledger.enrollment import enrol_many
+from nurture.ledger.models import Enrollment
 
 # Rows per chunk: one transaction each.
 CHUNK = 1024
@@ -219,6 +220,15 @@ async def _enrol(
     opt-in of that form (a consent row per new pending enrollment, its email sent after the
     commit); without it they are only counted."""
     assert plan.enrol is not None
+    # Those in the sequence already (enrol_many would skip them, after building their rows).
+    known = await session.scalars(
+        select(Enrollment.lead_id).where(
+            Enrollment.sequence_id == plan.enrol.id,
+            Enrollment.lead_id.in_([x.id for x in active]),
+        )
+    )
+    enrolled_before = set(known)
+    active = [x for x in active if x.id not in enrolled_before]
     valid = or_(Consent.double_opt_in.is_(False), Consent.confirmed_at.is_not(None))
     given = based or await _with_consent(session, [x.id for x in active], valid)
     ready = [x for x in active if x.id in given]
