@@ -38,10 +38,12 @@ def test_an_excel_file_is_imported_with_its_bad_rows_reported(cli_env, tmp_path)
 
 def test_unknown_columns_are_reported_and_without_a_basis_no_one_is_enrolled(cli_env, tmp_path):
     path = tmp_path / "crm.csv"
-    path.write_text("email,Notizen\na@example.de,VIP\n", encoding="utf-8-sig")
-    done = nurture("leads", "import", str(path), "--enrol", "b2b-nurture", env=cli_env)
+    path.write_text("email\tNotizen\na@example.de\tVIP, Halle 3\n", encoding="utf-8-sig")
+    args = ["leads", "import", str(path), "--enrol", "b2b-nurture", "--delimiter", "tab"]
+    done = nurture(*args, env=cli_env)
     assert done.returncode == 0, done.stderr
     assert "ignored columns (map them with --map or --keep-unknown): Notizen" in done.stdout
+    assert "crm.csv: utf-8-sig, delimiter tab" in done.stdout
     assert "not enrolled, no consent basis: 1" in done.stdout
 
 
@@ -55,6 +57,7 @@ def test_options_that_contradict_each_other_are_refused(cli_env, tmp_path):
         (["--source", "a b"], "--source"),
         ([], "no column holds the email address"),
         (["--map", "Fax=email"], "no column 'Fax'"),
+        (["--delimiter", ";;"], "--delimiter: one character"),
     ]
     for extra, message in cases:
         done = nurture("leads", "import", str(path), *extra, env=cli_env)

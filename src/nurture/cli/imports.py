@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -51,7 +52,9 @@ def leads_import(
         False, "--keep-unknown", help="Keep unmapped columns as custom.<column name>."
     ),
     encoding: str | None = typer.Option(None, help="The file's encoding (default: detected)."),
-    delimiter: str | None = typer.Option(None, help="The delimiter (default: detected)."),
+    delimiter: str | None = typer.Option(
+        None, help="The delimiter, one character or 'tab' (default: detected)."
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Report what would happen; write and send nothing."
     ),
@@ -75,6 +78,10 @@ def leads_import(
     basis = (consent_basis or "").strip() or None
     if consent_basis is not None and (basis is None or len(basis) > 4000):
         raise fail("--consent-basis: say how they consented, in at most 4000 characters")
+    if delimiter in ("tab", "\\t"):
+        delimiter = "\t"
+    if delimiter is not None and len(delimiter) != 1:
+        raise fail("--delimiter: one character, or 'tab'")
     if confirm and not enrol:
         raise fail("--confirm needs --enrol: confirming starts that sequence")
     if confirm and basis:
@@ -119,7 +126,7 @@ def leads_import(
     with Progress(console=Console(stderr=True), transient=True) as progress:
         checking = progress.add_task("checking", total=len(records))
 
-        def checked():
+        def checked() -> Iterator[tuple[int, list[str]]]:
             for record in records:
                 yield record
                 progress.advance(checking)
