@@ -66,6 +66,6 @@ async def send_confirmations(
     return events
 
 
-def _event(lead_id: int, sent: bool, reply: str, form: FormConfig, now: datetime):
+def _event(lead_id: int, sent: bool, reply: str, form: FormConfig, now: datetime) -> dict[str, Any]:
     kind = EventType.CONFIRMATION_SENT if sent else EventType.CONFIRMATION_FAILED
     return event_row(lead_id, kind, now, form=form.id, reply=reply[:200], via="import")

@@ -122,7 +122,9 @@ async def _with_consent(session: AsyncSession, ids: list[int], *where: Any) -> s
 _CONSENT_COLUMNS = ("lead_id", "form_id", "text", "text_version", "granted_at", "double_opt_in")
 
 
-def _consent(lead_id: int, form_id: str, text: str, version: str, now: datetime, doi: bool):
+def _consent(
+    lead_id: int, form_id: str, text: str, version: str, now: datetime, doi: bool
+) -> dict[str, Any]:
     return {
         "lead_id": lead_id,
         "form_id": form_id,
