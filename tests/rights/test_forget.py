@@ -12,7 +12,7 @@ from nurture.config.project import load_project
 from nurture.db import session_scope, utcnow
 from nurture.leads.events import EventType
 from nurture.leads.forgotten import Forgotten, address_key
-from nurture.leads.models import Event, Lead, SuppressionReason
+from nurture.leads.models import Event, SuppressionReason
 from nurture.reporting.funnel import funnel_report
 from nurture.rights.find import find_lead
 from nurture.rights.forget import forget_lead, placeholder
