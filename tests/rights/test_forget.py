@@ -109,3 +109,20 @@ async def test_forgetting_twice_in_one_session_changes_nothing_the_second_time(r
     assert second.forgotten_at == first.forgotten_at
     counts = await event_counts(settings)
     assert counts[EventType.FORGOTTEN] == 1
+
+
+async def test_a_crash_before_the_scrub_is_finished_by_forgetting_again(rich):
+    """The erasure committed, the process died before VACUUM: the bytes are still in the
+    SQLite file; forgetting again (nothing left to change) finishes the job."""
+    settings = rich.settings
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        lead = await find_lead(session, EMAIL)
+        await forget_lead(session, lead, settings.resolved_secret_key(), utcnow(), "cli")
+    if settings.database_url.get_secret_value().startswith("sqlite"):
+        assert EMAIL.encode() in await database_text(settings)  # what VACUUM is for
+    again = await rich.client.post(f"/api/leads/{rich.lead_id}/forget", headers=API)
+    assert again.json()["already"] is True
+    sqlite = settings.database_url.get_secret_value().startswith("sqlite")
+    assert again.json()["files_scrubbed"] is (True if sqlite else None)
+    held = await database_text(settings)
+    assert [n for n in NEEDLES if n.encode() in held] == []

@@ -190,8 +190,10 @@ async def capture_many(
 async def _capture_round(
     session: AsyncSession, project: Project, batch: list[Prepared], secret: str
 ) -> list[tuple[CaptureResult, Row[Any]]]:
-    forgotten = await forgotten_among(session, [p.email for p in batch], secret)
     leads = await upsert_leads(session, [(p.email, p.profile, p.sub.now, p.source) for p in batch])
+    # After the upsert: it waited for a forget of the same address holding the row, and this
+    # statement sees that forget's key (PostgreSQL reads what committed before it started).
+    forgotten = await forgotten_among(session, [p.email for p in batch], secret)
     events: list[dict[str, Any]] = []
     resubscribed: list[dict[str, Any]] = []
     staged: list[StageChange] = []

@@ -171,9 +171,10 @@ def forget(
                 done = None if when is None else Forgetting("", when, already=True)
         if done is not None:
             scrubbed = await scrub(url)
-            if scrubbed.vacuumed and not scrubbed.wal_emptied:
+            if url.startswith("sqlite") and not scrubbed.complete:
                 typer.secho(
-                    "the WAL is still read by another process: run forget again to empty it",
+                    "the database file still holds erased bytes (another process kept it "
+                    "busy): run forget again later to finish",
                     fg="yellow",
                     err=True,
                 )

@@ -9,6 +9,8 @@ versions stay until VACUUM (docs/lifecycle.md)."""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +24,8 @@ from nurture.leads.models import PROFILE, Lead, SuppressionReason
 from nurture.leads.service import suppress
 from nurture.ledger.enrollment import exit_enrollments
 from nurture.rights.held import HELD
+
+log = logging.getLogger(__name__)
 
 FORGOTTEN_DOMAIN = "invalid"  # RFC 2606: no address there is real, and no form accepts it
 
@@ -92,10 +96,14 @@ async def forgotten_at(session: AsyncSession, email: str, secret: str) -> dateti
 
 @dataclass(frozen=True)
 class Scrub:
-    vacuumed: bool  # SQLite: the file was rewritten
+    vacuumed: bool  # SQLite: the file was rewritten (False: locked too long; forget again)
     # SQLite: the WAL was emptied; False while another connection read an older snapshot
-    # (its frames are overwritten later; run `nurture leads forget` again to finish)
+    # (its frames are overwritten later; forget again to finish)
     wal_emptied: bool
+
+    @property
+    def complete(self) -> bool:
+        return self.vacuumed and self.wal_emptied
 
 
 async def scrub(url: str) -> Scrub:
@@ -104,11 +112,15 @@ async def scrub(url: str) -> Scrub:
     one. PostgreSQL: nothing (an operator's VACUUM, docs/operations.md)."""
     if not url.startswith("sqlite"):
         return Scrub(vacuumed=False, wal_emptied=False)
-    async with get_engine(url).connect() as conn:
-        raw = (await conn.get_raw_connection()).driver_connection
-        assert raw is not None
-        await raw.execute("VACUUM")
-        cursor = await raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        busy, _, _ = await cursor.fetchone()  # type: ignore[misc]
-        await cursor.close()
+    try:
+        async with get_engine(url).connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            await raw.execute("VACUUM")
+            cursor = await raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy, _, _ = await cursor.fetchone()  # type: ignore[misc]
+            await cursor.close()
+    except sqlite3.OperationalError as exc:  # locked past busy_timeout, disk full: the erasure
+        log.warning("VACUUM after forget failed (%s); forget again to finish", exc)  # is done
+        return Scrub(vacuumed=False, wal_emptied=False)
     return Scrub(vacuumed=True, wal_emptied=not busy)

@@ -28,6 +28,10 @@ class ForgetOut(BaseModel):
     lead_id: str = Field(description="The anonymous record's id (unchanged).")
     forgotten_at: datetime
     already: bool = Field(description="Forgotten before: nothing changed now.")
+    files_scrubbed: bool | None = Field(
+        description="SQLite: the file was rewritten and its WAL emptied (false: call again "
+        "to finish); null on PostgreSQL, where VACUUM is the operator's (docs/operations.md)."
+    )
 
 
 def _error(status: int, loc: list[str], msg: str) -> JSONResponse:
@@ -78,6 +82,11 @@ async def forget(
         done = await forget_lead(
             session, lead, state.settings.resolved_secret_key(), utcnow(), "api"
         )
-    await scrub(url)
-    body = ForgetOut(lead_id=done.public_id, forgotten_at=done.forgotten_at, already=done.already)
+    scrubbed = await scrub(url) if url.startswith("sqlite") else None
+    body = ForgetOut(
+        lead_id=done.public_id,
+        forgotten_at=done.forgotten_at,
+        already=done.already,
+        files_scrubbed=None if scrubbed is None else scrubbed.complete,
+    )
     return JSONResponse(body.model_dump(mode="json"))
