@@ -1,7 +1,8 @@
 """A lead with data everywhere nurture keeps it, made through the app over HTTP, a real SMTP
 server and a Maildir inbox: website visits before the form, a form post with consent, UTM and
 a referrer, the confirmation, a send retried after a reply that echoes the address, an open
-and a click, a reply in the inbox (forwarded), a hand-off with the rep's note."""
+and a click, a reply in the inbox (forwarded), a hand-off the rep rejects with a note (the
+lead goes on in the recycle drip)."""
 
 from __future__ import annotations
 
@@ -144,10 +145,12 @@ async def rich(settings, smtp, tmp_path: Path):
         async with session_scope(url) as session:
             lead = await session.scalar(select(Lead).where(Lead.public_id == lead_id))
             handoff_id = await session.scalar(select(Handoff.id).where(Handoff.lead_id == lead.id))
-        link = build_context(settings).composer.links.handoff_url(handoff_id, "accept")
-        note = f"Rückruf mit {FIRST} {LAST} vereinbart"
-        accepted = await client.post(link.removeprefix(settings.base_url), data={"note": note})
-        assert accepted.status_code == 200, accepted.text
+        # The rep sends the lead back, with a note about the person: into the recycle drip.
+        link = build_context(settings).composer.links.handoff_url(handoff_id, "reject")
+        note = f"Rückruf mit {FIRST} {LAST} im Frühjahr"
+        answer = {"reason": "bad-timing", "note": note}
+        rejected = await client.post(link.removeprefix(settings.base_url), data=answer)
+        assert rejected.status_code == 200, rejected.text
         yield Rich(settings, client, lead_id)
 
 

@@ -16,7 +16,7 @@ from nurture.leads.models import Event, SuppressionReason
 from nurture.reporting.funnel import funnel_report
 from nurture.rights.find import find_lead
 from nurture.rights.forget import forget_lead, placeholder
-from tests.rights.conftest import API, EMAIL, FIRST, NEEDLES, database_text
+from tests.rights.conftest import API, EMAIL, FIRST, LAST, NEEDLES, database_text
 
 
 async def report(settings) -> dict:
@@ -24,6 +24,16 @@ async def report(settings) -> dict:
     async with session_scope(settings.database_url.get_secret_value()) as session:
         done = await funnel_report(session, load_project(settings.config_dir), since, until)
     return done.model_dump(mode="json", exclude={"range"})
+
+
+def exits(document: dict) -> dict[tuple[str, str], dict[str, int]]:
+    """The report without who left the drips where: (sequence, step) -> reasons, taken out."""
+    document.pop("biggest_step_drop_off")
+    left = {}
+    for step in document["steps"]:
+        left[(step["sequence"], step["step"])] = step.pop("left")
+        step.pop("left_total")
+    return left
 
 
 async def event_counts(settings) -> dict[str, int]:
@@ -36,6 +46,15 @@ async def test_after_forget_the_address_and_the_name_are_nowhere(rich):
     settings, client = rich.settings, rich.client
     held = await database_text(settings)
     assert all(needle.encode() in held for needle in (EMAIL, FIRST, "mareike.quellenhof%40"))
+    whole = (await client.get(f"/api/leads/{rich.lead_id}/export", headers=API)).json()
+    assert (whole["lead"]["email"], whole["lead"]["last_name"]) == (EMAIL, LAST)
+    [consent] = whole["consents"]
+    assert consent["text"] and consent["confirmed_at"] and consent["user_agent"]
+    [sent] = [t for t in whole["sends"] if t["state"] == "sent"]
+    assert sent["sent_at"] and sent["attempts"] == 2 and sent["message_id"]
+    assert {e["type"] for e in whole["events"]} >= {"captured", "page", "replied", "handed_off"}
+    assert all(whole[k] for k in ("scores", "handoffs", "reply_forwards", "visitors"))
+    assert whole["handoffs"][0]["note"].endswith(f"{FIRST} {LAST} im Frühjahr")
     before, events_before = await report(settings), await event_counts(settings)
 
     forgot = await client.post(f"/api/leads/{rich.lead_id}/forget", headers=API)
@@ -45,10 +64,18 @@ async def test_after_forget_the_address_and_the_name_are_nowhere(rich):
     held = await database_text(settings)
     found = [needle for needle in NEEDLES if needle.encode() in held]
     assert found == [], f"still in the database: {found}"
-    assert await report(settings) == before
+    after = await report(settings)
+    left_before, left_after = exits(before), exits(after)
+    assert after == before  # every count of what happened, and the sources
+    # the recycle drip the lead was in: one more left it, because it was forgotten
+    changed = {k: (left_before[k], v) for k, v in left_after.items() if v != left_before[k]}
+    [(old, new)] = changed.values()
+    assert new == {**old, "forgotten": old.get("forgotten", 0) + 1}
     events_after = await event_counts(settings)
+    forgotten_counts = dict(events_after)
     assert events_after.pop(EventType.FORGOTTEN) == 1
     assert events_after.pop(EventType.SUPPRESSED) == events_before.pop(EventType.SUPPRESSED, 0) + 1
+    assert events_after.pop(EventType.EXITED) == events_before.pop(EventType.EXITED, 0) + 1
     assert events_after == events_before  # every row stays: only payloads went
 
     async with session_scope(settings.database_url.get_secret_value()) as session:
@@ -71,20 +98,15 @@ async def test_after_forget_the_address_and_the_name_are_nowhere(rich):
     assert document["reply_forwards"] == document["visitors"] == []
     assert [c["ip"] for c in document["consents"]] == [None]
     assert document["consents"][0]["text"]  # the text agreed to: proof, no longer whose
-    assert {"stage": "sql", "previous": "mql"}.items() <= next(
-        e["data"]
-        for e in document["events"]
-        if e["type"] == EventType.STAGE_CHANGED and e["data"]["stage"] == "sql"
-    ).items()
+    [rejected] = [e["data"] for e in document["events"] if e["type"] == "handoff_rejected"]
+    assert rejected == {"reason": "bad-timing"}  # the rep and the note are gone
+    stages = [e["data"] for e in document["events"] if e["type"] == EventType.STAGE_CHANGED]
+    assert {"stage": "recycled", "previous": "mql"} in stages
 
     again = await client.post(f"/api/leads/{rich.lead_id}/forget", headers=API)
     assert again.status_code == 200 and again.json()["already"] is True
-    assert await event_counts(settings) == {
-        **events_after,
-        EventType.FORGOTTEN: 1,
-        EventType.SUPPRESSED: events_before.get(EventType.SUPPRESSED, 0) + 1,
-        EventType.EXPORTED: 1,
-    }
+    exported = forgotten_counts.get(EventType.EXPORTED, 0) + 1  # the export after forget
+    assert await event_counts(settings) == {**forgotten_counts, EventType.EXPORTED: exported}
 
 
 async def test_forget_needs_the_key_and_a_lead(rich):
