@@ -127,6 +127,11 @@ async def test_the_crm_api_cannot_bring_a_forgotten_lead_back(settings, api):
         assert lead.suppression_reason == SuppressionReason.FORGOTTEN
         assert await session.scalar(select(Lead.id).where(Lead.email == EMAIL)) is None
     assert await drips(settings, lead.id) == [EnrollmentState.EXITED]
+    # nor a form, with the anonymous record's address
+    posted = await api.post(
+        "/f/leitfaden", json={"email": lead.email, "first_name": "X", "consent": True}
+    )
+    assert posted.status_code == 422
     report = await run_pass(build_dispatcher(settings), utcnow() + timedelta(days=60))
     assert report.total("sent") == 0
 
