@@ -4,6 +4,7 @@ the CRM API, which names leads by id, cannot bring the anonymous record back."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 
@@ -17,8 +18,9 @@ from nurture.capture.service import Submission, capture_many, confirm, prepare
 from nurture.config.project import load_project
 from nurture.db import session_scope, utcnow
 from nurture.dispatch.run import build_dispatcher, run_pass
+from nurture.leads.events import EventType
 from nurture.leads.forgotten import forgotten_among
-from nurture.leads.models import Consent, Lead, SuppressionReason
+from nurture.leads.models import Consent, Event, Lead, SuppressionReason
 from nurture.leads.service import suppress
 from nurture.ledger.models import Enrollment, EnrollmentState
 from nurture.rights.find import find_lead
@@ -143,3 +145,17 @@ async def test_a_complaint_after_forget_leaves_it_forgotten(settings, api):
         assert await suppress(session, {lead.id: {}}, SuppressionReason.COMPLAINED, utcnow()) == []
         await session.refresh(lead)
         assert lead.suppression_reason == SuppressionReason.FORGOTTEN
+
+
+async def test_two_forgets_at_once_erase_once(settings, api):
+    posted = await api.post(
+        "/f/leitfaden", json={"email": EMAIL, "first_name": "Ines", "consent": True}
+    )
+    path = f"/api/leads/{posted.json()['lead_id']}/forget"
+    answers = await asyncio.gather(api.post(path, headers=API), api.post(path, headers=API))
+    assert sorted(a.json()["already"] for a in answers) == [False, True]
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        kinds = (
+            await session.scalars(select(Event.type).where(Event.type == EventType.FORGOTTEN))
+        ).all()
+    assert len(kinds) == 1
