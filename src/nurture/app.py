@@ -17,6 +17,7 @@ from nurture.crm.routes import router as crm_router
 from nurture.db import dispose_engines
 from nurture.handoff.routes import router as handoff_router
 from nurture.mailevents.routes import router as mailevents_router
+from nurture.rights.routes import router as rights_router
 from nurture.settings import Settings, get_settings
 from nurture.tracking.routes import HITS
 from nurture.tracking.routes import router as tracking_router
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(crm_router)
     app.include_router(mailevents_router)
     app.include_router(website_router)
+    app.include_router(rights_router)
 
     @app.get("/healthz", summary="Liveness check")
     async def healthz() -> dict[str, str]:

@@ -38,7 +38,7 @@ async def post(settings, form: FormConfig, email: str, at: datetime) -> None:
     prepared = prepare(project, Submission(form.id, filled(form, email), at))
     assert prepared is not None
     async with session_scope(settings.database_url.get_secret_value()) as session:
-        await capture_many(session, project, [prepared])
+        await capture_many(session, project, [prepared], settings.resolved_secret_key())
 
 
 @pytest.mark.parametrize("stage", [Stage.MQL, Stage.SQL, Stage.CUSTOMER, Stage.RECYCLED])
@@ -87,7 +87,9 @@ async def test_form_posts_written_together_keep_each_its_own_time(settings):
     times = {"a@example.com": NOW + timedelta(hours=1), "b@example.com": NOW + timedelta(hours=2)}
     batch = [prepare(project, Submission(form.id, filled(form, e), t)) for e, t in times.items()]
     async with session_scope(settings.database_url.get_secret_value()) as session:
-        await capture_many(session, project, [p for p in batch if p is not None])
+        await capture_many(
+            session, project, [p for p in batch if p is not None], settings.resolved_secret_key()
+        )
     async with session_scope(settings.database_url.get_secret_value()) as session:
         rows = await session.execute(
             select(Lead.email, Lead.updated_at, Event.occurred_at)

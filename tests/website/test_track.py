@@ -279,6 +279,7 @@ async def test_demo_booked_ends_the_drip_at_the_next_pass(api, tracked, sender) 
             None,
             utcnow(),
             timedelta(days=1),
+            tracked.resolved_secret_key(),
         )
     await run_handoff_pass(build_context(tracked), utcnow())
     assert (await enrollment(tracked, lead_id))[0] == "active"

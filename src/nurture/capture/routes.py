@@ -42,7 +42,7 @@ router = APIRouter()
 async def _write_captures(
     state: AppState, session: AsyncSession, batch: list[Prepared]
 ) -> list[tuple[CaptureResult, Row[Any]]]:
-    return await capture_many(session, state.project(), batch)
+    return await capture_many(session, state.project(), batch, state.settings.resolved_secret_key())
 
 
 async def _write_events(
@@ -297,6 +297,7 @@ async def confirm_link(token: str, request: Request, state: AppState = Depends(g
                 request.headers.get("user-agent"),
                 utcnow(),
                 max_age,
+                state.settings.resolved_secret_key(),
             )
     except (InvalidToken, ConfirmError) as exc:
         return _bad_link(state, exc)

@@ -12,13 +12,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Row
+from sqlalchemy import Row, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.forms import HONEYPOT, LEAD_COLUMNS, UTM_FIELDS, FormConfig
 from nurture.config.project import Project
 from nurture.db import insert_values, update_by_id
 from nurture.leads.events import EventType, event_row, record_event, record_events
+from nurture.leads.forgotten import Forgotten, address_key, forgotten_among
 from nurture.leads.models import Consent, Lead, SuppressionReason
 from nurture.leads.service import (
     InvalidEmail,
@@ -166,11 +167,13 @@ def prepare(project: Project, sub: Submission) -> Prepared | None:
 
 
 async def capture_many(
-    session: AsyncSession, project: Project, batch: list[Prepared]
+    session: AsyncSession, project: Project, batch: list[Prepared], secret: str
 ) -> list[tuple[CaptureResult, Row[Any]]]:
     """Write many valid submissions with a handful of set-based statements (upsert the leads,
     record consents, enrol, append events), in order. Two submissions of one address in a
-    batch are written one after the other, as if they had come in separately."""
+    batch are written one after the other, as if they had come in separately. An address
+    whose person asked to be forgotten (``secret``: the key of its hash) goes through double
+    opt-in whatever the form says: only its confirmation lifts the block."""
     out: list[tuple[CaptureResult, Row[Any]]] = []
     while batch:
         first: list[Prepared] = []
@@ -179,23 +182,28 @@ async def capture_many(
         for p in batch:
             (later if p.email in seen else first).append(p)
             seen.add(p.email)
-        out.extend(await _capture_round(session, project, first))
+        out.extend(await _capture_round(session, project, first, secret))
         batch = later
     return out
 
 
 async def _capture_round(
-    session: AsyncSession, project: Project, batch: list[Prepared]
+    session: AsyncSession, project: Project, batch: list[Prepared], secret: str
 ) -> list[tuple[CaptureResult, Row[Any]]]:
     leads = await upsert_leads(session, [(p.email, p.profile, p.sub.now, p.source) for p in batch])
+    # After the upsert: it waited for a forget of the same address holding the row, and this
+    # statement sees that forget's key (PostgreSQL reads what committed before it started).
+    forgotten = await forgotten_among(session, [p.email for p in batch], secret)
     events: list[dict[str, Any]] = []
     resubscribed: list[dict[str, Any]] = []
     staged: list[StageChange] = []
     consents: list[dict[str, Any]] = []
     wanted: list[tuple[Row[Any], list[Any], bool, datetime]] = []
     complained: set[int] = set()
+    double_opt_in: dict[int, bool] = {}
     for p, (lead, _) in zip(batch, leads, strict=True):
         form, now = p.form, p.sub.now
+        double_opt_in[lead.id] = doi = form.double_opt_in or p.email in forgotten
         source = {k: v for k, v in p.source.items() if v}
         events.append(event_row(lead.id, EventType.CAPTURED, now, form=form.id, **source))
         if lead.suppression_reason == SuppressionReason.COMPLAINED:
@@ -209,7 +217,7 @@ async def _capture_round(
             events.append(
                 event_row(lead.id, EventType.RESUBSCRIBED, now, form=form.id, previous=previous)
             )
-        verified = not form.double_opt_in or lead.email_verified_at is not None
+        verified = not doi or (lead.email_verified_at is not None and p.email not in forgotten)
         consents.append(
             {
                 "lead_id": lead.id,
@@ -219,8 +227,8 @@ async def _capture_round(
                 "granted_at": now,
                 "ip": p.sub.ip,
                 "user_agent": (p.sub.user_agent or "")[:500] or None,
-                "double_opt_in": form.double_opt_in,
-                "confirmed_at": now if form.double_opt_in and verified else None,
+                "double_opt_in": doi,
+                "confirmed_at": now if doi and verified else None,
             }
         )
         if lead.id not in complained:
@@ -245,7 +253,9 @@ async def _capture_round(
     results = []
     for p, (lead, created), consent_id in zip(batch, leads, consent_ids, strict=True):
         waits = (
-            p.form.double_opt_in and lead.email_verified_at is None and lead.id not in complained
+            double_opt_in[lead.id]
+            and (lead.email_verified_at is None or p.email in forgotten)
+            and lead.id not in complained
         )
         result = CaptureResult(
             lead.public_id,
@@ -311,10 +321,12 @@ async def confirm(
     user_agent: str | None,
     now: datetime,
     max_age: timedelta,
+    secret: str,
 ) -> tuple[Lead, FormConfig, list[str]]:
     """Double opt-in, confirmed by a person's POST: mark the consent confirmed (when, from
     which address and browser) and start the drips that waited for it. Confirming twice is
-    harmless (the drip starts once)."""
+    harmless (the drip starts once). A forgotten address (``secret``: its hash's key) is
+    forgotten no more: a new, confirmed consent is what mailing it again needs."""
     pending = await pending_confirmation(session, project, consent_id, now, max_age)
     consent, form = pending.consent, pending.form
     lead = await session.get(Lead, consent.lead_id)
@@ -325,6 +337,8 @@ async def confirm(
         consent.confirmed_user_agent = (user_agent or "")[:500] or None
         lead.email_verified_at = lead.email_verified_at or now
         await record_event(session, lead.id, EventType.CONFIRMED, now, form=form.id)
+        key = address_key(lead.email, secret)
+        await session.execute(delete(Forgotten).where(Forgotten.key == key))
         if lead.lifecycle_stage == Stage.SUBSCRIBER:
             change = StageChange(lead.id, lead.lifecycle_stage, {"form": form.id})
             await change_stage(session, Stage.LEAD, [change], now)

@@ -1,6 +1,8 @@
-"""``nurture leads``: look a lead up, record a later stage."""
+"""``nurture leads``: look a lead up, record a later stage, export or forget a lead."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
@@ -77,3 +79,112 @@ def stage(
     if previous is None:
         raise fail(f"no lead {email!r}")
     typer.echo(f"{email}: {previous} -> {stage_}" + (f" (value {value:,.2f})" if value else ""))
+
+
+def _print_export_schema(value: bool) -> None:
+    if value:
+        from nurture.rights.export import schema_json
+
+        typer.echo(schema_json(), nl=False)
+        raise typer.Exit()
+
+
+@app.command("export")
+def export(
+    who: str = typer.Argument(..., metavar="EMAIL", help="The lead's address (or its lead id)."),
+    out: Path | None = typer.Option(None, "--out", help="Write the JSON to this file."),
+    schema: bool = typer.Option(
+        False,
+        "--schema",
+        is_eager=True,
+        callback=_print_export_schema,
+        help="Print the JSON Schema of the export.",
+    ),
+) -> None:
+    """Everything held on the lead, as JSON (records an ``exported`` event)."""
+    from nurture.db import session_scope, utcnow
+    from nurture.leads.service import InvalidEmail, normalise_email
+    from nurture.rights.export import export_lead
+    from nurture.rights.find import find_lead
+    from nurture.rights.forget import forgotten_at
+
+    settings = get_settings()
+    url = settings.database_url.get_secret_value()
+
+    async def main() -> str:
+        async with session_scope(url) as session:
+            lead = await find_lead(session, who)
+            if lead is not None:
+                return (await export_lead(session, lead, utcnow(), "cli")).model_dump_json(indent=2)
+            try:
+                when = await forgotten_at(
+                    session, normalise_email(who), settings.resolved_secret_key()
+                )
+            except InvalidEmail:
+                when = None
+        if when is None:
+            raise fail(f"no lead {who!r}")
+        raise fail(
+            f"{who} was forgotten on {when:%Y-%m-%d %H:%M} UTC: nothing is held on it but a "
+            "keyed hash of the address (the anonymous record is exported by its lead id)",
+            code=2,
+        )
+
+    document = run(main())
+    if out is None:
+        typer.echo(document)
+    else:
+        out.write_text(document + "\n", encoding="utf-8")
+        typer.echo(f"wrote {out}")
+
+
+@app.command("forget")
+def forget(
+    who: str = typer.Argument(..., metavar="EMAIL", help="The lead's address (or its lead id)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Erase the lead's personal data everywhere (an anonymous record and a keyed hash of the
+    address stay: nothing mails it again without a new, confirmed consent)."""
+    from nurture.db import session_scope, utcnow
+    from nurture.leads.service import InvalidEmail, normalise_email
+    from nurture.rights.find import find_lead
+    from nurture.rights.forget import Forgetting, forget_lead, forgotten_at, scrub
+
+    settings = get_settings()
+    url = settings.database_url.get_secret_value()
+    if not yes:
+        typer.confirm(f"Erase everything held on {who}? This cannot be undone", abort=True)
+
+    async def main() -> Forgetting | None:
+        async with session_scope(url) as session:
+            lead = await find_lead(session, who, lock=True)
+            if lead is not None:
+                done = await forget_lead(
+                    session, lead, settings.resolved_secret_key(), utcnow(), "cli"
+                )
+            else:
+                try:
+                    email = normalise_email(who)
+                except InvalidEmail:
+                    return None
+                when = await forgotten_at(session, email, settings.resolved_secret_key())
+                done = None if when is None else Forgetting("", when, already=True)
+        if done is not None:
+            scrubbed = await scrub(url)
+            if url.startswith("sqlite") and not scrubbed.complete:
+                typer.secho(
+                    "the database file still holds erased bytes (another process kept it "
+                    "busy): run forget again later to finish",
+                    fg="yellow",
+                    err=True,
+                )
+        return done
+
+    done = run(main())
+    if done is None:
+        raise fail(f"no lead {who!r}")
+    when = f"{done.forgotten_at:%Y-%m-%d %H:%M} UTC"
+    if done.already:
+        typer.echo(f"{who}: forgotten already ({when})")
+    else:
+        typer.echo(f"{who}: forgotten; anonymous record {done.public_id}")

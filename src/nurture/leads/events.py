@@ -7,9 +7,10 @@ what a lead did) live in their own namespace, ``custom.<name>``, so they can nev
 for, or collide with, an event nurture records itself.
 
 ``event_row`` is the one place an event row is spelled; ``record_events`` writes many with one
-executemany, ``record_event`` one. Events are append-only: nothing deletes them, and the one
-update is ``mark_machine``: an open or click judged a person's until a burst it belonged to
-showed it was a machine's.
+executemany, ``record_event`` one. Events are append-only: nothing deletes them, and there
+are two updates: ``mark_machine``, an open or click judged a person's until a burst it belonged
+to showed it was a machine's, and ``erase_payloads``, a forgotten lead's payloads reduced to
+what holds nothing personal (the rows, their types and times stay: the report's counts too).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
-from sqlalchemy import ColumnElement, Insert, Select, insert, update
+from sqlalchemy import ColumnElement, Insert, Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nurture.db import chunked, update_by_id
 from nurture.leads.models import Event
 
 
@@ -218,6 +220,50 @@ async def mark_machine(session: AsyncSession, reasons: Mapping[int, MachineReaso
             .values(machine=reason)
             .execution_options(synchronize_session=False)
         )
+
+
+# What a forgotten lead's events keep of their data: the keys the report and the ledger read
+# (a stage, a deal value, why a drip ended, where a bounce report came from), and of those only
+# numbers, booleans and lower-case words; a form value, a subject, a URL, a server's reply that
+# echoes the address, an anonymous id are gone.
+KEPT_KEYS = frozenset(
+    {"form", "stage", "previous", "value", "via", "reason", "after_step", "source", "pending"}
+    | {"score", "territory", "events"}
+)
+_WORD = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+
+
+def anonymous_data(data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An event's data reduced to what is not personal (see ``KEPT_KEYS``)."""
+    kept: dict[str, Any] = {}
+    for key, value in (data or {}).items():
+        if key not in KEPT_KEYS:
+            continue
+        if (
+            isinstance(value, bool | int | float)
+            or value is None
+            or (isinstance(value, str) and _WORD.match(value))
+        ):
+            kept[key] = value
+    return kept
+
+
+async def erase_payloads(session: AsyncSession, lead_ids: Iterable[int]) -> int:
+    """Erase the personal data in these leads' events (the lead asked to be forgotten): the
+    second sanctioned change to event rows, after ``mark_machine``. Every row stays, with its
+    type, time, sequence, step, touch and verdict; its data keeps only ``anonymous_data``.
+    One SELECT and one executemany per chunk of leads. Returns how many rows changed."""
+    changed = 0
+    for part in chunked(list(lead_ids)):
+        rows = await session.execute(select(Event.id, Event.data).where(Event.lead_id.in_(part)))
+        updates = [
+            {"id": r.id, "data": kept}
+            for r in rows
+            if (kept := anonymous_data(r.data)) != (r.data or {})
+        ]
+        await update_by_id(session, Event, updates)
+        changed += len(updates)
+    return changed
 
 
 async def record_event(

@@ -179,6 +179,22 @@ async def change_stage(
     return len(moved)
 
 
+# The reasons a suppression for this reason replaces (the others stay as they were).
+_OUTRANKED_BY = {
+    SuppressionReason.COMPLAINED: (
+        SuppressionReason.UNSUBSCRIBED,
+        SuppressionReason.BOUNCED,
+        SuppressionReason.SUNSET,
+    ),
+    SuppressionReason.FORGOTTEN: (
+        SuppressionReason.UNSUBSCRIBED,
+        SuppressionReason.BOUNCED,
+        SuppressionReason.SUNSET,
+        SuppressionReason.COMPLAINED,
+    ),
+}
+
+
 async def suppress(
     session: AsyncSession,
     leads: Mapping[int, Mapping[str, Any]],
@@ -190,11 +206,12 @@ async def suppress(
     reason (e.g. the server's reply to a bounce). A lead suppressed already is left as it
     was, with no second event. ORM objects of these leads in the session see the change.
     Returns the ids suppressed now. A complaint outranks the other reasons: it replaces an
-    earlier ``bounced`` or ``unsubscribed`` (which a form post may lift; a complaint never)."""
+    earlier ``bounced`` or ``unsubscribed`` (which a form post may lift; a complaint never);
+    being forgotten outranks them all, a complaint too, and nothing replaces it."""
     done: list[int] = []
     unsuppressed: ColumnElement[bool] = Lead.suppressed_at.is_(None)
-    if reason == SuppressionReason.COMPLAINED:
-        unsuppressed = or_(unsuppressed, Lead.suppression_reason != SuppressionReason.COMPLAINED)
+    if reason in _OUTRANKED_BY:
+        unsuppressed = or_(unsuppressed, Lead.suppression_reason.in_(_OUTRANKED_BY[reason]))
     for part in chunked(list(leads)):
         result = await session.execute(
             update(Lead)

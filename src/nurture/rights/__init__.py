@@ -1,0 +1,2 @@
+"""The lead's rights: everything held on a lead (``held``), exported (``export``) or erased
+(``forget``), and the CRM API for both (``routes``)."""
