@@ -1,0 +1,89 @@
+"""HTTP: GET /n/{token} (the score a link carries, and a button), POST /n/{token} (the
+person's press: records the score), GET /ref/{token} (a referral link: to the referral form's
+landing page, the token carried along in a hidden field).
+
+GETs record nothing: mail scanners and link previews fetch every link of an email."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import RedirectResponse
+
+from nurture.config.forms import REFERRAL_FIELD
+from nurture.db import session_scope, utcnow
+from nurture.links import NpsScore
+from nurture.loyalty.service import (
+    COMMENT_MAX,
+    Scorer,
+    clean_comment,
+    latest_answer,
+    record_score,
+    referral_form,
+    scorer,
+)
+from nurture.tokens import InvalidToken
+from nurture.web.state import AppState, get_state
+
+router = APIRouter()
+
+_BAD = ("Link ungültig", "Dieser Link ist ungültig.")
+
+
+async def _read(state: AppState, token: str) -> tuple[NpsScore, Scorer] | None:
+    try:
+        link = state.links.read_nps(token)
+    except InvalidToken:
+        return None
+    async with session_scope(state.settings.database_url.get_secret_value()) as session:
+        who = await scorer(session, link)
+    return None if who is None else (link, who)
+
+
+@router.get("/n/{token}", include_in_schema=False)
+async def nps_page(token: str, state: AppState = Depends(get_state)) -> Response:
+    read = await _read(state, token)
+    if read is None:
+        return state.pages.message(*_BAD, 404)
+    link, who = read
+    async with session_scope(state.settings.database_url.get_secret_value()) as session:
+        before = await latest_answer(session, who)
+    answered = before[0] if before and before[0] != link.score else None
+    return state.pages.render(
+        "nps.html.j2",
+        score=link.score,
+        answered=answered,
+        action=f"/n/{token}",
+        comment_max=COMMENT_MAX,
+    )
+
+
+@router.post("/n/{token}", include_in_schema=False)
+async def nps_answer(token: str, request: Request, state: AppState = Depends(get_state)):
+    read = await _read(state, token)
+    if read is None:
+        return state.pages.message(*_BAD, 404)
+    link, who = read
+    form = await request.form()
+    comment = clean_comment(form.get("comment"))
+    async with session_scope(state.settings.database_url.get_secret_value()) as session:
+        await record_score(session, who, link.score, comment, utcnow())
+    return state.pages.message(
+        "Danke für Ihre Bewertung", f"Ihre Bewertung ({link.score} von 10) ist angekommen."
+    )
+
+
+@router.get("/ref/{token}", include_in_schema=False)
+async def referral(token: str, state: AppState = Depends(get_state)) -> Response:
+    try:
+        state.links.read_referral(token)
+    except InvalidToken:
+        return state.pages.message(*_BAD, 404)
+    form = referral_form(state.project())
+    if form is None:
+        return state.pages.message("Nicht gefunden", "Hier gibt es keine Empfehlungsseite.", 404)
+    # The token itself goes along (the landing page carries it in a hidden field and capture
+    # reads it again): a referrer's id that anyone could edit in the URL would credit anyone.
+    query = urlencode({REFERRAL_FIELD: token, "utm_source": "referral", "utm_medium": "referral"})
+    return RedirectResponse(f"/f/{form.id}?{query}", status_code=303)
