@@ -6,7 +6,7 @@
 - ``/r/{token}``: a link in a send clicked; base64 of "hex send id, space, URL".
 - ``/s/{token}/accept`` and ``/reject``: a hand-off the rep answers; the hex hand-off id.
 - ``/n/{token}``: a satisfaction score (0-10) given in an email: "t" + hex send id (or a
-  lead's public id in previews), space, the score. The page records it with a POST.
+  lead's public id in previews), "-", the score. The page records it with a POST.
 - ``/ref/{token}``: a customer's personal referral link: the referrer's public id.
 
 All but ``/c/`` are itsdangerous signed strings without expiry (a link in a months-old email
@@ -141,15 +141,17 @@ class Links:
         return _hex(self.tokens.unsign("handoff", token), "handoff")
 
     # A one-click satisfaction score: one link per score, the page records it with a POST.
+    # "-" between subject and score: URL-safe (a space broke the link in mail clients), and
+    # neither a hex send id nor a public id (uuid4 hex) contains one.
     def nps_send_url(self, touch_id: int, score: int) -> str:
-        return f"{self.base_url}/n/{self.tokens.sign('nps', f't{touch_id:x} {score}')}"
+        return f"{self.base_url}/n/{self.tokens.sign('nps', f't{touch_id:x}-{score}')}"
 
     def nps_lead_url(self, public_id: str, score: int) -> str:
-        return f"{self.base_url}/n/{self.tokens.sign('nps', f'{public_id} {score}')}"
+        return f"{self.base_url}/n/{self.tokens.sign('nps', f'{public_id}-{score}')}"
 
     def read_nps(self, token: str) -> NpsScore:
         """Whose score and which, or InvalidToken."""
-        subject, _, score = self.tokens.unsign("nps", token).partition(" ")
+        subject, _, score = self.tokens.unsign("nps", token).rpartition("-")
         if not score.isdigit() or not 0 <= int(score) <= 10:
             raise InvalidToken("nps")
         if subject.startswith("t"):
