@@ -22,7 +22,8 @@ fields:
 """
 
 ASK = """
-<p>Wie wahrscheinlich empfehlen Sie uns? {% for s in range(11) %}<a href="{{ nps_url(s) }}">{{ s }}</a> {% endfor %}</p>
+<p>Wie wahrscheinlich empfehlen Sie uns?
+{% for s in range(11) %}<a href="{{ nps_url(s) }}">{{ s }}</a> {% endfor %}</p>
 <p><a href="{{ referral_url() }}">Empfehlen</a></p>
 {% endblock %}"""
 
