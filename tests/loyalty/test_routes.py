@@ -61,8 +61,9 @@ async def test_the_emails_score_links_show_a_button_and_only_a_post_records(
     page = await client.get(scores[9])
     assert page.status_code == 200
     assert "Ihre Bewertung: 9" in page.text and f'action="{scores[9]}"' in page.text
-    for path in scores:  # a mail scanner fetching every link
+    for path in scores:  # a mail scanner fetching every link, a link checker's HEAD
         assert (await client.get(path)).status_code == 200
+        assert (await client.head(path)).status_code == 200
     assert await events(loyalty_settings, "nps_scored") == []
     done = await client.post(scores[9], data={"comment": "  Sehr hilfreich  "})
     assert done.status_code == 200 and "9 von 10" in done.text

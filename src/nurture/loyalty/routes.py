@@ -2,7 +2,8 @@
 person's press: records the score), GET /ref/{token} (a referral link: to the referral form's
 landing page, the token carried along in a hidden field).
 
-GETs record nothing: mail scanners and link previews fetch every link of an email."""
+GETs (and HEADs, which link checkers send) record nothing: mail scanners and link previews
+fetch every link of an email."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ async def _read(state: AppState, token: str) -> tuple[NpsScore, Scorer] | None:
     return None if who is None else (link, who)
 
 
-@router.get("/n/{token}", include_in_schema=False)
+@router.api_route("/n/{token}", methods=["GET", "HEAD"], include_in_schema=False)
 async def nps_page(token: str, state: AppState = Depends(get_state)) -> Response:
     read = await _read(state, token)
     if read is None:
@@ -74,7 +75,7 @@ async def nps_answer(token: str, request: Request, state: AppState = Depends(get
     )
 
 
-@router.get("/ref/{token}", include_in_schema=False)
+@router.api_route("/ref/{token}", methods=["GET", "HEAD"], include_in_schema=False)
 async def referral(token: str, state: AppState = Depends(get_state)) -> Response:
     try:
         state.links.read_referral(token)
