@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from nurture.app import create_app
 from nurture.crm.models import Deal
@@ -116,3 +118,24 @@ async def test_errors_per_field_and_nothing_written(api, settings):
     extra = await api.post(path, json={**BODY, "stage": "sql"}, headers=KEY)
     assert extra.status_code == 422
     assert await counts(settings) == (0, [], [])
+
+
+async def test_two_first_deals_at_once_make_one_customer(api, settings):
+    lead_id = await new_lead(api)
+    path = f"/api/leads/{lead_id}/deals"
+    bodies = [{**BODY, "deal_id": f"D-{i}"} for i in range(4)]
+    answers = await asyncio.gather(*(api.post(path, json=b, headers=KEY) for b in bodies))
+    assert [a.status_code for a in answers] == [201] * 4
+    deals, recorded, stages = await counts(settings)
+    assert (deals, len(recorded), stages) == (4, 4, ["customer"])
+
+
+async def test_a_replay_after_sales_recycled_the_lead_leaves_its_stage(api, settings):
+    lead_id = await new_lead(api)
+    path = f"/api/leads/{lead_id}/deals"
+    await api.post(path, json=BODY, headers=KEY)
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        await session.execute(update(Lead).values(lifecycle_stage="recycled"))
+    again = await api.post(path, json=BODY, headers=KEY)
+    assert (again.json()["created"], again.json()["stage"]) == (False, "recycled")
+    assert (await counts(settings))[2] == ["customer"]

@@ -86,7 +86,7 @@ def deal(
             if lead is None:
                 return None
             recorded = await record_deal(session, lead, wanted, utcnow(), "cli")
-            return recorded.created, lead.lifecycle_stage
+            return recorded.created, recorded.stage
 
     result = run(main())
     if result is None:

@@ -97,7 +97,7 @@ async def add_deal(
         out = DealRecordedOut(
             lead_id=lead_id,
             created=recorded.created,
-            stage=lead.lifecycle_stage,
+            stage=recorded.stage,
             previous=recorded.previous_stage,
             deal=_out(recorded.deal),
         )

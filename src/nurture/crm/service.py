@@ -32,7 +32,12 @@ class DealIn:
 class Recorded:
     deal: Deal
     created: bool  # False: the CRM sent this deal before; nothing changed
-    previous_stage: str
+    previous_stage: str  # the lead's stage before (read under the lead's row lock)
+
+    @property
+    def stage(self) -> str:
+        """The lead's stage now: a new deal makes a customer; a replay changes nothing."""
+        return Stage.CUSTOMER if self.created else self.previous_stage
 
 
 async def record_deal(
@@ -42,7 +47,14 @@ async def record_deal(
     for a lead not yet a customer, the move to ``customer`` (with the deal's value, which the
     funnel's won revenue reads). A deal id seen before changes nothing, whatever the body says
     now: a replayed webhook must not count twice, and a correction is a new deal id."""
-    previous = lead.lifecycle_stage
+    # The lead's row locked first (PostgreSQL; SQLite writes one at a time anyway): two first
+    # deals at once must not make it a customer twice. First, not after the insert: the
+    # insert's foreign-key lock and a later FOR UPDATE deadlock two such requests.
+    previous = str(
+        await session.scalar(
+            select(Lead.lifecycle_stage).where(Lead.id == lead.id).with_for_update()
+        )
+    )
     inserted = await session.execute(
         insert_ignoring_conflicts(session, Deal.__table__, "lead_id", "external_id")
         .values(
