@@ -17,7 +17,6 @@ from nurture.db import session_scope, utcnow
 from nurture.links import NpsScore
 from nurture.loyalty.service import (
     COMMENT_MAX,
-    Scorer,
     clean_comment,
     latest_answer,
     record_score,
@@ -32,24 +31,23 @@ router = APIRouter()
 _BAD = ("Link ungültig", "Dieser Link ist ungültig.")
 
 
-async def _read(state: AppState, token: str) -> tuple[NpsScore, Scorer] | None:
+def _link(state: AppState, token: str) -> NpsScore | None:
     try:
-        link = state.links.read_nps(token)
+        return state.links.read_nps(token)
     except InvalidToken:
         return None
-    async with session_scope(state.settings.database_url.get_secret_value()) as session:
-        who = await scorer(session, link)
-    return None if who is None else (link, who)
 
 
 @router.api_route("/n/{token}", methods=["GET", "HEAD"], include_in_schema=False)
 async def nps_page(token: str, state: AppState = Depends(get_state)) -> Response:
-    read = await _read(state, token)
-    if read is None:
+    link = _link(state, token)
+    if link is None:
         return state.pages.message(*_BAD, 404)
-    link, who = read
     async with session_scope(state.settings.database_url.get_secret_value()) as session:
-        before = await latest_answer(session, who)
+        who = await scorer(session, link)
+        before = await latest_answer(session, who) if who else None
+    if who is None:  # signed by us, but the send or lead is gone
+        return state.pages.message(*_BAD, 404)
     answered = before[0] if before and before[0] != link.score else None
     return state.pages.render(
         "nps.html.j2",
@@ -62,14 +60,16 @@ async def nps_page(token: str, state: AppState = Depends(get_state)) -> Response
 
 @router.post("/n/{token}", include_in_schema=False)
 async def nps_answer(token: str, request: Request, state: AppState = Depends(get_state)):
-    read = await _read(state, token)
-    if read is None:
+    link = _link(state, token)
+    if link is None:
         return state.pages.message(*_BAD, 404)
-    link, who = read
-    form = await request.form()
-    comment = clean_comment(form.get("comment"))
+    comment = clean_comment((await request.form()).get("comment"))
     async with session_scope(state.settings.database_url.get_secret_value()) as session:
-        await record_score(session, who, link.score, comment, utcnow())
+        who = await scorer(session, link)
+        if who is not None:
+            await record_score(session, who, link.score, comment, utcnow())
+    if who is None:
+        return state.pages.message(*_BAD, 404)
     return state.pages.message(
         "Danke für Ihre Bewertung", f"Ihre Bewertung ({link.score} von 10) ist angekommen."
     )
