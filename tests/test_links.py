@@ -5,9 +5,11 @@ byte for byte where the token has no timestamp."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from nurture.links import Click, LeadUnsubscribe, Links, SendUnsubscribe
+from nurture.links import Click, LeadUnsubscribe, Links, NpsScore, SendUnsubscribe
 from nurture.tokens import InvalidToken, Tokens
 
 LINKS = Links(Tokens("golden-key"), "https://n.example/")
@@ -92,3 +94,15 @@ def test_a_signed_payload_of_the_wrong_shape_is_an_invalid_token():
         LINKS.read_confirm(tokens.make("confirm", "42"))
     with pytest.raises(InvalidToken):
         LINKS.read_click(tokens.sign("click", "%%%"))
+
+
+def test_nps_links_are_url_safe_and_read_back():
+    # (loyalty) a space in the token broke the link in mail clients
+    links = Links(Tokens("k"), "https://n.example")
+    for url, expected in (
+        (links.nps_send_url(0x1F, 10), NpsScore(10, touch_id=0x1F)),
+        (links.nps_lead_url("ab" * 16, 0), NpsScore(0, public_id="ab" * 16)),
+    ):
+        token = url.removeprefix("https://n.example/n/")
+        assert re.fullmatch(r"[A-Za-z0-9_.-]+", token)
+        assert links.read_nps(token) == expected

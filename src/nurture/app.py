@@ -13,9 +13,11 @@ from fastapi.responses import HTMLResponse
 import nurture
 from nurture.capture.routes import CAPTURES, CONFIRMATION_EVENTS
 from nurture.capture.routes import router as capture_router
+from nurture.crm.deals import router as deals_router
 from nurture.crm.routes import router as crm_router
 from nurture.db import dispose_engines
 from nurture.handoff.routes import router as handoff_router
+from nurture.loyalty.routes import router as loyalty_router
 from nurture.mailevents.routes import router as mailevents_router
 from nurture.rights.routes import router as rights_router
 from nurture.settings import Settings, get_settings
@@ -48,9 +50,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tracking_router)
     app.include_router(handoff_router)
     app.include_router(crm_router)
+    app.include_router(deals_router)
     app.include_router(mailevents_router)
     app.include_router(website_router)
     app.include_router(rights_router)
+    app.include_router(loyalty_router)
 
     @app.get("/healthz", summary="Liveness check")
     async def healthz() -> dict[str, str]:

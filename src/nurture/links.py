@@ -142,6 +142,8 @@ class Links:
         return _hex(self.tokens.unsign("handoff", token), "handoff")
 
     # A one-click satisfaction score: one link per score, the page records it with a POST.
+    # "-" between subject and score: URL-safe (a space broke the link in mail clients), and
+    # neither a hex send id nor a public id (uuid4 hex) contains one.
     def nps_send_url(self, touch_id: int, score: int) -> str:
         return f"{self.base_url}/n/{self.tokens.sign('nps', f't{touch_id:x}-{score}')}"
 

@@ -1,5 +1,6 @@
 """Imports every table so ``Base.metadata`` is complete (Alembic and tests use it)."""
 
+from nurture.crm.models import Deal
 from nurture.db import Base
 from nurture.handoff.models import Handoff
 from nurture.inbox.models import ReplyForward
@@ -13,6 +14,7 @@ metadata = Base.metadata
 
 __all__ = [
     "Consent",
+    "Deal",
     "Enrollment",
     "Event",
     "Forgotten",

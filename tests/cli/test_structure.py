@@ -44,6 +44,6 @@ def test_every_command_is_registered_under_its_name():
     assert nested == {
         "db": ["upgrade"],
         "config": ["check"],
-        "leads": ["export", "forget", "import", "show", "stage"],
+        "leads": ["deal", "export", "forget", "import", "show", "stage"],
         "sends": ["in-doubt", "release"],
     }

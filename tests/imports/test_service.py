@@ -218,8 +218,9 @@ async def test_without_a_basis_the_form_s_double_opt_in_is_sent_once(settings, t
         assert pending is not None and pending.form_id == "leitfaden"
         events = (await session.scalars(select(Event.type))).all()
         assert events.count(EventType.CONFIRMATION_SENT) == 1
+        secret = settings.resolved_secret_key()
         _, _, started = await confirm(
-            session, project, pending.id, None, "Mozilla/5.0", NOW, timedelta(days=7)
+            session, project, pending.id, None, "Mozilla/5.0", NOW, timedelta(days=7), secret
         )
     assert started == ["b2b-nurture"]
 

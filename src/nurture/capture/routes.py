@@ -27,7 +27,7 @@ from nurture.capture.service import (
     pending_confirmation,
     prepare,
 )
-from nurture.config.forms import HONEYPOT, UTM_FIELDS, FormConfig
+from nurture.config.forms import HONEYPOT, REFERRAL_FIELD, UTM_FIELDS, FormConfig
 from nurture.db import session_scope, utcnow
 from nurture.leads.events import EventType, event_row, record_events
 from nurture.leads.service import mask_email
@@ -92,6 +92,8 @@ def _page_context(
     query = request.query_params
     hidden = {k: values.get(k) or query.get(k) or "" for k in UTM_FIELDS}
     hidden["referrer"] = values.get("referrer") or request.headers.get("referer", "")
+    # a referral link's signed token (/ref/ redirects here with it), read back on the post
+    hidden[REFERRAL_FIELD] = values.get(REFERRAL_FIELD) or query.get(REFERRAL_FIELD) or ""
     return {
         "form": form,
         "values": values,
@@ -159,6 +161,17 @@ class UnsupportedMediaType(ValueError):
     pass
 
 
+def _referred_by(state: AppState, token: Any) -> str | None:
+    """The referrer's public id from a referral token; a forged or garbled one is ignored (the
+    person still signs up, nobody gets the credit)."""
+    if not isinstance(token, str) or not token or len(token) > 200:
+        return None
+    try:
+        return state.links.read_referral(token)
+    except InvalidToken:
+        return None
+
+
 @router.post(
     "/f/{form_id}",
     status_code=201,
@@ -196,6 +209,7 @@ async def submit(
             client_ip(request),
             request.headers.get("user-agent"),
             request.headers.get("referer"),
+            _referred_by(state, data.get(REFERRAL_FIELD)),
         )
         prepared = prepare(state.project(), sub)
         if prepared is None:  # a bot filled the honeypot: answer as usual, keep nothing

@@ -21,6 +21,7 @@ from nurture.db import insert_values, update_by_id
 from nurture.leads.events import EventType, event_row, record_event, record_events
 from nurture.leads.forgotten import Forgotten, address_key, forgotten_among
 from nurture.leads.models import Consent, Lead, SuppressionReason
+from nurture.leads.referrals import Referral, record_referrals
 from nurture.leads.service import (
     InvalidEmail,
     StageChange,
@@ -52,6 +53,7 @@ class Submission:
     ip: str | None = None
     user_agent: str | None = None
     referrer: str | None = None
+    referred_by: str | None = None  # public id from a signed referral token (/ref/)
 
 
 @dataclass
@@ -201,10 +203,14 @@ async def _capture_round(
     wanted: list[tuple[Row[Any], list[Any], bool, datetime]] = []
     complained: set[int] = set()
     double_opt_in: dict[int, bool] = {}
-    for p, (lead, _) in zip(batch, leads, strict=True):
+    referrals: list[Referral] = []
+    for p, (lead, created) in zip(batch, leads, strict=True):
         form, now = p.form, p.sub.now
         double_opt_in[lead.id] = doi = form.double_opt_in or p.email in forgotten
         source = {k: v for k, v in p.source.items() if v}
+        if p.sub.referred_by and created:  # the new lead's attribution: referred by whom
+            source["referred_by"] = p.sub.referred_by
+            referrals.append(Referral(p.sub.referred_by, lead.id, lead.public_id, now))
         events.append(event_row(lead.id, EventType.CAPTURED, now, form=form.id, **source))
         if lead.suppression_reason == SuppressionReason.COMPLAINED:
             # Marked our mail as spam: never mailed again, not even a confirmation; a form
@@ -244,6 +250,7 @@ async def _capture_round(
     consent_ids = [by_lead[lead.id] for lead, _ in leads]
     enrolled = await enrol_many(session, project.versions, wanted)
     await record_events(session, events)
+    await record_referrals(session, referrals)
     # A subscriber whose address is confirmed (or needs no confirmation) is a lead; a lead
     # further down the funnel (an MQL, a customer) stays where it is.
     await change_stage(session, Stage.LEAD, staged, now)

@@ -53,6 +53,54 @@ def show(
     typer.echo(text)
 
 
+@app.command("deal")
+def deal(
+    email: str = typer.Argument(..., help="The lead's email address."),
+    value: float = typer.Argument(..., min=0, max=1e12, help="What was won."),
+    date: str | None = typer.Option(None, "--date", help="Day it was won, YYYY-MM-DD (today)."),
+    currency: str = typer.Option("EUR", help="ISO 4217 code."),
+    deal_id: str | None = typer.Option(
+        None, "--id", help="The CRM's deal id (default: cli:DATE:VALUE, so a rerun is harmless)."
+    ),
+) -> None:
+    """Record a won deal (as POST /api/leads/{lead_id}/deals does): a repeat purchase, or the
+    first, which makes the lead a customer."""
+    import datetime as dt
+
+    from nurture.crm.service import DealIn, record_deal
+    from nurture.db import session_scope, utcnow
+    from nurture.leads.service import find_by_email
+
+    try:
+        closed_on = dt.date.fromisoformat(date) if date else utcnow().date()
+    except ValueError:
+        raise fail(f"--date {date!r}: use YYYY-MM-DD") from None
+    if len(currency) != 3 or not currency.isalpha():
+        raise fail(f"--currency {currency!r}: use an ISO 4217 code such as EUR")
+    wanted = DealIn(
+        deal_id or f"cli:{closed_on.isoformat()}:{value:.2f}", value, currency.upper(), closed_on
+    )
+    url = get_settings().database_url.get_secret_value()
+
+    async def main() -> tuple[bool, str] | None:
+        async with session_scope(url) as session:
+            lead = await find_by_email(session, email)
+            if lead is None:
+                return None
+            recorded = await record_deal(session, lead, wanted, utcnow(), "cli")
+            return recorded.created, recorded.stage
+
+    result = run(main())
+    if result is None:
+        raise fail(f"no lead {email!r}")
+    created, now_stage = result
+    what = "recorded" if created else "recorded before, nothing changed"
+    typer.echo(
+        f"{email}: deal {wanted.external_id} {value:,.2f} {wanted.currency} on {closed_on} "
+        f"{what}; stage {now_stage}"
+    )
+
+
 @app.command("stage")
 def stage(
     email: str = typer.Argument(..., help="The lead's email address."),

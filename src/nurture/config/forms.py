@@ -14,7 +14,8 @@ LEAD_COLUMNS = ("email", *PROFILE)
 COLUMN_LIMITS = {"email": 320, "first_name": 100, "last_name": 100, "timezone": 64, "locale": 16}
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 HONEYPOT = "website"
-RESERVED = {*UTM_FIELDS, "referrer", "consent", "tz", HONEYPOT}
+REFERRAL_FIELD = "ref"  # the hidden field carrying a referral link's token (docs/lifecycle.md)
+RESERVED = {*UTM_FIELDS, "referrer", "consent", "tz", HONEYPOT, REFERRAL_FIELD}
 
 
 class FormField(StrictModel):
@@ -31,7 +32,7 @@ class FormField(StrictModel):
         if self.type == "select" and not self.options:
             raise ValueError("a select field needs options")
         if self.name in RESERVED:
-            raise ValueError(f"{self.name!r} is reserved (UTM, referrer, consent, honeypot)")
+            raise ValueError(f"{self.name!r} is reserved (UTM, referrer, ref, consent, honeypot)")
         limit = COLUMN_LIMITS.get(self.name)
         if limit and self.max_length > limit:
             raise ValueError(f"max_length of {self.name} can be at most {limit}")
@@ -64,6 +65,9 @@ class FormConfig(StrictModel):
         None, description="Sender of the confirmation email; default: the first sequence's."
     )
     allowed_origins: list[str] = Field(default_factory=list)
+    referral: bool = Field(
+        False, description="The landing page of referral links (/ref/); at most one form."
+    )
     consent: ConsentText
     thank_you: Page
     confirmed: Page = Page(title="Danke für Ihre Bestätigung")

@@ -99,6 +99,10 @@ def load_project(config_dir: Path) -> Project:
         for i, seq in enumerate(form.sequences):  # type: ignore[attr-defined]
             if seq not in project.sequences and seq not in broken:
                 problems.append(doc.problem(["sequences", i], f"no sequence {seq!r} in config"))
+    referral = [(doc, form) for doc, form in forms if form.referral]  # type: ignore[attr-defined]
+    for doc, _ in referral[1:]:
+        first = referral[0][1].id  # type: ignore[attr-defined]
+        problems.append(doc.problem(["referral"], f"form {first!r} is the referral form already"))
     for doc, seq in sequences:
         for i, form_id in enumerate(seq.trigger.forms):  # type: ignore[attr-defined]
             if form_id not in project.forms and form_id not in broken:

@@ -19,6 +19,7 @@ from nurture.leads import stages
 from nurture.leads.events import EventType, human
 from nurture.leads.models import Event
 from nurture.leads.stages import Stage
+from nurture.reporting.funnel_lifecycle import lifecycle_metrics
 from nurture.reporting.funnel_models import (
     COMPLAINT_LIMIT,
     FORMAT_VERSION,
@@ -248,4 +249,5 @@ async def funnel_report(
         sales=await sales_metrics(session, since, until),
         sources=sources,
         revenue=await revenue_metrics(session, project, since, until, sources),
+        lifecycle=await lifecycle_metrics(session, since, until, sequence_id),
     )

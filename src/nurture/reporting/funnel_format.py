@@ -126,7 +126,41 @@ def as_text(report: FunnelReport) -> str:
             f"{_money(c.cost_per_lead)}, per MQL {_money(c.cost_per_mql)}, "
             f"CAC {_money(c.customer_acquisition_cost)}, won {_money(c.won)}"
         )
+    out += _lifecycle_text(report)
     return "\n".join(out) + "\n"
+
+
+def _nps(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1f}"
+
+
+def _lifecycle_text(report: FunnelReport) -> list[str]:
+    life = report.lifecycle
+    out = [
+        "",
+        "After the sale (customers and deals by the end of the range)",
+        f"  customers {life.customers}, with a deal {life.buyers}, bought again "
+        f"{life.repeat_customers} (repeat purchase rate {_pct(life.repeat_purchase_rate)}), "
+        f"{life.deals} deal(s)",
+    ]
+    for c in life.revenue:
+        out.append(
+            f"  revenue {_money(c.value)} {c.currency} from {c.customers} customer(s), "
+            f"per customer {_money(c.per_customer)}; in the range {c.deals_in_range} "
+            f"deal(s) {_money(c.value_in_range)}"
+        )
+    ref = life.referrals
+    out.append(
+        f"  referrals in the range: {ref.referred} new lead(s) from {ref.referrers} "
+        f"referrer(s), {ref.became_customers} became customers ({_pct(ref.customer_rate)})"
+    )
+    out.append("  NPS (promoters 9-10, passives 7-8, detractors 0-6; latest answer per email)")
+    for n in [*life.nps, life.nps_total]:
+        out.append(
+            f"    {n.sequence or 'all answers':<26.26} {n.responses:>5} answers  "
+            f"{n.promoters:>4} / {n.passives:>4} / {n.detractors:>4}  NPS {_nps(n.nps)}"
+        )
+    return out
 
 
 def as_html(report: FunnelReport) -> str:

@@ -13,7 +13,9 @@ from nurture.reporting.fields import Count, Instant, Rate, ReportModel, Seconds
 # Fields are only ever added within a format version; a change of meaning bumps it.
 # 2: opens and clicks are a person's (raw_* counts every fetch); replies, bounces reported
 # after delivery, complaints and their rates per step and per sequence.
-FORMAT_VERSION: Literal[2] = 2
+# 3: the lifecycle after the sale (``lifecycle``): customers, repeat purchases, revenue per
+# customer, referrals and NPS per sequence; deals from the deals table (crm/).
+FORMAT_VERSION: Literal[3] = 3
 # Gmail's bulk-sender limit: a spam complaint rate above 0.3 % gets mail rejected.
 COMPLAINT_LIMIT = 0.003
 
@@ -227,11 +229,65 @@ class RevenueMetrics(ReportModel):
     )
 
 
+class CurrencyRevenue(ReportModel):
+    """Deals in one currency (amounts in different currencies are never added up)."""
+
+    currency: str = Field(description="ISO 4217 code the CRM reported.")
+    deals: Count = Field(description="Deals closed up to the end of the range.")
+    value: float = Field(description="Their sum, rounded to cents.")
+    customers: Count = Field(description="Leads with at least one of these deals.")
+    per_customer: float | None = Field(description="value / customers; null if none.")
+    deals_in_range: Count = Field(description="Of the deals, those closed in the range.")
+    value_in_range: float = Field(description="Their sum, rounded to cents.")
+
+
+class ReferralMetrics(ReportModel):
+    """Leads who came through a customer's referral link in the range (``referred`` events)."""
+
+    referrers: Count = Field(description="Leads whose link brought at least one new lead.")
+    referred: Count = Field(description="New leads who signed up through a referral link.")
+    became_customers: Count = Field(description="Of them, leads that became customers.")
+    customer_rate: Rate = Field(description="became_customers / referred; null if none.")
+
+
+class NpsMetrics(ReportModel):
+    """Answers to the one-click satisfaction score in the range: each lead's latest answer per
+    email counts once."""
+
+    sequence: str | None = Field(
+        description="The sequence whose email asked; null: previews and test sends."
+    )
+    responses: Count = Field(description="Answers (one per lead and email).")
+    promoters: Count = Field(description="Scores 9 and 10.")
+    passives: Count = Field(description="Scores 7 and 8.")
+    detractors: Count = Field(description="Scores 0 to 6.")
+    nps: float | None = Field(
+        ge=-100,
+        le=100,
+        description="% promoters - % detractors, -100 to 100, one decimal; null if none.",
+    )
+
+
+class LifecycleMetrics(ReportModel):
+    """After the sale. Customers and deals as of the end of the range (a repeat purchase
+    rate over a window would miss the first purchase); referrals and NPS answers in it."""
+
+    customers: Count = Field(description="Leads that had become customers by the end.")
+    buyers: Count = Field(description="Leads with at least one deal closed by the end.")
+    repeat_customers: Count = Field(description="Leads with two or more deals.")
+    repeat_purchase_rate: Rate = Field(description="repeat_customers / buyers; null if none.")
+    deals: Count = Field(description="Deals closed by the end of the range.")
+    revenue: list[CurrencyRevenue] = Field(description="Per currency, most revenue first.")
+    referrals: ReferralMetrics = Field(description="Referral links.")
+    nps: list[NpsMetrics] = Field(description="Per sequence that asked, in sequence id order.")
+    nps_total: NpsMetrics = Field(description="All answers (sequence null).")
+
+
 class FunnelReport(ReportModel):
     """Where leads drop out, for a time range: per sequence step, lifecycle stage, sales rep
     and lead source (``nurture report --format json``)."""
 
-    format: Literal[2] = Field(description="Version of this format.")
+    format: Literal[3] = Field(description="Version of this format.")
     range: ReportRange = Field(description="The time range.")
     sequence: str | None = Field(description="The one sequence reported; null: all.")
     steps: list[StepMetrics] = Field(description="Per sequence step, in sequence order.")
@@ -245,3 +301,6 @@ class FunnelReport(ReportModel):
     sales: SalesMetrics = Field(description="Sales hand-offs.")
     sources: list[SourceMetrics] = Field(description="Per lead source, most leads first.")
     revenue: RevenueMetrics = Field(description="Pipeline, won revenue and source costs.")
+    lifecycle: LifecycleMetrics = Field(
+        description="After the sale: customers, repeat purchases, referrals and NPS."
+    )

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nurture.crm.models import Deal
 from nurture.handoff.models import Handoff
 from nurture.inbox.models import ReplyForward
 from nurture.leads.events import erase_payloads
@@ -89,6 +90,8 @@ HELD: tuple[Held, ...] = (
     # The server's reply may echo the address ("550 <max@firma.de> unknown").
     Held("sends", Touch.__table__, _sends, blank(Touch.__table__, _sends, smtp_reply=None)),
     Held("scores", LeadScore.__table__, of_leads(LeadScore.lead_id), None),
+    # The CRM's deal id, value and date: nothing personal, and the revenue stays counted.
+    Held("deals", Deal.__table__, of_leads(Deal.lead_id), None),
     # The rep, territory, score and breakdown (rule names and points) stay; a rep's note on
     # the person goes (a reject reason is one of the configured keys).
     Held("handoffs", Handoff.__table__, _handoffs, blank(Handoff.__table__, _handoffs, note=None)),

@@ -1,0 +1,1 @@
+"""After the sale: the one-click satisfaction score (``/n/``) and referral links (``/ref/``)."""
