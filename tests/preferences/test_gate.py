@@ -94,3 +94,16 @@ async def test_an_opted_out_topics_touches_are_skipped_while_another_topics_go_o
         )
     assert drips == {"news": EnrollmentState.ACTIVE, "b2b-nurture": EnrollmentState.EXITED}
     assert reason == TOPIC_OPTED_OUT
+
+
+async def test_a_pause_holds_back_no_exempt_sequence(settings, tmp_path):
+    """Transactional sequences (the contact policy's exempt_sequences) go out in a pause."""
+    settings = with_topics(settings, tmp_path)
+    (settings.config_dir / "policy.yaml").write_text("exempt_sequences: [news]\n")
+    [email] = await enrolled_leads(settings, 1, MONDAY)
+    await enrolled_leads(settings, 1, MONDAY, sequence_id="news")
+    await choose(settings, email, BOTH, pause=True, now=MONDAY - timedelta(hours=1))
+    report = await run_pass(build_dispatcher(settings), MONDAY)
+    assert report.total("sent") == 1 and outbox(settings) == [email]
+    states = {t.sequence_id: t.state for t in await touches(settings) if t.step_id == "welcome"}
+    assert states == {"news": TouchState.SENT, "b2b-nurture": TouchState.SCHEDULED}
