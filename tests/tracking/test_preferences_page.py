@@ -20,6 +20,7 @@ from nurture.preferences.models import Pause, TopicOptOut
 from nurture.preferences.service import PAUSE
 from nurture.rendering.compose import build_composer
 from nurture.settings import Settings
+from tests.conftest import SHIPPED
 from tests.factories import BROWSER, enrolled_leads
 from tests.preferences.project import NEWS, NURTURE, with_topics
 from tests.tracking.test_routes import MONDAY
@@ -160,3 +161,19 @@ async def test_a_forged_token_saves_nothing(topic_settings, client):
         assert (await client.get(forged)).status_code == 404
         assert (await client.post(forged, data=form)).status_code == 404
     assert await footprint(topic_settings) == before
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the template, not the database
+async def test_the_shipped_page_shows_and_confirms_the_choice(topic_settings):
+    settings = topic_settings.model_copy(update={"templates_dir": SHIPPED / "templates"})
+    path = await page_path(settings)
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url=settings.base_url) as client:
+        page = await client.get(path)
+        assert checked(page.text) == {NEWS: True, NURTURE: True, "30d": False}
+        assert "Ja, abmelden" in page.text and "Gespeichert" not in page.text
+        form = {"choice": "preferences", "offered": [NEWS, NURTURE], "topic": [NURTURE]}
+        saved = (await client.post(path, data=form | {"pause": "30d"})).text
+    assert checked(saved) == {NEWS: False, NURTURE: True, "30d": True}
+    assert "Gespeichert." in saved and "Sie erhalten: Praxis tipps." in saved
+    assert "Abbestellt: Neuigkeiten." in saved and "pausiert bis" in saved
