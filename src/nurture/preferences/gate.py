@@ -26,8 +26,8 @@ from nurture.ledger import claims
 from nurture.ledger.claims import Claimed
 from nurture.ledger.enrollment import exit_matching
 from nurture.ledger.models import Enrollment, Touch
-from nurture.preferences.models import Pause, TopicOptOut
-from nurture.preferences.service import TOPIC_OPTED_OUT
+from nurture.preferences.models import TopicOptOut
+from nurture.preferences.service import TOPIC_OPTED_OUT, running_pauses
 from nurture.sequences.schedule import fit_window, lead_zone
 
 
@@ -81,14 +81,7 @@ async def _defer_paused(
     session: AsyncSession, project: Project, touches: list[Claimed], now: datetime
 ) -> set[int]:
     """Release the touches of paused leads, due after the pause; returns their ids."""
-    paused: dict[int, datetime] = {}
-    for part in chunked(sorted({t.lead_id for t in touches})):
-        rows = await session.execute(
-            select(Pause.lead_id, Pause.paused_until).where(
-                Pause.lead_id.in_(part), Pause.paused_until > now
-            )
-        )
-        paused.update(dict(rows.all()))  # type: ignore[arg-type]
+    paused = await running_pauses(session, {t.lead_id for t in touches}, now)
     waiting = [t for t in touches if t.lead_id in paused]
     if not waiting:
         return set()

@@ -67,7 +67,6 @@ async def preferences_of(
     """Each lead's preferences as they hold at ``now`` (the default for leads without any)."""
     ids = sorted(set(lead_ids))
     opted: dict[int, dict[str, datetime]] = defaultdict(dict)
-    paused: dict[int, datetime] = {}
     for part in chunked(ids):
         rows = await session.execute(
             select(TopicOptOut.lead_id, TopicOptOut.topic, TopicOptOut.opted_out_at).where(
@@ -76,13 +75,23 @@ async def preferences_of(
         )
         for lead_id, topic, at in rows:
             opted[lead_id][topic] = at
-        pauses = await session.execute(
+    paused = await running_pauses(session, ids, now)
+    return {i: Preferences(dict(opted.get(i, {})), paused.get(i)) for i in ids}
+
+
+async def running_pauses(
+    session: AsyncSession, lead_ids: Iterable[int], now: datetime
+) -> dict[int, datetime]:
+    """Lead id -> the end of its pause, for the leads paused at ``now``."""
+    paused: dict[int, datetime] = {}
+    for part in chunked(sorted(set(lead_ids))):
+        rows = await session.execute(
             select(Pause.lead_id, Pause.paused_until).where(
                 Pause.lead_id.in_(part), Pause.paused_until > now
             )
         )
-        paused.update(dict(pauses.all()))  # type: ignore[arg-type]
-    return {i: Preferences(dict(opted.get(i, {})), paused.get(i)) for i in ids}
+        paused.update(dict(rows.all()))  # type: ignore[arg-type]
+    return paused
 
 
 def _changes(choice: Choice, now_holds: Preferences, now: datetime) -> dict[str, Any]:
