@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 
 from nurture.app import create_app
 from nurture.db import session_scope, utcnow
+from nurture.dispatch.run import build_dispatcher, run_pass
 from nurture.leads.events import EventType
 from nurture.leads.models import Event, Lead, SuppressionReason
-from nurture.ledger.models import Enrollment, EnrollmentState
+from nurture.ledger.models import Enrollment, EnrollmentState, Touch
 from nurture.preferences.models import Pause, TopicOptOut
 from nurture.preferences.service import PAUSE
 from nurture.rendering.compose import build_composer
@@ -177,3 +178,19 @@ async def test_the_shipped_page_shows_and_confirms_the_choice(topic_settings):
     assert checked(saved) == {NEWS: False, NURTURE: True, "30d": True}
     assert "Gespeichert." in saved and "Sie erhalten: Praxis tipps." in saved
     assert "Abbestellt: Neuigkeiten." in saved and "pausiert bis" in saved
+
+
+async def test_the_event_names_the_email_whose_link_was_used(topic_settings, client):
+    await page_path(topic_settings)
+    await run_pass(build_dispatcher(topic_settings), MONDAY)
+    async with session_scope(topic_settings.database_url.get_secret_value()) as session:
+        touch = await session.scalar(select(Touch).where(Touch.sequence_id == "news"))
+    url = build_composer(topic_settings).links.unsubscribe_send_url(touch.id)
+    form = {"choice": "preferences", "offered": [NEWS], "topic": []}
+    assert (await client.post(url, data=form)).status_code == 200
+    async with session_scope(topic_settings.database_url.get_secret_value()) as session:
+        event = await session.scalar(
+            select(Event).where(Event.type == EventType.PREFERENCES_CHANGED)
+        )
+    assert (event.sequence_id, event.step_id) == ("news", "welcome")
+    assert event.data["opted_out"] == [NEWS]

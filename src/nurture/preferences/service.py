@@ -44,12 +44,14 @@ class Choice:
     """What a lead chose on the page. ``offered``: the topics the page showed (others stay as
     they were: a topic added to the config after the page was loaded is not opted out of);
     ``wanted``: those of them still ticked. ``pause``: paused (a running pause keeps its end:
-    a replayed post does not extend it) or not (a running pause is lifted)."""
+    a replayed post does not extend it) or not (a running pause is lifted). ``sent``: the
+    (sequence, step) whose email the page's link was in, recorded on the event for reports."""
 
     lead_id: int
     offered: frozenset[str]
     wanted: frozenset[str]
     pause: bool
+    sent: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,10 +148,19 @@ async def set_preferences(
     for rows in chunked(pauses):
         await session.execute(Pause.__table__.insert(), list(rows))
     await _end_opted_out(session, project, opt_outs, now)
+    sent = {c.lead_id: c.sent or (None, None) for c in choices}
     await record_events(
         session,
         (
-            event_row(i, EventType.PREFERENCES_CHANGED, now, via=via, **_storable(data))
+            event_row(
+                i,
+                EventType.PREFERENCES_CHANGED,
+                now,
+                sequence_id=sent[i][0],
+                step_id=sent[i][1],
+                via=via,
+                **_storable(data),
+            )
             for i, data in changed.items()
         ),
     )

@@ -181,7 +181,8 @@ async def _save_preferences(
         lead = await find_by_public_id(session, found[0]) if found else None
         if lead is None:
             return state.pages.message(*_GONE, status_code=404)
-        choice = Choice(lead.id, offered, wanted, pause=form.get("pause") == "30d")
+        pause = form.get("pause") == "30d"
+        choice = Choice(lead.id, offered, wanted, pause, sent=found[1] if found else None)
         await set_preferences(session, project, [choice], now, via="page")
         held = await preferences_of(session, [lead.id], now)
     return _page(state, lead, held[lead.id], action=action, saved=True)
