@@ -7,6 +7,7 @@ from nurture.inbox.models import ReplyForward
 from nurture.leads.forgotten import Forgotten
 from nurture.leads.models import Consent, Event, Lead, LeadScore
 from nurture.ledger.models import Enrollment, Touch
+from nurture.preferences.models import Pause, TopicOptOut
 from nurture.receipts import Receipt
 from nurture.visitors.models import Visitor, VisitorEvent
 
@@ -21,8 +22,10 @@ __all__ = [
     "Handoff",
     "Lead",
     "LeadScore",
+    "Pause",
     "Receipt",
     "ReplyForward",
+    "TopicOptOut",
     "Touch",
     "Visitor",
     "VisitorEvent",

@@ -9,14 +9,18 @@ from datetime import timedelta
 import jsonschema
 from sqlalchemy import select
 
+from nurture.config.project import load_project
 from nurture.db import session_scope
 from nurture.handoff.run import build_context, run_handoff_pass
 from nurture.leads.events import EventType, MachineReason, event_row, record_events
 from nurture.leads.models import Lead
+from nurture.preferences.service import PAUSE, Choice, set_preferences
 from nurture.reporting.lead import lead_profile, profile_json, profile_text
 from nurture.reporting.lead_models import LeadProfile, Owner, ScoreRule
 from nurture.reporting.schemas import schema
+from tests.factories import enrolled_leads
 from tests.handoff.test_handoff import MONDAY, qualified
+from tests.preferences.project import NEWS, NURTURE, with_topics
 
 
 async def handed_off(settings) -> LeadProfile:
@@ -104,3 +108,22 @@ async def test_every_open_and_click_shows_its_verdict_and_the_replies_are_listed
     assert "machine: at_delivery" in text and "human" in text
     assert "replies: 1" in text and "Re: Marge: Bitte rufen Sie an" in text
     assert LeadProfile.model_validate(json.loads(profile_json(p))) == p
+
+
+async def test_the_profile_shows_the_preferences(settings, tmp_path):
+    settings = with_topics(settings, tmp_path)
+    await enrolled_leads(settings, 1, MONDAY)
+    project = load_project(settings.config_dir)
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        lead_id = await session.scalar(select(Lead.id))
+        choice = Choice(lead_id, frozenset({NURTURE, NEWS}), frozenset({NEWS}), pause=True)
+        await set_preferences(session, project, [choice], MONDAY, via="page")
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        p = await lead_profile(session, "lead0@example.com")
+    assert [(o.topic, o.opted_out_at) for o in p.preferences.opted_out] == [(NURTURE, MONDAY)]
+    assert p.preferences.paused_until == MONDAY + PAUSE
+    text = profile_text(p)
+    assert f"topics opted out: {NURTURE} (since {MONDAY:%Y-%m-%d})" in text
+    assert f"paused until: {MONDAY + PAUSE:%Y-%m-%d %H:%M} UTC" in text
+    data = json.loads(profile_json(p))
+    assert data["preferences"]["opted_out"][0]["topic"] == NURTURE

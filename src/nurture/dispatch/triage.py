@@ -22,6 +22,7 @@ from nurture.ledger.claims import Claimed
 from nurture.ledger.enrollment import exit_matching
 from nurture.ledger.models import Enrollment, EnrollmentState, Touch
 from nurture.ledger.progress import advance
+from nurture.preferences.gate import respect_preferences
 from nurture.rendering.compose import LEAD_FIELDS, lead_context
 from nurture.scoring.score import score_of
 from nurture.sequences.conditions import Engagement, evaluate, load_engagement
@@ -49,6 +50,7 @@ async def triage(session: AsyncSession, project: Project, ids: list[int], now: d
             # Steps are matched by id: they may have been reordered since scheduling.
             index = project.sequences[row.sequence_id].step_index(row.step_id)
             candidates.append(Work(_claimed(row, index), lead_context(row), row.public_id))  # type: ignore[arg-type]
+    candidates = await respect_preferences(session, project, candidates, batch.skipped, now)
     verdicts = await _conditions(session, project, candidates)
     for work in candidates:
         verdict = verdicts.get(work.touch.id, True)

@@ -13,6 +13,7 @@ from nurture.leads.events import ENGAGEMENT, EventType
 from nurture.leads.models import Event
 from nurture.leads.service import find_by_email
 from nurture.ledger.models import Enrollment
+from nurture.preferences.models import Pause, TopicOptOut
 from nurture.reporting.lead_models import (
     EnrollmentInfo,
     HandoffInfo,
@@ -20,10 +21,12 @@ from nurture.reporting.lead_models import (
     LeadInfo,
     LeadProfile,
     Owner,
+    PreferencesInfo,
     Reply,
     ScoreBreakdown,
     ScoreRule,
     TimelineEvent,
+    TopicOptOutInfo,
 )
 from nurture.scoring.score import breakdown
 
@@ -60,6 +63,10 @@ async def lead_profile(session: AsyncSession, email: str, events: int = 30) -> L
         .order_by(Event.occurred_at, Event.id)
     )
     score = await breakdown(session, lead.id)
+    opted_out = await session.scalars(
+        select(TopicOptOut).where(TopicOptOut.lead_id == lead.id).order_by(TopicOptOut.topic)
+    )
+    paused_until = await session.scalar(select(Pause.paused_until).where(Pause.lead_id == lead.id))
     return LeadProfile(
         lead=LeadInfo.model_validate(lead),
         owner=owner,
@@ -72,6 +79,10 @@ async def lead_profile(session: AsyncSession, email: str, events: int = 30) -> L
         timeline=[TimelineEvent.model_validate(e) for e in timeline],
         engagement=[Hit.of(e) for e in hits],
         replies=[Reply.model_validate(e) for e in replies],
+        preferences=PreferencesInfo(
+            opted_out=[TopicOptOutInfo.model_validate(o) for o in opted_out],
+            paused_until=paused_until,
+        ),
     )
 
 
@@ -108,6 +119,13 @@ def profile_text(p: LeadProfile) -> str:
             f"({handoff.territory}) {handoff.created_at:%Y-%m-%d %H:%M}"
             + (f", reason {handoff.reason}" if handoff.reason else ""),
         ]
+    prefs = p.preferences
+    opted = ", ".join(f"{o.topic} (since {o.opted_out_at:%Y-%m-%d})" for o in prefs.opted_out)
+    lines += [
+        "",
+        f"preferences: topics opted out: {opted or '-'}; paused until: "
+        + (f"{prefs.paused_until:%Y-%m-%d %H:%M} UTC" if prefs.paused_until else "-"),
+    ]
     lines += ["", "drips"]
     for e in p.enrollments:
         due = f"  next {e.next_due_at:%Y-%m-%d %H:%M}" if e.next_due_at else ""

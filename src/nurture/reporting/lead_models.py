@@ -159,6 +159,24 @@ class Reply(FromRow):
     data: JsonObject = Field(description="subject and snippet.")
 
 
+class TopicOptOutInfo(FromRow):
+    """A topic the lead opted out of on the preference page."""
+
+    topic: str = Field(description="The sequences' topic (their `topic` in the config).")
+    opted_out_at: Instant = Field(description="When the lead opted out of it.")
+
+
+class PreferencesInfo(ReportModel):
+    """What the lead chose on the preference page (unsubscribing from everything is the
+    lead's suppression)."""
+
+    opted_out: list[TopicOptOutInfo] = Field(description="Topics opted out of, by name.")
+    paused_until: Instant | None = Field(
+        description="The end of its latest pause of all marketing mail (in the past: over); "
+        "null: never paused or the pause was lifted."
+    )
+
+
 class LeadProfile(ReportModel):
     """One lead, everything about it: profile, stage, owner, score breakdown, drips and
     timeline (``nurture leads show``)."""
@@ -173,3 +191,4 @@ class LeadProfile(ReportModel):
         description="Every open and click of its emails with the verdict, oldest first."
     )
     replies: list[Reply] = Field(description="Its replies to our emails, oldest first.")
+    preferences: PreferencesInfo = Field(description="Its choices on the preference page.")

@@ -17,6 +17,7 @@ from nurture.inbox.models import ReplyForward
 from nurture.leads.events import erase_payloads
 from nurture.leads.models import Consent, Event, LeadScore
 from nurture.ledger.models import Enrollment, Touch
+from nurture.preferences.models import Pause, TopicOptOut
 from nurture.visitors.models import Visitor, VisitorEvent
 
 Rows = Callable[[Sequence[int]], ColumnElement[bool]]
@@ -92,6 +93,9 @@ HELD: tuple[Held, ...] = (
     Held("scores", LeadScore.__table__, of_leads(LeadScore.lead_id), None),
     # The CRM's deal id, value and date: nothing personal, and the revenue stays counted.
     Held("deals", Deal.__table__, of_leads(Deal.lead_id), None),
+    # The lead's choices on the preference page: topics and times, nothing personal.
+    Held("topic_opt_outs", TopicOptOut.__table__, of_leads(TopicOptOut.lead_id), None),
+    Held("pauses", Pause.__table__, of_leads(Pause.lead_id), None),
     # The rep, territory, score and breakdown (rule names and points) stay; a rep's note on
     # the person goes (a reject reason is one of the configured keys).
     Held("handoffs", Handoff.__table__, _handoffs, blank(Handoff.__table__, _handoffs, note=None)),

@@ -1,5 +1,6 @@
 """HTTP: GET /o/{token} (open pixel), GET /r/{token} (click redirect), GET /u/{token}
-(unsubscribe page), POST /u/{token} (button and RFC 8058 one-click).
+(the preference page behind the unsubscribe link), POST /u/{token} (its forms: topics and a
+pause, or unsubscribe from everything; and RFC 8058 one-click).
 
 Opens and clicks answer HEAD too: a link checker that gets no redirect flags the mail. Every
 hit is recorded with its verdict, and a machine gets the same answer as a person."""
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
 
 from nurture.db import session_scope, utcnow
 from nurture.leads.events import EventType, MachineReason
@@ -20,6 +22,13 @@ from nurture.leads.models import Lead, SuppressionReason
 from nurture.leads.service import find_by_public_id, mask_email
 from nurture.ledger.models import Touch
 from nurture.links import SendUnsubscribe
+from nurture.preferences.service import (
+    Choice,
+    Preferences,
+    preferences_of,
+    set_preferences,
+    topics,
+)
 from nurture.tokens import InvalidToken
 from nurture.tracking.engagement import record_engagement
 from nurture.tracking.unsubscribe import unsubscribe
@@ -126,25 +135,27 @@ async def _subject(state: AppState, token: str) -> tuple[str, tuple[str, str] | 
 
 @router.get("/u/{token}", include_in_schema=False)
 async def unsubscribe_page(token: str, state: AppState = Depends(get_state)):
+    """The preference page. A GET changes nothing: mail scanners fetch every link."""
     found = await _subject(state, token)
     async with session_scope(state.settings.database_url.get_secret_value()) as session:
         lead = await find_by_public_id(session, found[0]) if found else None
+        held = await preferences_of(session, [lead.id], utcnow()) if lead else {}
     if lead is None:
         return state.pages.message(*_GONE, status_code=404)
-    return state.pages.render(
-        "unsubscribe.html.j2",
-        email=mask_email(lead.email),
-        action=f"/u/{token}",
-        done=lead.suppressed_at is not None
-        and lead.suppression_reason == SuppressionReason.UNSUBSCRIBED,
-    )
+    return _page(state, lead, held[lead.id], action=f"/u/{token}")
 
 
 @router.post("/u/{token}", include_in_schema=False)
 async def unsubscribe_post(token: str, request: Request, state: AppState = Depends(get_state)):
+    """The page's forms and RFC 8058 one-click. The signed token in the path is the credential
+    (no session, no cookie to forge a request with). Without ``choice=preferences`` (the
+    page's "Ja, abmelden" button, one-click, the page before the preferences existed): from
+    everything at once."""
     found = await _subject(state, token)
     form = await request.form()
     one_click = form.get("List-Unsubscribe") == "One-Click"
+    if not one_click and form.get("choice") == "preferences":
+        return await _save_preferences(state, found, form, f"/u/{token}")
     lead = None
     if found:
         async with session_scope(state.settings.database_url.get_secret_value()) as session:
@@ -155,6 +166,58 @@ async def unsubscribe_post(token: str, request: Request, state: AppState = Depen
         return state.pages.message(*_GONE, status_code=404)
     if one_click:  # a mail client, not a person: no page needed
         return PlainTextResponse("unsubscribed")
-    return state.pages.render(
-        "unsubscribe.html.j2", email=mask_email(lead.email), action="", done=True
+    return _page(state, lead, Preferences(), action="", done=True)
+
+
+async def _save_preferences(
+    state: AppState, found: tuple[str, tuple[str, str] | None] | None, form: FormData, action: str
+) -> Response:
+    project = state.project()
+    # Only topics of the config count: the form is the lead's browser's, anything may come.
+    offered = frozenset(str(t) for t in form.getlist("offered")) & set(topics(project))
+    wanted = frozenset(str(t) for t in form.getlist("topic")) & offered
+    now = utcnow()  # the wall clock: "for 30 days" counts from the click
+    async with session_scope(state.settings.database_url.get_secret_value()) as session:
+        lead = await find_by_public_id(session, found[0]) if found else None
+        if lead is None:
+            return state.pages.message(*_GONE, status_code=404)
+        pause = form.get("pause") == "30d"
+        choice = Choice(lead.id, offered, wanted, pause, sent=found[1] if found else None)
+        await set_preferences(session, project, [choice], now, via="page")
+        held = await preferences_of(session, [lead.id], now)
+    return _page(state, lead, held[lead.id], action=action, saved=True)
+
+
+def _page(
+    state: AppState,
+    lead: Lead,
+    held: Preferences,
+    action: str,
+    saved: bool = False,
+    done: bool = False,
+) -> Response:
+    labels = {
+        t: t.replace("-", " ").replace("_", " ").capitalize() for t in topics(state.project())
+    }
+    offered = [
+        {"slug": t, "label": label, "wanted": t not in held.opted_out}
+        for t, label in labels.items()
+    ]
+    response = state.pages.render(
+        "unsubscribe.html.j2",
+        email=mask_email(lead.email),
+        action=action,
+        done=done
+        or (
+            lead.suppressed_at is not None
+            and lead.suppression_reason == SuppressionReason.UNSUBSCRIBED
+        ),
+        saved=saved,
+        topics=offered,
+        receiving=[t["label"] for t in offered if t["wanted"]],
+        opted_out=[t["label"] for t in offered if not t["wanted"]],
+        paused_until=held.paused_until.strftime("%d.%m.%Y") if held.paused_until else None,
     )
+    # The token in the URL is the key to this page: no caching, and no Referer carrying it.
+    response.headers.update({**_NO_STORE, "Referrer-Policy": "no-referrer"})
+    return response
