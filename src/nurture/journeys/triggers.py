@@ -32,6 +32,7 @@ from sqlalchemy.orm import aliased
 
 from nurture.config.project import Project
 from nurture.config.sequences import SequenceConfig, Trigger
+from nurture.db import is_postgres
 from nurture.journeys.engagement import engaged_since, mailable
 from nurture.leads.events import EventType, human
 from nurture.leads.models import Event, Lead
@@ -48,16 +49,23 @@ def reached(stage: str) -> tuple[str, ...]:
     return at_or_after(Stage(stage)) if stage in FUNNEL else (stage,)
 
 
-def _property(data: Any, key: str, value: bool | int | str) -> ColumnElement[bool]:
-    item = data[key]
+def _property(key: str, value: bool | int | str, postgres: bool) -> ColumnElement[bool]:
+    """The event's data has ``value`` at ``key``, of the same JSON type: "3" is not 3, nor
+    "true" true (PostgreSQL's casts would take them)."""
+    item = Event.data[key]
     if isinstance(value, bool):  # before int: a bool is an int
-        return item.as_boolean() == value
-    if isinstance(value, int):
-        return item.as_integer() == value
-    return item.as_string() == value
+        compare, pg, lite = item.as_boolean() == value, "boolean", ("true", "false")
+    elif isinstance(value, int):
+        compare, pg, lite = item.as_integer() == value, "number", ("integer",)
+    else:
+        compare, pg, lite = item.as_string() == value, "string", ("text",)
+    if postgres:
+        return and_(func.jsonb_typeof(item) == pg, compare)
+    path = '$."' + key.replace('"', "") + '"'
+    return and_(func.json_type(Event.data, path).in_(lite), compare)
 
 
-def _candidates(sequence: SequenceConfig, now: datetime) -> Select[Any] | None:
+def _candidates(sequence: SequenceConfig, now: datetime, postgres: bool) -> Select[Any] | None:
     """The leads the sequence's trigger enrols now, with the number of their entry; None for
     a sequence that only forms start."""
     trigger: Trigger = sequence.trigger
@@ -84,7 +92,7 @@ def _candidates(sequence: SequenceConfig, now: datetime) -> Select[Any] | None:
         )
         when = and_(Lead.lifecycle_stage.in_(stages), changed)
     elif trigger.event:
-        matches = [_property(Event.data, k, v) for k, v in trigger.properties.items()]
+        matches = [_property(k, v, postgres) for k, v in trigger.properties.items()]
         when = exists().where(
             Event.lead_id == Lead.id,
             Event.type == trigger.event,
@@ -117,7 +125,7 @@ async def enrol_triggered(session: AsyncSession, project: Project, now: datetime
     """Enrol every lead a sequence's trigger starts now. Returns how many, by trigger kind."""
     counts: Counter[str] = Counter()
     for sequence in project.sequences.values():
-        query = _candidates(sequence, now)
+        query = _candidates(sequence, now, is_postgres(session))
         if query is None:
             continue
         rows = (await session.execute(query)).all()
