@@ -25,6 +25,12 @@ SENDER = {
     "address": "Teststraße 1, 10119 Berlin",
 }
 
+# what the b2b-nurture templates the steps reuse link to
+LINKS = {
+    name: f"https://planwerk.example/{name}"
+    for name in ("whitepaper", "case_study", "pricing", "demo", "website")
+}
+
 
 def sequence(id_: str, trigger: dict[str, Any], steps: int = 1, **fields: Any) -> dict[str, Any]:
     return {
@@ -32,6 +38,7 @@ def sequence(id_: str, trigger: dict[str, Any], steps: int = 1, **fields: Any) -
         "name": id_,
         "trigger": trigger,
         "sender": SENDER,
+        "links": LINKS,
         **fields,
         "steps": [
             {
