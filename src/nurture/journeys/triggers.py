@@ -77,30 +77,33 @@ def _candidates(sequence: SequenceConfig, now: datetime, postgres: bool) -> Sele
         recent = or_(e.ended_at.is_(None), e.ended_at > now - sequence.reenter)
         allowed = ~exists().where(mine, recent)
     entry = select(func.coalesce(func.max(e.entry), 0) + 1).where(mine).scalar_subquery()
-    # the event came after the lead's last entry into this sequence began
-    after_last = ~exists().where(mine, e.enrolled_at >= Event.occurred_at)
+    # The events that start it, read from the events' (type, occurred_at) index: the few
+    # recent ones of one type, not every lead's whole log. Each came after the lead's last
+    # entry into this sequence began.
+    after_last = ~exists().where(
+        e.lead_id == Event.lead_id, e.sequence_id == sequence.id, e.enrolled_at >= Event.occurred_at
+    )
     since = now - CATCH_UP
     when: ColumnElement[bool]
     if trigger.stage:
         stages = reached(trigger.stage)
-        changed = exists().where(
-            Event.lead_id == Lead.id,
+        changed = select(Event.lead_id).where(
             Event.type == EventType.STAGE_CHANGED,
             Event.occurred_at > since,
             Event.data["stage"].as_string().in_(stages),
             after_last,
         )
-        when = and_(Lead.lifecycle_stage.in_(stages), changed)
+        when = and_(Lead.lifecycle_stage.in_(stages), Lead.id.in_(changed))
     elif trigger.event:
         matches = [_property(k, v, postgres) for k, v in trigger.properties.items()]
-        when = exists().where(
-            Event.lead_id == Lead.id,
+        happened = select(Event.lead_id).where(
             Event.type == trigger.event,
             Event.occurred_at > since,
             human(),
             *matches,
             after_last,
         )
+        when = Lead.id.in_(happened)
     elif trigger.inactive_for:
         quiet_since = now - trigger.inactive_for
         when = and_(Lead.created_at <= quiet_since, ~engaged_since(Lead.id, quiet_since))
