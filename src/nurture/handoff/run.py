@@ -63,12 +63,14 @@ class HandoffReport:
             setattr(self, name, getattr(self, name) + value)
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{self.promoted} promoted to MQL, {self.handed_off} handed off, "
             f"{self.notified} notified, {self.reminded} reminded, "
-            f"{self.reassigned} reassigned, {self.enrolled} enrolled by triggers, "
-            f"{self.sunset} sunset"
+            f"{self.reassigned} reassigned"
         )
+        if self.enrolled or self.sunset:  # only with journeys beyond forms at work
+            text += f", {self.enrolled} enrolled by triggers, {self.sunset} sunset"
+        return text
 
     @property
     def enrolled(self) -> int:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_
+from sqlalchemy import ColumnElement, Exists, and_, exists, false, or_
+from sqlalchemy.orm import InstrumentedAttribute
 
 from nurture.leads.events import CUSTOM_PREFIX, EventType, human
 from nurture.leads.models import Consent, Event, Lead
@@ -34,7 +35,10 @@ def engaged() -> ColumnElement[bool]:
     return and_(or_(Event.type.in_(ENGAGED), Event.type.startswith(CUSTOM_PREFIX)), human())
 
 
-def engaged_since(lead_id: ColumnElement[int], since: ColumnElement[datetime] | datetime):
+def engaged_since(
+    lead_id: ColumnElement[int] | InstrumentedAttribute[int],
+    since: ColumnElement[datetime] | InstrumentedAttribute[datetime] | datetime,
+) -> Exists:
     """Whether the lead engaged at or after ``since`` (a column or an instant)."""
     return exists().where(Event.lead_id == lead_id, Event.occurred_at >= since, engaged())
 
