@@ -62,10 +62,16 @@ def with_sequences(settings: Settings, tmp_path: Path, *sequences: dict[str, Any
 
 
 async def mailable_leads(
-    settings: Settings, n: int, now: datetime, prefix: str = "lead", **fields: Any
+    settings: Settings,
+    n: int,
+    now: datetime,
+    prefix: str = "lead",
+    unconfirmed: bool = False,
+    **fields: Any,
 ) -> dict[str, int]:
-    """``n`` leads with a recorded consent (as a form without double opt-in records it),
-    created at ``now``; returns their ids by address."""
+    """``n`` leads with a recorded consent (as a form without double opt-in records it; or,
+    ``unconfirmed``, a double opt-in never confirmed), created at ``now``; returns their ids
+    by address."""
     emails = [f"{prefix}{i}@example.com" for i in range(n)]
     values = {"first_name": "Max", "timezone": "Europe/Berlin", **fields}
     async with session_scope(settings.database_url.get_secret_value()) as session:
@@ -79,7 +85,7 @@ async def mailable_leads(
                     text="Ja",
                     text_version="test-v1",
                     granted_at=now,
-                    double_opt_in=False,
+                    double_opt_in=unconfirmed,
                 )
             )
     return {lead.email: lead.id for lead, _ in leads}

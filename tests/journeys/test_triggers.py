@@ -102,6 +102,7 @@ async def test_inactive_for(settings, tmp_path):
     ids = await mailable_leads(settings, 5, NOW - timedelta(days=90))
     quiet, visited, machine_only, custom = list(ids.values())[:4]
     [young] = (await mailable_leads(settings, 1, NOW - timedelta(days=10), "young")).values()
+    await mailable_leads(settings, 1, NOW - timedelta(days=90), "unconfirmed", unconfirmed=True)
 
     async def events(session):
         recent = NOW - timedelta(days=10)
