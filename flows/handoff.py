@@ -77,7 +77,10 @@ async def score_and_hand_off(now: datetime | None = None) -> dict[str, int]:
     the SLA."""
     at = now or utcnow()
     report = await run_handoff_pass(
-        build_context(get_settings()), at, score, (promote, journeys, notify, follow_up, expire_visitors)
+        build_context(get_settings()),
+        at,
+        score,
+        (promote, journeys, notify, follow_up, expire_visitors),
     )
     await create_table_artifact(
         [{"what": k.replace("_", " "), "count": v} for k, v in report.as_dict().items()],
