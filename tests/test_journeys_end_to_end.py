@@ -26,7 +26,9 @@ from tests.journeys.project import mailable_leads, sequence, with_sequences
 
 
 def subjects(settings, address: str) -> list[str]:
-    outbox = MemoryTransport.outboxes.setdefault(settings.mail_url.get_secret_value()[9:], [])
+    outbox = MemoryTransport.outboxes.setdefault(
+        settings.mail_url.get_secret_value().removeprefix("memory://"), []
+    )
     return [
         str(email.message_from_bytes(m.data)["Subject"]) for m in outbox if m.recipient == address
     ]
