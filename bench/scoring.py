@@ -2,12 +2,13 @@
 open/click tracking endpoint under a burst, on SQLite and PostgreSQL.
 
     python bench/scoring.py [--leads 100000] [--events 1000000] [--db sqlite|postgresql|both]
-                            [--seconds 10] [--json]
+                            [--seconds 10] [--json] [--pass-only]
 
 Baselines measured in the same run: for the pass, one plain aggregation over the whole event
 log (SELECT lead_id, count(*) ... GROUP BY lead_id): the least any scoring over the events
 must read; for the endpoint, GET /healthz on the same server. Prints seconds, the ratio to the
-baseline, and how many leads were promoted and handed off; the endpoint's requests/s and
+baseline, and how many leads were promoted, handed off and enrolled by the journeys
+triggers (one sequence per kind, BENCH_SEQUENCES); the endpoint's requests/s and
 latency (wrk when installed, else an httpx client).
 """
 
@@ -25,6 +26,8 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # NURTURE_BENCH_SRC=<an older checkout>/src measures that code with this script, the server
@@ -63,6 +66,7 @@ TABLES = {
         "country",
     ),
     "events": ("lead_id", "type", "occurred_at", "data", "sequence_id", "step_id"),
+    "consents": ("lead_id", "form_id", "text", "text_version", "granted_at", "double_opt_in"),
     "enrollments": (
         "id",
         "lead_id",
@@ -91,23 +95,36 @@ TABLES = {
 
 def rows(leads: int, events: int, sends: int) -> dict[str, list[tuple]]:
     """Leads (confirmed, mixed fit), events over 90 days, and ``sends`` sent emails (the open
-    pixel's tokens name them)."""
+    pixel's tokens name them); some leads for each journeys trigger (BENCH_SEQUENCES)."""
     rnd = random.Random(7)
     out: dict[str, list[tuple]] = {t: [] for t in TABLES}
     for i in range(leads):
+        custom = {"company_size": rnd.choice(SIZES)}
+        if i % 50 == 0:  # the date trigger's field: renewals spread over weeks around now
+            custom["renewal_date"] = (NOW.date() + timedelta(days=30 - i % 40)).isoformat()
+        customer = i % 200 == 0  # the stage trigger's: became customers yesterday
         out["leads"].append(
             (
                 i + 1,
                 f"lead{i}@{rnd.choice(DOMAINS)}",
                 uuid.uuid4().hex,
-                json.dumps({"company_size": rnd.choice(SIZES)}),
-                "lead",
-                NOW,
+                json.dumps(custom),
+                "customer" if customer else "lead",
+                NOW - timedelta(days=120),
                 NOW,
                 rnd.choice(TITLES),
                 rnd.choice(COUNTRIES),
             )
         )
+        out["consents"].append((i + 1, "bench", "Ja", "v1", NOW - timedelta(days=120), False))
+        if customer:
+            data = json.dumps({"stage": "customer", "previous": "lead"})
+            at = NOW - timedelta(days=1)
+            out["events"].append((i + 1, "stage_changed", at, data, None, None))
+        if i % 100 == 1:  # the event trigger's: a webinar registration (half the right one)
+            data = json.dumps({"webinar": "q1" if i % 200 == 1 else "q2"})
+            at = NOW - timedelta(days=2)
+            out["events"].append((i + 1, "custom.webinar_registered", at, data, None, None))
     for _ in range(events):
         kind = rnd.choice(TYPES)
         at = NOW - timedelta(minutes=rnd.randrange(90 * 24 * 60))
@@ -121,6 +138,27 @@ def rows(leads: int, events: int, sends: int) -> dict[str, list[tuple]]:
             (i + 1, i + 1, i + 1, "b2b-nurture", "welcome", 0, "sent", NOW, 1, NOW, NOW)
         )
     return out
+
+
+# One sequence per journeys trigger kind, added to the shipped config for the pass.
+BENCH_SEQUENCES = {
+    "bench-stage": {"stage": "customer"},
+    "bench-event": {"event": "custom.webinar_registered", "properties": {"webinar": "q1"}},
+    "bench-inactive": {"inactive_for": "60d"},
+    "bench-date": {"date_field": "custom.renewal_date", "offset": "-30d"},
+}
+
+
+def journeys_config(tmp: Path) -> Path:
+    """The shipped config plus BENCH_SEQUENCES (each a copy of a shipped sequence with
+    another trigger)."""
+    config = tmp / "config"
+    shutil.copytree(CONFIG, config)
+    base = yaml.safe_load(next((config / "sequences").glob("*.yaml")).read_text())
+    for id_, trigger in BENCH_SEQUENCES.items():
+        sequence = {**base, "id": id_, "trigger": trigger, "goals": []}
+        (config / "sequences" / f"{id_}.yaml").write_text(yaml.safe_dump(sequence))
+    return config
 
 
 async def load(url: str, leads: int, events: int, sends: int) -> float:
@@ -141,11 +179,11 @@ async def measure_pass(url: str) -> dict[str, float]:
 
     from nurture.config.project import load_project
     from nurture.db import dispose_engines, session_scope
-    from nurture.handoff.run import HandoffContext, promote_step, score_step
+    from nurture.handoff.run import HandoffContext, journeys_step, promote_step, score_step
     from nurture.leads.models import Event
     from nurture.mail.transports import MemoryTransport
 
-    project = load_project(CONFIG)
+    project = load_project(journeys_config(Path(tempfile.mkdtemp())))
     context = HandoffContext(url, project, None, MemoryTransport("bench"))  # type: ignore[arg-type]
     started = time.perf_counter()
     async with session_scope(url) as session:
@@ -155,13 +193,18 @@ async def measure_pass(url: str) -> dict[str, float]:
     rows = await score_step(context, NOW)
     scored = time.perf_counter() - started
     report = await promote_step(context, NOW)
+    promoted = time.perf_counter() - started
+    journeys = await journeys_step(context, NOW)
     total = time.perf_counter() - started
     await dispose_engines()
     return {
         "baseline_s": round(baseline, 2),
         "score_s": round(scored, 2),
-        "score_and_promote_s": round(total, 2),
+        "score_and_promote_s": round(promoted, 2),
+        "journeys_s": round(total - promoted, 2),
+        "pass_s": round(total, 2),
         "ratio_to_baseline": round(total / baseline, 1),
+        "enrolled_by_trigger": journeys.enrolled,
         "rule_rows": rows,
         "promoted": report.promoted,
         "handed_off": report.handed_off,
@@ -231,8 +274,11 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per endpoint run")
     parser.add_argument("--json", action="store_true", help="write bench/results/scoring.json")
+    parser.add_argument(
+        "--pass-only", action="store_true", help="the scoring and hand-off pass, no endpoint"
+    )
     args = parser.parse_args()
-    if not shutil.which("wrk"):
+    if not args.pass_only and not shutil.which("wrk"):
         raise SystemExit("bench/scoring.py needs wrk for the endpoint burst: apt-get install wrk")
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     runs = []
@@ -244,8 +290,8 @@ def main() -> None:
             )
             loaded = asyncio.run(load(url, args.leads, args.events, 1000))
             result = asyncio.run(measure_pass(url))
-            hits = endpoint(url, Path(tmp), args.seconds, 1000)
-            recorded = asyncio.run(count_opens(url))
+            hits = {} if args.pass_only else endpoint(url, Path(tmp), args.seconds, 1000)
+            recorded = 0 if args.pass_only else asyncio.run(count_opens(url))
         run = {
             "db": kind,
             "leads": args.leads,
@@ -256,7 +302,6 @@ def main() -> None:
             "opens_recorded": recorded,
         }
         runs.append(run)
-        o, g = hits["open"], hits["baseline_get"]
         print(f"{kind}: {args.leads:,} leads, {args.events:,} events (loaded in {loaded:.0f} s)")
         print(f"  full scoring pass      {result['score_s']:>7.2f} s")
         print(
@@ -264,9 +309,17 @@ def main() -> None:
             f"{result['promoted']:,} promoted, {result['handed_off']:,} handed off"
         )
         print(
+            f"  journeys step          {result['journeys_s']:>7.2f} s   "
+            f"{result['enrolled_by_trigger']:,} enrolled by triggers"
+        )
+        print(f"  whole pass             {result['pass_s']:>7.2f} s")
+        print(
             f"  baseline (one GROUP BY over the events) {result['baseline_s']:.2f} s;"
             f" ratio {result['ratio_to_baseline']}"
         )
+        if args.pass_only:
+            continue
+        o, g = hits["open"], hits["baseline_get"]
         print(
             f"  GET /o/ (open pixel)   {o['requests_per_s']:>7,.0f} req/s  p50 {o['p50_ms']} ms"
             f"  p99 {o['p99_ms']} ms; {recorded:,} opens recorded"

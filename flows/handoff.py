@@ -1,4 +1,4 @@
-"""Prefect flow: score leads and hand the qualified ones to sales. Five task runs a pass,
+"""Prefect flow: score leads and hand the qualified ones to sales. Six task runs a pass,
 whatever the number of leads (the work is set-based SQL in nurture.scoring/nurture.handoff)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from nurture.handoff.run import (
     build_context,
     expire_visitors_step,
     follow_up_step,
+    journeys_step,
     notify_step,
     promote_step,
     run_handoff_pass,
@@ -34,6 +35,13 @@ async def score(c: HandoffContext, now: datetime) -> int:
 async def promote(c: HandoffContext, now: datetime) -> HandoffReport:
     # Safe to retry: a promoted lead is an MQL and is not promoted (or handed off) again.
     return await promote_step(c, now)
+
+
+@task(name="journeys", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+async def journeys(c: HandoffContext, now: datetime) -> HandoffReport:
+    # Safe to retry: one transaction; an enrolled entry is not enrolled again, a sunset lead
+    # is suppressed already.
+    return await journeys_step(c, now)
 
 
 # No retries on notifying: a notification is claimed before it is sent; a retry would not
@@ -64,11 +72,15 @@ def _run_name() -> str:
 
 @flow(name="score-and-hand-off", flow_run_name=_run_name)
 async def score_and_hand_off(now: datetime | None = None) -> dict[str, int]:
-    """Rescore every lead, promote those over the threshold to MQL, notify their reps, and
-    follow up on handoffs past the SLA."""
+    """Rescore every lead, promote those over the threshold to MQL, start the sequences
+    triggers start (and sunset the quiet), notify the reps, and follow up on handoffs past
+    the SLA."""
     at = now or utcnow()
     report = await run_handoff_pass(
-        build_context(get_settings()), at, score, (promote, notify, follow_up, expire_visitors)
+        build_context(get_settings()),
+        at,
+        score,
+        (promote, journeys, notify, follow_up, expire_visitors),
     )
     await create_table_artifact(
         [{"what": k.replace("_", " "), "count": v} for k, v in report.as_dict().items()],

@@ -121,3 +121,18 @@ def test_condition_syntax_and_unknown_recycle_sequence_are_config_errors(tmp_pat
     messages = {(p.file.name, p.line): p.message for p in info.value.problems}
     assert "not a valid expression" in messages[("b2b-nurture.yaml", line_of(broken, "clicked("))]
     assert "no sequence 'nope'" in messages[("sales.yaml", line_of(sales, "recycle_sequence"))]
+
+
+def test_a_stage_trigger_its_own_goal_ends_or_that_can_never_fire(tmp_path):
+    customers = SEQ.replace("  forms: [leitfaden]", "  forms: [leitfaden]\n  stage: customer")
+    never = SEQ.replace("  forms: [leitfaden]", "  stage: subscriber")
+    for text, field, needle, message in [
+        (customers, "goals.0.stage", "stage: mql", "ends the sequence its trigger"),
+        (never, "trigger.stage", "stage: subscriber", "every lead starts as subscriber"),
+    ]:
+        (tmp_path / field).mkdir()
+        with pytest.raises(ConfigError) as info:
+            load_project(project_with(tmp_path / field, sequence=text))
+        [problem] = info.value.problems
+        assert (problem.field, problem.line) == (field, line_of(text, needle))
+        assert message in problem.message

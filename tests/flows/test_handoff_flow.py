@@ -1,4 +1,4 @@
-"""The scoring and hand-off flow against a real (temporary) Prefect API: four task runs,
+"""The scoring and hand-off flow against a real (temporary) Prefect API: six task runs,
 whatever the number of leads; its counts come back; artifacts published."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ async def test_flow_scores_hands_off_and_reports(flow_settings, smtp):
     expected = [
         "expire-visitors",
         "follow-up-sla",
+        "journeys",
         "notify-reps",
         "promote-and-route",
         "score-leads",

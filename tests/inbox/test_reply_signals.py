@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from nurture.config.project import load_project
 from nurture.db import session_scope
-from nurture.handoff.service import apply_goals
+from nurture.journeys.goals import apply_goals
 from nurture.ledger.models import Enrollment, EnrollmentState
 from nurture.scoring.score import breakdown, score_leads
 from tests.inbox import mail

@@ -3,7 +3,7 @@ emails, in the sandbox; a false condition skips the step and the drip goes on.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from jinja2.exceptions import SecurityError
@@ -118,6 +118,28 @@ async def test_load_engagement_gets_opens_and_clicks_per_lead_and_sequence(setti
     assert found[(ids[a], "b2b-nurture")].hits == [("open", "welcome")]
     assert found[(ids[a], "b2b-recycle")].hits == [("click", "problem")]
     assert found[(ids[b], "b2b-nurture")].hits == []
+
+
+async def test_a_lead_that_entered_again_starts_with_no_engagement(settings):
+    await enrolled_leads(settings, 1, MONDAY)
+    later = MONDAY + timedelta(days=200)
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        lead_id = await session.scalar(select(Lead.id))
+        await record_events(
+            session,
+            [
+                event_row(
+                    lead_id, EventType.CLICK, MONDAY, sequence_id="b2b-nurture", step_id="welcome"
+                ),
+                # its second entry (sequence.reenter), and a reply in it
+                event_row(lead_id, EventType.ENROLLED, later, sequence_id="b2b-nurture", entry=2),
+                event_row(
+                    lead_id, EventType.REPLIED, later, sequence_id="b2b-nurture", step_id="welcome"
+                ),
+            ],
+        )
+        found = await load_engagement(session, {(lead_id, "b2b-nurture")})
+    assert found[(lead_id, "b2b-nurture")].hits == [("replied", "welcome")]
 
 
 async def test_a_false_condition_skips_the_step_and_the_enrollment_completes(settings):

@@ -15,6 +15,7 @@ from nurture.config.sequences import SequenceConfig
 from nurture.config.signals import SignalsConfig
 from nurture.config.sources import SourcesConfig
 from nurture.config.yamlfile import ConfigError, Problem, YamlDoc, load_yaml, validate
+from nurture.leads.stages import FUNNEL, Stage, at_or_after
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,23 @@ def _load_one(path: Path, model: type, problems: list[Problem]) -> tuple[YamlDoc
         return None
 
 
+def _trigger_problems(doc: YamlDoc, seq: SequenceConfig) -> list[Problem]:
+    """A trigger that can never start the sequence, or that its own goal ends at once."""
+    stage = seq.trigger.stage
+    if stage is None:
+        return []
+    if stage == Stage.SUBSCRIBER:
+        # no lead changes to subscriber: it is where every lead starts
+        return [doc.problem(["trigger", "stage"], "every lead starts as subscriber: use forms")]
+    return [
+        doc.problem(
+            ["goals", i, "stage"], f"this goal ends the sequence its trigger {stage!r} starts"
+        )
+        for i, goal in enumerate(seq.goals)
+        if goal.stage and stage in FUNNEL and stage in at_or_after(Stage(goal.stage))
+    ]
+
+
 def load_project(config_dir: Path) -> Project:
     """Every form and sequence, or a ConfigError listing every problem with file and line."""
     problems: list[Problem] = []
@@ -107,6 +125,7 @@ def load_project(config_dir: Path) -> Project:
         for i, form_id in enumerate(seq.trigger.forms):  # type: ignore[attr-defined]
             if form_id not in project.forms and form_id not in broken:
                 problems.append(doc.problem(["trigger", "forms", i], f"no form {form_id!r}"))
+        problems += _trigger_problems(doc, seq)  # type: ignore[arg-type]
     if sales:
         doc, config = sales
         recycle = config.recycle_sequence  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from nurture.db import session_scope, utcnow
+from nurture.journeys.goals import apply_goals
 from nurture.leads.service import find_by_public_id, record_crm_stage
 from nurture.leads.stages import Stage
 from nurture.web.auth import bearer_authorised
@@ -57,5 +58,9 @@ async def set_stage(
         lead = await find_by_public_id(session, lead_id)
         if lead is None:
             return _error(404, ["path", "lead_id"], "no such lead")
-        previous = await record_crm_stage(session, lead, body.stage, utcnow(), body.value, "api")
+        now = utcnow()
+        previous = await record_crm_stage(session, lead, body.stage, now, body.value, "api")
+        # in the same transaction: a customer gets no further nurture touch, not even one
+        # the dispatcher would claim before the next scoring pass ends the drip
+        await apply_goals(session, state.project(), now, [lead.id])
     return JSONResponse(StageOut(lead_id=lead_id, stage=body.stage, previous=previous).model_dump())

@@ -1,5 +1,6 @@
 """One scoring and hand-off pass, in steps the Prefect flow runs as tasks (flows/handoff.py)
-and the CLI and scheduler run in-process: score -> promote and route -> notify -> follow up.
+and the CLI and scheduler run in-process: score -> promote and route (and goals) -> journeys
+(sunset, triggers) -> notify -> follow up.
 
 Each step is its own short transaction; a rerun of any step after a crash is harmless: scoring
 recomputes, promotion finds MQLs already promoted, a notification is claimed (notified_at set)
@@ -20,7 +21,10 @@ from nurture.config.project import Project, load_project
 from nurture.db import session_scope
 from nurture.handoff import notify
 from nurture.handoff.models import Handoff, HandoffState
-from nurture.handoff.service import apply_goals, overdue, promote, reassign
+from nurture.handoff.service import overdue, promote, reassign
+from nurture.journeys.goals import apply_goals
+from nurture.journeys.sunset import sunset_quiet
+from nurture.journeys.triggers import enrol_triggered
 from nurture.leads.events import EventType, event_row, record_events
 from nurture.mail.backend import SendStatus, Transport, TransportUnavailable
 from nurture.mail.transports import transport_from_url
@@ -44,6 +48,12 @@ class HandoffReport:
     webhooks_ok: int = 0
     webhooks_failed: int = 0
     visitor_events_expired: int = 0  # unknown website visitors' events past the retention
+    # journeys: leads a sequence's trigger enrolled, by kind, and leads sunset
+    enrolled_by_stage: int = 0
+    enrolled_by_event: int = 0
+    enrolled_by_inactivity: int = 0
+    enrolled_by_date: int = 0
+    sunset: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -53,10 +63,22 @@ class HandoffReport:
             setattr(self, name, getattr(self, name) + value)
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{self.promoted} promoted to MQL, {self.handed_off} handed off, "
             f"{self.notified} notified, {self.reminded} reminded, "
             f"{self.reassigned} reassigned"
+        )
+        if self.enrolled or self.sunset:  # only with journeys beyond forms at work
+            text += f", {self.enrolled} enrolled by triggers, {self.sunset} sunset"
+        return text
+
+    @property
+    def enrolled(self) -> int:
+        return (
+            self.enrolled_by_stage
+            + self.enrolled_by_event
+            + self.enrolled_by_inactivity
+            + self.enrolled_by_date
         )
 
 
@@ -100,6 +122,22 @@ async def promote_step(c: HandoffContext, now: datetime) -> HandoffReport:
     report.promoted += len(promoted.lead_ids)
     report.handed_off += promoted.handoffs
     return report
+
+
+async def journeys_step(c: HandoffContext, now: datetime) -> HandoffReport:
+    """Sunset the quiet leads past a sequence's sunset, then start what the triggers start
+    (in this order: a lead sunset now is enrolled nowhere). One transaction: a crash leaves
+    nothing half-enrolled, and a rerun enrols only who is still missing."""
+    async with session_scope(c.db_url) as session:
+        sunset = await sunset_quiet(session, c.project, now)
+        enrolled = await enrol_triggered(session, c.project, now)
+    return HandoffReport(
+        enrolled_by_stage=enrolled["stage"],
+        enrolled_by_event=enrolled["event"],
+        enrolled_by_inactivity=enrolled["inactive_for"],
+        enrolled_by_date=enrolled["date_field"],
+        sunset=sunset,
+    )
 
 
 async def _send(
@@ -249,7 +287,13 @@ async def run_handoff_pass(
     c: HandoffContext,
     now: datetime,
     score: Callable[[HandoffContext, datetime], Awaitable[int]] = score_step,
-    steps: tuple[Step, ...] = (promote_step, notify_step, follow_up_step, expire_visitors_step),
+    steps: tuple[Step, ...] = (
+        promote_step,
+        journeys_step,
+        notify_step,
+        follow_up_step,
+        expire_visitors_step,
+    ),
 ) -> HandoffReport:
     """The whole pass, in-process; the Prefect flow passes its tasks as the steps."""
     report = HandoffReport()

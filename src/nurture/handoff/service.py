@@ -1,5 +1,5 @@
-"""Promote qualified leads to MQL, end the drips whose goals they reached, route each to a
-sales rep, and take the rep's answer. Functions take a session and never commit.
+"""Promote qualified leads to MQL, route each to a sales rep, and take the rep's answer (the
+goals that end drips are in journeys/goals.py). Functions take a session and never commit.
 
 Promotion and the handoff row are written in the same transaction as the stage change, so a
 rerun finds the lead already an MQL and hands nothing off twice; a partial unique index allows
@@ -11,47 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
 from nurture.config.sales import Rep, SalesConfig
 from nurture.db import chunked, update_by_id
 from nurture.handoff.models import Handoff, HandoffState
-from nurture.leads import stages
-from nurture.leads.events import EventType, event_row, human, record_event, record_events
-from nurture.leads.models import Event, Lead
+from nurture.leads.events import EventType, event_row, record_event, record_events
+from nurture.leads.models import Lead
 from nurture.leads.service import StageChange, change_stage
 from nurture.leads.stages import Stage
-from nurture.ledger.enrollment import enrol_many, exit_matching
-from nurture.ledger.models import Enrollment
+from nurture.ledger.enrollment import enrol_many
 from nurture.scoring.score import score_total, totals
 
 FALLBACK = "fallback"
-
-
-async def apply_goals(session: AsyncSession, project: Project, now: datetime) -> int:
-    """End every live enrollment whose sequence has a goal its lead has reached (set-based:
-    one statement per goal). Returns how many ended."""
-    ended = 0
-    for sequence in project.sequences.values():
-        for goal in sequence.goals:
-            if goal.stage:
-                # The lead's stage by primary key for each live enrollment: a scalar subquery
-                # cannot be turned into a join, which PostgreSQL, with statistics gone stale
-                # by the promotion in this very transaction, ran as 20k x 1k nested loops.
-                stage = select(Lead.lifecycle_stage).where(Lead.id == Enrollment.lead_id)
-                reached = stage.scalar_subquery().in_(stages.at_or_after(goal.stage))
-            else:
-                reached = exists().where(
-                    Event.lead_id == Enrollment.lead_id,
-                    Event.type == goal.event,
-                    Event.occurred_at >= Enrollment.enrolled_at,
-                    human(),  # a scanner's click reaches no goal
-                )
-            where = [Enrollment.sequence_id == sequence.id, reached]
-            ended += await exit_matching(session, where, goal.name, now)
-    return ended
 
 
 @dataclass(frozen=True)

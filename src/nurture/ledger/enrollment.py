@@ -6,7 +6,7 @@ claims those rows. Functions take a session and never commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ async def schedule_first(
 _COLUMNS = (
     "lead_id",
     "sequence_id",
+    "entry",
     "sequence_version",
     "state",
     "current_step",
@@ -51,11 +52,14 @@ async def enrol_many(
     session: AsyncSession,
     versions: dict[str, str],
     wanted: Sequence[tuple[Any, Sequence[SequenceConfig], bool, datetime]],
+    entries: Mapping[tuple[int, str], int] | None = None,
 ) -> dict[int, list[str]]:
-    """Enrol leads in sequences they never were in, set-based: one insert for the enrollments,
-    one for their first touches, one for the events. ``wanted``: (lead row with id and
-    timezone, sequences, pending, now); pending enrollments wait for double opt-in. Returns the
-    new sequence ids by lead id."""
+    """Enrol leads in sequences, set-based: one insert for the enrollments, one for their
+    first touches, one for the events. ``wanted``: (lead row with id and timezone, sequences,
+    pending, now); pending enrollments wait for double opt-in. ``entries``: which entry of the
+    lead into the sequence each is, by (lead id, sequence id); 1 (the first) unless given. An
+    entry that exists already is left alone (ON CONFLICT): two passes at once enrol once.
+    Returns the new sequence ids by lead id."""
     rows: list[dict[str, Any]] = []
     context: dict[tuple[int, str], tuple[Any, SequenceConfig, bool, datetime]] = {}
     for lead, sequences, pending, now in wanted:
@@ -65,6 +69,7 @@ async def enrol_many(
                 {
                     "lead_id": lead.id,
                     "sequence_id": sequence.id,
+                    "entry": (entries or {}).get((lead.id, sequence.id), 1),
                     "sequence_version": versions[sequence.id],
                     "state": EnrollmentState.PENDING if pending else EnrollmentState.ACTIVE,
                     "current_step": 0,
@@ -81,8 +86,8 @@ async def enrol_many(
         Enrollment.__table__,
         _COLUMNS,
         rows,
-        "ON CONFLICT (lead_id, sequence_id) DO NOTHING",
-        ("id", "lead_id", "sequence_id"),
+        "ON CONFLICT (lead_id, sequence_id, entry) DO NOTHING",
+        ("id", "lead_id", "sequence_id", "entry"),
     )
     touches, events = [], []
     enrolled: dict[int, list[str]] = {}
@@ -92,7 +97,14 @@ async def enrol_many(
         if not pending:
             touches.append(next_touch(e.id, lead.id, lead.timezone, sequence, 0, now))
         events.append(
-            event_row(lead.id, EventType.ENROLLED, now, sequence_id=sequence.id, pending=pending)
+            event_row(
+                lead.id,
+                EventType.ENROLLED,
+                now,
+                sequence_id=sequence.id,
+                pending=pending,
+                **({"entry": e.entry} if e.entry > 1 else {}),  # a re-entry says which
+            )
         )
     if touches:
         await session.execute(insert(Touch.__table__), touches)

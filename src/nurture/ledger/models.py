@@ -41,13 +41,17 @@ CLAIMABLE = (TouchState.SCHEDULED, TouchState.RETRYING)
 class Enrollment(Base):
     __tablename__ = "enrollments"
     __table_args__ = (
-        UniqueConstraint("lead_id", "sequence_id", name="uq_enrollments_lead_sequence"),
+        # a lead's entries into a sequence are numbered: re-entry (sequence.reenter) adds one
+        UniqueConstraint(
+            "lead_id", "sequence_id", "entry", name="uq_enrollments_lead_sequence_entry"
+        ),
         Index("ix_enrollments_state_due", "state", "next_due_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
     sequence_id: Mapped[str] = mapped_column(String(64))
+    entry: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Hash of the sequence config when enrolled; steps are matched by their stable ids.
     sequence_version: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default=EnrollmentState.ACTIVE)

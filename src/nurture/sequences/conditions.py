@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -79,7 +80,8 @@ def evaluate(
 async def load_engagement(
     session: AsyncSession, pairs: set[tuple[int, str]]
 ) -> dict[tuple[int, str], Engagement]:
-    """A person's opens, clicks and replies per (lead id, sequence id), and each lead's page
+    """A person's opens, clicks and replies per (lead id, sequence id) since the lead's last
+    entry into the sequence began (a lead that re-entered starts afresh), and each lead's page
     views, in one query."""
     if not pairs:
         return {}
@@ -90,14 +92,33 @@ async def load_engagement(
             Event.sequence_id,
             Event.type,
             Event.step_id,
+            Event.occurred_at,
             Event.data["url"].as_string().label("url"),
-        ).where(Event.lead_id.in_(leads), Event.type.in_(_COUNTED), human())
+        ).where(
+            Event.lead_id.in_(leads),
+            Event.type.in_((*_COUNTED, EventType.ENROLLED)),
+            human(),
+        )
     )
-    hits: dict[tuple[int, str], list[tuple[str, str | None]]] = defaultdict(list)
+    hits: dict[tuple[int, str], list[tuple[str, str | None, datetime]]] = defaultdict(list)
+    entered: dict[tuple[int, str], datetime] = {}
     pages: dict[int, list[str]] = defaultdict(list)
     for row in rows:
+        pair = (row.lead_id, row.sequence_id)
         if row.type == EventType.PAGE:
             pages[row.lead_id].append(row.url or "")
+        elif row.type == EventType.ENROLLED:
+            entered[pair] = max(entered.get(pair, row.occurred_at), row.occurred_at)
         else:
-            hits[(row.lead_id, row.sequence_id)].append((row.type, row.step_id))
-    return {pair: Engagement(hits.get(pair, ()), pages.get(pair[0], ())) for pair in pairs}
+            hits[pair].append((row.type, row.step_id, row.occurred_at))
+    return {
+        pair: Engagement(
+            [
+                (t, s)
+                for t, s, at in hits.get(pair, ())
+                if pair not in entered or at >= entered[pair]
+            ],
+            pages.get(pair[0], ()),
+        )
+        for pair in pairs
+    }

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from nurture.config.project import load_project
 from nurture.config.sequences import Goal
 from nurture.db import session_scope
-from nurture.handoff.service import apply_goals
+from nurture.journeys.goals import apply_goals
 from nurture.leads.events import EventType, MachineReason, event_row, record_events
 from nurture.leads.models import Lead
 from nurture.ledger.models import Enrollment, EnrollmentState
