@@ -18,7 +18,11 @@ async def test_leads_stage_records_a_deal(settings, cli_env):
     assert "stage:    customer" in shown.stdout and "'value': 9900.0" in shown.stdout
     as_json = json.loads(nurture("leads", "show", email, "--json", env=cli_env).stdout)
     assert as_json["lead"]["lifecycle_stage"] == "customer"
-    assert as_json["timeline"][0]["data"]["value"] == 9900.0
+    [changed] = [e for e in as_json["timeline"] if e["type"] == "stage_changed"]
+    assert changed["data"]["value"] == 9900.0
+    # as the API does: the drip whose goal a customer reaches ended with the command
+    [exited] = [e for e in as_json["timeline"] if e["type"] == "exited"]
+    assert exited["data"]["reason"] == "goal_mql"
     assert nurture("leads", "stage", email, "lead", env=cli_env).returncode == 1
     assert nurture("leads", "stage", "x@y.de", "sql", env=cli_env).returncode == 1
 

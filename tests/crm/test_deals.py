@@ -13,6 +13,7 @@ from nurture.app import create_app
 from nurture.crm.models import Deal
 from nurture.db import session_scope
 from nurture.leads.models import Event, Lead
+from nurture.ledger.models import Enrollment, EnrollmentState
 
 KEY = {"authorization": "Bearer s3cret-key"}
 BODY = {"deal_id": "D-100", "value": 1234.5, "currency": "EUR", "closed_on": "2027-01-15"}
@@ -139,3 +140,18 @@ async def test_a_replay_after_sales_recycled_the_lead_leaves_its_stage(api, sett
     again = await api.post(path, json=BODY, headers=KEY)
     assert (again.json()["created"], again.json()["stage"]) == (False, "recycled")
     assert (await counts(settings))[2] == ["customer"]
+
+
+async def test_a_first_deal_ends_the_nurture_in_the_same_request(api, settings):
+    """A won deal makes a customer, and a customer gets no further nurture touch: its drips
+    whose goal the stage reaches end before the dispatcher can claim their next touch."""
+    lead_id = await new_lead(api)
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        live = (await session.scalars(select(Enrollment.state))).all()
+    assert live and all(s != EnrollmentState.EXITED for s in live)
+    assert (
+        await api.post(f"/api/leads/{lead_id}/deals", json=BODY, headers=KEY)
+    ).status_code == 201
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        ended = (await session.execute(select(Enrollment.state, Enrollment.exit_reason))).all()
+    assert ended and all((s, r) == (EnrollmentState.EXITED, "goal_mql") for s, r in ended), ended

@@ -67,8 +67,10 @@ def deal(
     first, which makes the lead a customer."""
     import datetime as dt
 
+    from nurture.config.project import load_project
     from nurture.crm.service import DealIn, record_deal
     from nurture.db import session_scope, utcnow
+    from nurture.journeys.goals import apply_goals
     from nurture.leads.service import find_by_email
 
     try:
@@ -80,14 +82,19 @@ def deal(
     wanted = DealIn(
         deal_id or f"cli:{closed_on.isoformat()}:{value:.2f}", value, currency.upper(), closed_on
     )
-    url = get_settings().database_url.get_secret_value()
+    settings = get_settings()
+    project = load_project(settings.config_dir)
+    url = settings.database_url.get_secret_value()
 
     async def main() -> tuple[bool, str] | None:
         async with session_scope(url) as session:
             lead = await find_by_email(session, email)
             if lead is None:
                 return None
-            recorded = await record_deal(session, lead, wanted, utcnow(), "cli")
+            now = utcnow()
+            recorded = await record_deal(session, lead, wanted, now, "cli")
+            # as the API does: a new customer's nurture ends now, not at the next pass
+            await apply_goals(session, project, now, [lead.id])
             return recorded.created, recorded.stage
 
     result = run(main())
@@ -108,20 +115,28 @@ def stage(
     value: float | None = typer.Option(None, min=0, help="Deal value (pipeline or won)."),
 ) -> None:
     """Record a later stage from sales (as the CRM API does), with an optional deal value."""
+    from nurture.config.project import load_project
     from nurture.db import session_scope, utcnow
+    from nurture.journeys.goals import apply_goals
     from nurture.leads.service import find_by_email, record_crm_stage
     from nurture.leads.stages import CRM_STAGES
 
     if stage_ not in CRM_STAGES:
         raise fail(f"stage must be one of {', '.join(CRM_STAGES)}")
-    url = get_settings().database_url.get_secret_value()
+    settings = get_settings()
+    project = load_project(settings.config_dir)
+    url = settings.database_url.get_secret_value()
 
     async def main() -> str | None:
         async with session_scope(url) as session:
             lead = await find_by_email(session, email)
             if lead is None:
                 return None
-            return await record_crm_stage(session, lead, stage_, utcnow(), value, "cli")
+            now = utcnow()
+            previous = await record_crm_stage(session, lead, stage_, now, value, "cli")
+            # as the API does: the drips whose goal this stage reaches end now
+            await apply_goals(session, project, now, [lead.id])
+            return previous
 
     previous = run(main())
     if previous is None:

@@ -17,6 +17,7 @@ from nurture.crm.models import Deal
 from nurture.crm.routes import _error as error
 from nurture.crm.service import DealIn, deals_of, record_deal
 from nurture.db import session_scope, utcnow
+from nurture.journeys.goals import apply_goals
 from nurture.leads.service import find_by_public_id
 from nurture.web.auth import bearer_authorised
 from nurture.web.errors import ErrorsOut
@@ -93,7 +94,10 @@ async def add_deal(
         lead = await find_by_public_id(session, lead_id)
         if lead is None:
             return error(404, ["path", "lead_id"], "no such lead")
-        recorded = await record_deal(session, lead, deal, utcnow(), "api")
+        now = utcnow()
+        recorded = await record_deal(session, lead, deal, now, "api")
+        # a first deal makes a customer: the drips whose goal that is end in this transaction
+        await apply_goals(session, state.project(), now, [lead.id])
         out = DealRecordedOut(
             lead_id=lead_id,
             created=recorded.created,
