@@ -146,6 +146,12 @@ def kind_of(path: Path) -> str | None:
     return path.stem if single else None
 
 
+def place(config_dir: Path, kind: str) -> Path:
+    """Where a file of ``kind`` lies in ``config_dir`` (``<id>`` for the folders' files)."""
+    folder = next((f for f, k in FOLDERS.items() if k == kind), None)
+    return config_dir / folder / "<id>.yaml" if folder else config_dir / f"{kind}.yaml"
+
+
 def modeline(config_file: Path, schemas_dir: Path) -> str:
     """The first line that ties ``config_file`` to its schema in ``schemas_dir``, by a path
     relative to the file (how yaml-language-server resolves it)."""
