@@ -9,6 +9,7 @@ import copy
 import json
 import re
 import zoneinfo
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,11 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from nurture.config.sales import SalesConfig
 from nurture.config.schemas import (
     KINDS,
     MODELINE,
+    ConfigSchemaGenerator,
     file_name,
     kind_of,
     modeline,
@@ -27,7 +30,7 @@ from nurture.config.schemas import (
     schema_json,
     write,
 )
-from nurture.config.sequences import SequenceConfig
+from nurture.config.sequences import SequenceConfig, StrictModel
 from tests.conftest import CONTENT, ROOT
 
 COMMITTED = ROOT / "docs" / "schemas" / "config"
@@ -125,7 +128,7 @@ def test_every_shipped_config_names_its_schema_and_is_valid_by_it(path):
     kind = kind_of(path)
     assert kind, f"{path.name}: no schema for this file; add its kind to nurture.config.schemas"
     first = path.read_text(encoding="utf-8").splitlines()[0]
-    assert first == modeline(path, COMMITTED), f"{path} must start with its schema line"
+    assert first == modeline(path, COMMITTED), f"start {path} with: {modeline(path, COMMITTED)}"
     target = (path.parent / first.removeprefix(MODELINE)).resolve()
     assert target == (COMMITTED / file_name(kind)).resolve() and target.is_file()
     assert schema_errors(kind, editor_data(path)) == []
@@ -275,3 +278,19 @@ def test_the_kind_of_a_file_is_where_it_lies(tmp_path):
     assert kind_of(tmp_path / "config" / "notes.yaml") is None
     with pytest.raises(ValueError):
         modeline(tmp_path / "config" / "notes.yaml", COMMITTED)
+
+
+def test_any_time_of_day_in_a_config_model_reads_as_written():
+    class Later(StrictModel):  # a time field without the ClockTime annotation
+        at: time = time(8, 30)
+
+    prop = Later.model_json_schema(schema_generator=ConfigSchemaGenerator)["properties"]["at"]
+    assert prop["default"] == "08:30" and re.search(prop["pattern"], "08:30")
+    assert "format" not in prop
+
+
+@pytest.mark.parametrize("value", ["4h", "1d", 2, "90 min", "2 business days", "2bd", "soon"])
+def test_schema_and_model_agree_on_calendar_delays(value):
+    data = editor_data(CONTENT / "config" / "sales.yaml")
+    data["sla"] = {"remind_after": value, "reassign_after": "30d"}
+    assert (not schema_errors("sales", data)) == model_accepts(SalesConfig, data), value

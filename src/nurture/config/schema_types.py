@@ -34,54 +34,57 @@ def _text(pattern: str, description: str, examples: list[Any], error: str) -> di
     }
 
 
-def _delay(units: str, description: str, examples: list[str], error: str) -> dict[str, Any]:
-    text = _text(rf"^\s*\d+\s*({_anycase(units)})?\s*$", description, examples, error)
-    return {"anyOf": [{"type": "integer", "minimum": 0, "description": "Days."}, text]}
+def _days_or_text(
+    days: dict[str, Any], pattern: str, description: str, examples: list[Any], error: str
+) -> dict[str, Any]:
+    """A bare number of days, or text; description and examples on top, for the hover."""
+    text = {"type": "string", "pattern": pattern, "patternErrorMessage": error}
+    return {
+        "description": description,
+        "examples": examples,
+        "anyOf": [{"type": "integer", **days}, text],
+    }
 
 
-_CALENDAR_UNITS = "m|min|minutes?|h|hours?|d|days?|w|weeks?"
-DELAY_SCHEMA = _delay(
-    rf"{_CALENDAR_UNITS}|business\s+days?|bd",
+_CALENDAR_UNITS = _anycase("m|min|minutes?|h|hours?|d|days?|w|weeks?")
+_DELAY_UNITS = _CALENDAR_UNITS + "|" + _anycase(r"business\s+days?|bd")
+DELAY_SCHEMA = _days_or_text(
+    {"minimum": 0},
+    rf"^\s*\d+\s*({_DELAY_UNITS})?\s*$",
     "A wait: a number and a unit (m, h, d, w or business days, Mon-Fri); a bare number is days.",
     ["0", "2d", "12h", "30m", "1w", "3 business days"],
     "use e.g. 0, 2d, 12h, 30m, 1w or '3 business days'",
 )
-CALENDAR_DELAY_SCHEMA = _delay(
-    _CALENDAR_UNITS,
+CALENDAR_DELAY_SCHEMA = _days_or_text(
+    {"minimum": 0},
+    rf"^\s*\d+\s*({_CALENDAR_UNITS})?\s*$",
     "A wait in calendar time: a number and a unit (m, h, d or w); a bare number is days.",
     ["4h", "1d"],
     "use e.g. 4h or 1d (not business days)",
 )
-
 _PERIOD_UNITS = _anycase("d|days?|w|weeks?")
-PERIOD_SCHEMA = {
-    "anyOf": [
-        {"type": "integer", "minimum": 0, "description": "Days."},
-        _text(
-            rf"^\s*\+?\s*\d+\s*({_PERIOD_UNITS})\s*$",
-            "A span of whole days: a number and d (days) or w (weeks).",
-            ["60d", "12w", "90 days"],
-            "use e.g. 60d, 12w or '90 days'",
-        ),
-    ]
-}
-SIGNED_PERIOD_SCHEMA = {
-    "anyOf": [
-        {"type": "integer", "description": "Days (negative: before)."},
-        _text(
-            rf"^\s*[+-]?\s*\d+\s*({_PERIOD_UNITS})\s*$",
-            "A span of whole days before (-) or after: a number and d (days) or w (weeks).",
-            ["-30d", "0d", "14d"],
-            "use e.g. -30d, 0d or 14d",
-        ),
-    ]
-}
+PERIOD_SCHEMA = _days_or_text(
+    {"minimum": 0},
+    rf"^\s*\+?\s*\d+\s*({_PERIOD_UNITS})\s*$",
+    "A span of whole days: a number and d (days) or w (weeks).",
+    ["60d", "12w", "90 days"],
+    "use e.g. 60d, 12w or '90 days'",
+)
+SIGNED_PERIOD_SCHEMA = _days_or_text(
+    {},
+    rf"^\s*[+-]?\s*\d+\s*({_PERIOD_UNITS})\s*$",
+    "A span of whole days, before (-) or after: a number and d (days) or w (weeks).",
+    ["-30d", "0d", "14d"],
+    "use e.g. -30d, 0d or 14d",
+)
 REENTER_SCHEMA = {
+    "description": "never, or a span of whole days after the last enrollment ended.",
+    "examples": ["never", "180d"],
     "anyOf": [
         {"const": "never", "description": "A lead goes through the sequence once."},
         {"type": "null", "description": "The same as never."},
         *PERIOD_SCHEMA["anyOf"],
-    ]
+    ],
 }
 # Two-digit hours: YAML reads an unquoted 9:00 as the number 540 (sexagesimal).
 CLOCK_SCHEMA = _text(

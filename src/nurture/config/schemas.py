@@ -18,10 +18,12 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import core_schema
 
 from nurture.config.forms import FormConfig
 from nurture.config.policy import PolicyConfig
 from nurture.config.sales import SalesConfig
+from nurture.config.schema_types import CLOCK_SCHEMA
 from nurture.config.scoring import ScoringConfig
 from nurture.config.sequences import Delay, SequenceConfig
 from nurture.config.signals import SignalsConfig
@@ -104,16 +106,23 @@ def _as_written(value: Any) -> Any:
     return value
 
 
-class _ConfigSchema(GenerateJsonSchema):
+class ConfigSchemaGenerator(GenerateJsonSchema):
     def encode_default(self, dft: Any) -> Any:
         # pydantic writes a timedelta default as P14D and a Delay as an object.
         return super().encode_default(_as_written(dft))
+
+    def time_schema(self, schema: core_schema.TimeSchema) -> dict[str, Any]:
+        # Any time of day in config is "08:30"; RFC 3339's (format: time) needs seconds and
+        # an offset, so the editor would flag every time a marketer writes.
+        return dict(CLOCK_SCHEMA)
 
 
 def schema(kind: str) -> dict[str, Any]:
     """What a config file of ``kind`` may contain (the validation side: what is read)."""
     spec = KINDS[kind]
-    generated = spec.model.model_json_schema(mode="validation", schema_generator=_ConfigSchema)
+    generated = spec.model.model_json_schema(
+        mode="validation", schema_generator=ConfigSchemaGenerator
+    )
     generated.pop("title")  # the class name; ours says what the file is
     generated.pop("description", None)
     return {"$schema": DRAFT, "title": spec.title, "description": spec.description, **generated}
