@@ -121,3 +121,13 @@ def test_condition_syntax_and_unknown_recycle_sequence_are_config_errors(tmp_pat
     messages = {(p.file.name, p.line): p.message for p in info.value.problems}
     assert "not a valid expression" in messages[("b2b-nurture.yaml", line_of(broken, "clicked("))]
     assert "no sequence 'nope'" in messages[("sales.yaml", line_of(sales, "recycle_sequence"))]
+
+
+def test_an_unquoted_time_is_an_error_not_minutes_after_midnight(tmp_path):
+    # YAML reads 10:30 unquoted as 630 (base 60); taken as seconds it would be 00:10:30.
+    broken = SEQ.replace('start: "08:30"', "start: 10:30", 1)
+    with pytest.raises(ConfigError) as info:
+        load_project(project_with(tmp_path, sequence=broken))
+    (problem,) = info.value.problems
+    assert (problem.field, problem.line) == ("send_window.start", line_of(broken, "start: 10:30"))
+    assert 'write the time in quotes, e.g. "08:30"' in problem.message
