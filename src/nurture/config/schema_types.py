@@ -42,7 +42,7 @@ def _days_or_text(
     return {
         "description": description,
         "examples": examples,
-        "anyOf": [{"type": "integer", **days}, text],
+        "anyOf": [text, {"type": "integer", **days}],  # text first: the editor reports it
     }
 
 
