@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 import zoneinfo
 from datetime import time
 from pathlib import Path
@@ -23,8 +24,10 @@ from nurture.config.schemas import (
     KINDS,
     MODELINE,
     ConfigSchemaGenerator,
+    config_files,
     file_name,
     kind_of,
+    missing_modelines,
     modeline,
     schema,
     schema_json,
@@ -294,3 +297,39 @@ def test_schema_and_model_agree_on_calendar_delays(value):
     data = editor_data(CONTENT / "config" / "sales.yaml")
     data["sla"] = {"remind_after": value, "reassign_after": "30d"}
     assert (not schema_errors("sales", data)) == model_accepts(SalesConfig, data), value
+
+
+def project_copy(tmp_path: Path) -> Path:
+    """The fixture's config beside a copy of the schemas, as a project of one's own has it."""
+    shutil.copytree(CONTENT / "config", tmp_path / "config")
+    write(tmp_path / "schemas")
+    for path in config_files(tmp_path / "config"):
+        text = path.read_text(encoding="utf-8").split("\n", 1)[1]
+        path.write_text(modeline(path, tmp_path / "schemas") + "\n" + text, encoding="utf-8")
+    return tmp_path / "config"
+
+
+def test_config_files_without_their_schema_line_get_a_note(tmp_path):
+    config = project_copy(tmp_path)
+    assert missing_modelines(config) == []
+    new = config / "sequences" / "onboarding.yaml"  # written from scratch: no line
+    new.write_text(SEQUENCE.read_text(encoding="utf-8").split("\n", 1)[1], encoding="utf-8")
+    copied = config / "sequences" / "from-a-form.yaml"  # a form's line in a sequence
+    shutil.copy(config / "forms" / "leitfaden.yaml", copied)
+    line = "# yaml-language-server: $schema=../../schemas/sequence.schema.json"
+    assert missing_modelines(config) == [
+        f"{copied}: start it with {line}",
+        f"{new}: start it with {line}",
+    ]
+
+
+def test_a_project_without_schema_lines_or_schemas_gets_no_notes(tmp_path):
+    config = project_copy(tmp_path)
+    shutil.rmtree(tmp_path / "schemas")  # the lines point nowhere: nothing to tie files to
+    assert missing_modelines(config) == []
+    for path in config_files(config):
+        path.write_text(path.read_text(encoding="utf-8").split("\n", 1)[1], encoding="utf-8")
+    assert missing_modelines(config) == []
+    (config / "old").mkdir()  # not a folder nurture reads
+    (config / "old" / "policy.yaml").write_text("cap: {max: 2}\n", encoding="utf-8")
+    assert all(path.parent.name != "old" for path in config_files(config))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from pathlib import Path
@@ -169,6 +170,42 @@ def modeline(config_file: Path, schemas_dir: Path) -> str:
         raise ValueError(f"{config_file} is not a config file of a known kind")
     target = os.path.relpath(schemas_dir / file_name(kind), config_file.parent)
     return MODELINE + Path(target).as_posix()
+
+
+def config_files(config_dir: Path) -> dict[Path, str]:
+    """The files of a project (what ``load_project`` reads) and the kind of each."""
+    found = list(config_dir.glob("*.y*ml"))
+    for folder in FOLDERS:
+        found += (config_dir / folder).glob("*.y*ml")
+    kinds = {path: kind_of(path) for path in sorted(found) if path.suffix in (".yaml", ".yml")}
+    return {path: kind for path, kind in kinds.items() if kind}
+
+
+def _target(path: Path) -> Path | None:
+    with path.open(encoding="utf-8") as file:
+        first = file.readline().strip()
+    if not first.startswith(MODELINE):
+        return None
+    return (path.parent / first.removeprefix(MODELINE)).resolve()
+
+
+def missing_modelines(config_dir: Path) -> list[str]:
+    """For a project whose files name their schemas: each file that names none, or not its
+    own kind's (a form copied into sequences/), with the line it should start with. A
+    project without schema lines, or whose schemas are not there, gets no notes."""
+    files = config_files(config_dir)
+    targets = {path: _target(path) for path in files}
+    folders = Counter(t.parent for t in targets.values() if t is not None)
+    if not folders:
+        return []
+    schemas_dir = folders.most_common(1)[0][0]
+    if not schemas_dir.is_dir():
+        return []
+    notes = []
+    for path, kind in files.items():
+        if targets[path] != (schemas_dir / file_name(kind)).resolve():
+            notes.append(f"{path}: start it with {modeline(path, schemas_dir)}")
+    return notes
 
 
 if __name__ == "__main__":
