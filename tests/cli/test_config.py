@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 from tests.cli.conftest import nurture
+from tests.config.test_schemas import project_copy
 from tests.conftest import CONTENT
 
 
@@ -26,3 +27,15 @@ def test_config_check_names_file_and_line_of_a_template_error(tmp_path):
     assert result.returncode == 1
     assert "03_case_study.txt.j2:4: step case-study:" in result.stderr
     assert "frist_name" in result.stderr
+
+
+def test_config_check_notes_a_file_without_its_schema_line(tmp_path):
+    project_copy(tmp_path)  # the config with its lines, the schemas in schemas/
+    shutil.copytree(CONTENT / "templates", tmp_path / "templates")
+    sequence = tmp_path / "config" / "sequences" / "b2b-nurture.yaml"
+    sequence.write_text(sequence.read_text(encoding="utf-8").split("\n", 1)[1], encoding="utf-8")
+    result = nurture("config", "check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr  # a note, not an error
+    line = "# yaml-language-server: $schema=../../schemas/sequence.schema.json"
+    assert f"note: config/sequences/b2b-nurture.yaml: start it with {line}" in result.stdout
+    assert result.stdout.count("note:") == 1

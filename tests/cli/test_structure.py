@@ -33,6 +33,7 @@ def test_every_command_is_registered_under_its_name():
         "schedule",
         "test-send",
         "report",
+        "schema",
         "db",
         "config",
         "leads",

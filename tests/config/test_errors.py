@@ -136,3 +136,13 @@ def test_a_stage_trigger_its_own_goal_ends_or_that_can_never_fire(tmp_path):
         [problem] = info.value.problems
         assert (problem.field, problem.line) == (field, line_of(text, needle))
         assert message in problem.message
+
+
+def test_an_unquoted_time_is_an_error_not_minutes_after_midnight(tmp_path):
+    # YAML reads 10:30 unquoted as 630 (base 60); taken as seconds it would be 00:10:30.
+    broken = SEQ.replace('start: "08:30"', "start: 10:30", 1)
+    with pytest.raises(ConfigError) as info:
+        load_project(project_with(tmp_path, sequence=broken))
+    (problem,) = info.value.problems
+    assert (problem.field, problem.line) == ("send_window.start", line_of(broken, "start: 10:30"))
+    assert 'write the time in quotes, e.g. "08:30"' in problem.message

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import typer
 
-from nurture.cli import config, imports, leads, marketing, report, sends, system
+from nurture.cli import config, imports, leads, marketing, report, schema, sends, system
 
 app = typer.Typer(help="Lead-nurture sequences as code.", no_args_is_help=True)
 # Commands at the top level (serve, tick; preview, schedule, test-send; report), then groups.
 app.add_typer(system.app)
 app.add_typer(marketing.app)
 app.add_typer(report.app)
+app.add_typer(schema.app)
 app.add_typer(system.db_app, name="db")
 app.add_typer(config.app, name="config")
 leads.app.command("import")(imports.leads_import)

@@ -13,6 +13,7 @@ app = typer.Typer(help="Check config and templates.", no_args_is_help=True)
 @app.command("check")
 def config_check() -> None:
     """Validate every form and sequence, and render every email with sample leads."""
+    from nurture.config.schemas import missing_modelines
     from nurture.handoff.check import check_handoff_email
     from nurture.rendering.check import check_sequences
     from nurture.rendering.compose import build_composer
@@ -36,3 +37,5 @@ def config_check() -> None:
             f"; sales: {len(project.sales.territories)} territory(ies), hand-off email renders"
         )
     typer.echo(summary)
+    for note in missing_modelines(settings.config_dir):  # editor support, not an error
+        typer.echo(f"note: {note} (docs/config.md#editor-support-json-schemas)")

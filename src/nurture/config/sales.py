@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, EmailStr, Field, field_validator, model_validator
 
+from nurture.config.schema_types import CALENDAR_DELAY_SCHEMA, json_schema
 from nurture.config.sequences import Delay, Slug, StrictModel, parse_delay
 
 
@@ -22,7 +23,7 @@ def _calendar(value: object) -> Delay:
     return delay
 
 
-CalendarDelay = Annotated[Delay, BeforeValidator(_calendar)]
+CalendarDelay = Annotated[Delay, BeforeValidator(_calendar), json_schema(CALENDAR_DELAY_SCHEMA)]
 
 
 class Sla(StrictModel):

@@ -22,6 +22,16 @@ from pydantic import (
     model_validator,
 )
 
+from nurture.config.schema_types import (
+    CLOCK_SCHEMA,
+    DELAY_SCHEMA,
+    PERIOD_SCHEMA,
+    REENTER_SCHEMA,
+    SIGNED_PERIOD_SCHEMA,
+    TIMEZONE_SCHEMA,
+    enum_schema,
+    json_schema,
+)
 from nurture.leads.events import EventName, did_you_mean
 from nurture.leads.stages import GOAL_STAGES, Stage
 
@@ -73,6 +83,9 @@ def parse_delay(value: object) -> Delay:
     return Delay(n, names[unit[0]])  # type: ignore[arg-type]
 
 
+DelayValue = Annotated[Delay, BeforeValidator(parse_delay), json_schema(DELAY_SCHEMA)]
+
+
 def _zone(name: str) -> str:
     try:
         ZoneInfo(name)
@@ -83,7 +96,18 @@ def _zone(name: str) -> str:
     return name
 
 
-TimezoneName = Annotated[str, AfterValidator(_zone)]
+TimezoneName = Annotated[str, AfterValidator(_zone), json_schema(TIMEZONE_SCHEMA)]
+
+
+def _clock(value: object) -> object:
+    # YAML reads an unquoted 10:30 as the number 630 (base 60), which pydantic takes for
+    # seconds: 00:10:30. A time of day is text.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError('write the time in quotes, e.g. "08:30"')
+    return value
+
+
+ClockTime = Annotated[time, BeforeValidator(_clock), json_schema(CLOCK_SCHEMA)]
 
 
 class StrictModel(BaseModel):
@@ -92,8 +116,8 @@ class StrictModel(BaseModel):
 
 class SendWindow(StrictModel):
     weekdays: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]), min_length=1)
-    start: time = time(9, 0)
-    end: time = time(17, 0)
+    start: ClockTime = time(9, 0)
+    end: ClockTime = time(17, 0)
     timezone: TimezoneName = Field(
         "Europe/Berlin", description="Used for leads whose own timezone is unknown."
     )
@@ -120,7 +144,7 @@ class Step(StrictModel):
         description="Path under templates/email/ without .html.j2/.txt.j2",
     )
     subject: str = Field(min_length=1, max_length=300)
-    delay: Annotated[Delay, BeforeValidator(parse_delay)] = Delay(0, "days")
+    delay: DelayValue = Delay(0, "days")
     ignore_window: bool = Field(False, description="Send as soon as due, outside the window too.")
     condition: str | None = Field(
         None,
@@ -148,10 +172,13 @@ def _goal_stage(value: str) -> Stage:
     return Stage(value)
 
 
+GoalStage = Annotated[str, AfterValidator(_goal_stage), enum_schema(GOAL_STAGES, "A goal stage.")]
+
+
 class Goal(StrictModel):
     """Reaching a goal ends the enrollment: a lifecycle stage (or any later one), or an event."""
 
-    stage: Annotated[str, AfterValidator(_goal_stage)] | None = None
+    stage: GoalStage | None = None
     event: EventName | None = None
 
     @model_validator(mode="after")
@@ -180,8 +207,12 @@ def parse_period(value: object, signed: bool = False) -> timedelta:
     return timedelta(days=-days if match["sign"] == "-" else days)
 
 
-Period = Annotated[timedelta, BeforeValidator(parse_period)]
-SignedPeriod = Annotated[timedelta, BeforeValidator(lambda v: parse_period(v, signed=True))]
+Period = Annotated[timedelta, BeforeValidator(parse_period), json_schema(PERIOD_SCHEMA)]
+SignedPeriod = Annotated[
+    timedelta,
+    BeforeValidator(lambda v: parse_period(v, signed=True)),
+    json_schema(SIGNED_PERIOD_SCHEMA),
+]
 # A lead field a date trigger reads: a profile column or custom.<name> (docs/lifecycle.md).
 DateField = Annotated[str, Field(pattern=r"^custom\.[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 
@@ -195,13 +226,16 @@ def _trigger_stage(value: str) -> Stage:
     return Stage(value)
 
 
+TriggerStage = Annotated[str, AfterValidator(_trigger_stage), enum_schema(Stage, "A stage.")]
+
+
 class Trigger(StrictModel):
     """What starts the sequence for a lead (docs/lifecycle.md): a form post, or one of a
     stage reached, an event, inactivity or a date in a lead field, evaluated set-based by
     the scoring and hand-off pass."""
 
     forms: list[Slug] = Field(default_factory=list)
-    stage: Annotated[str, AfterValidator(_trigger_stage)] | None = Field(
+    stage: TriggerStage | None = Field(
         None,
         description="Enrol a lead when it reaches this lifecycle stage.",
         examples=["customer"],
@@ -258,7 +292,9 @@ def _reenter(value: object) -> Literal["never"] | timedelta:
     return parse_period(value)
 
 
-Reenter = Annotated[Literal["never"] | timedelta, BeforeValidator(_reenter)]
+Reenter = Annotated[
+    Literal["never"] | timedelta, BeforeValidator(_reenter), json_schema(REENTER_SCHEMA)
+]
 
 
 class Sunset(StrictModel):

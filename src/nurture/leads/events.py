@@ -22,7 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, WithJsonSchema
 from sqlalchemy import ColumnElement, Insert, Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -129,8 +129,23 @@ def did_you_mean(value: str, choices: Iterable[str]) -> str:
     return f"did you mean {close[0]}? " if close else ""
 
 
-# For config models: a str that is a known or a custom event.
-EventName = Annotated[str, AfterValidator(check_event_name)]
+# For config models: a str that is a known or a custom event; in the config's JSON Schemas
+# (nurture schema) the names an editor offers, or the custom pattern.
+EventName = Annotated[
+    str,
+    AfterValidator(check_event_name),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "enum": [str(t) for t in EventType]},
+                {"type": "string", "pattern": _CUSTOM.pattern, "examples": ["custom.demo_booked"]},
+            ],
+            "description": "An event nurture records, or custom.<name> for one your CRM or "
+            "website reports.",
+        },
+        mode="validation",
+    ),
+]
 
 
 _COLUMNS = (
