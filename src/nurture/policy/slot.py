@@ -1,0 +1,57 @@
+"""The next allowed slot: the earliest instant at or after a time that is inside the step's
+send window in the lead's timezone, not a quiet day for the lead, and not over the cap given
+the lead's counted sends. Pure: the sends are passed in (policy/counted.py loads them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from nurture.config.policy import Cap
+from nurture.config.sequences import SendWindow
+from nurture.sequences.schedule import fit_window
+
+# Quiet days and a full cap move the slot forward; more than this many moves means every day
+# is quiet (a marketer listing years of dates): fail loudly rather than spin.
+MAX_MOVES = 1000
+
+
+def over_cap(at: datetime, sends: Sequence[datetime], cap: Cap) -> datetime | None:
+    """If a send at ``at`` would be one too many in the window ending at ``at``, the earliest
+    time it would not be: when enough of the counted sends have left the window. A send at
+    ``s`` counts against sends in ``(s - per, s]``: one at exactly ``s + per`` is allowed."""
+    inside = sorted(s for s in sends if at - cap.per < s <= at)
+    if len(inside) < cap.max:
+        return None
+    return inside[len(inside) - cap.max] + cap.per
+
+
+def next_slot(
+    moment: datetime,
+    *,
+    window: SendWindow | None,
+    zone: ZoneInfo,
+    quiet: Callable[[date], str | None],
+    sends: Sequence[datetime] = (),
+    cap: Cap | None = None,
+) -> datetime:
+    """The earliest allowed instant at or after ``moment``. ``window`` None: the step ignores
+    its window (it may go out at any hour, still not on a quiet day or over the cap).
+    ``quiet(day)``: why the lead's local ``day`` is quiet, or None."""
+    at = moment
+    for _ in range(MAX_MOVES):
+        if window is not None:
+            at = fit_window(at, window, zone)
+        local = at.astimezone(zone)
+        if quiet(local.date()):
+            # The next day, from the window's opening (midnight for a step without one).
+            opens = window.start if window is not None else time.min
+            at = datetime.combine(local.date() + timedelta(days=1), opens, zone)
+            continue
+        later = over_cap(at, sends, cap) if cap is not None else None
+        if later is not None:
+            at = later
+            continue
+        return at.astimezone(UTC)
+    raise ValueError(f"no allowed slot within {MAX_MOVES} quiet days or caps after {moment}")
