@@ -75,8 +75,9 @@ class Gate:
         step = sequence.steps[c.touch.step_index]
         return next_slot(
             start,
-            window=None if step.ignore_window else sequence.send_window,
+            window=sequence.send_window,
             zone=lead_zone(c.touch.lead_timezone, sequence.send_window),
+            ignore_window=step.ignore_window,
             quiet=lambda day: self.calendar.why_quiet(day, lead.holidays),
             sends=lead.sends,
             cap=self.project.policy.cap,

@@ -5,7 +5,7 @@ the lead's counted sends. Pure: the sends are passed in (policy/counted.py loads
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from nurture.config.policy import Cap
@@ -30,24 +30,25 @@ def over_cap(at: datetime, sends: Sequence[datetime], cap: Cap) -> datetime | No
 def next_slot(
     moment: datetime,
     *,
-    window: SendWindow | None,
+    window: SendWindow,
     zone: ZoneInfo,
+    ignore_window: bool = False,
     quiet: Callable[[date], str | None],
     sends: Sequence[datetime] = (),
     cap: Cap | None = None,
 ) -> datetime:
-    """The earliest allowed instant at or after ``moment``. ``window`` None: the step ignores
-    its window (it may go out at any hour, still not on a quiet day or over the cap).
-    ``quiet(day)``: why the lead's local ``day`` is quiet, or None."""
+    """The earliest allowed instant at or after ``moment``. ``ignore_window``: the step may go
+    out at any hour (still not on a quiet day or over the cap). ``quiet(day)``: why the
+    lead's local ``day`` is quiet, or None."""
     at = moment
     for _ in range(MAX_MOVES):
-        if window is not None:
+        if not ignore_window:
             at = fit_window(at, window, zone)
         local = at.astimezone(zone)
         if quiet(local.date()):
-            # The next day, from the window's opening (midnight for a step without one).
-            opens = window.start if window is not None else time.min
-            at = datetime.combine(local.date() + timedelta(days=1), opens, zone)
+            # The next day from the window's opening, also for a step that ignores the window:
+            # a touch held over a holiday should not land at midnight.
+            at = datetime.combine(local.date() + timedelta(days=1), window.start, zone)
             continue
         later = over_cap(at, sends, cap) if cap is not None else None
         if later is not None:
