@@ -77,3 +77,9 @@ def test_the_cap_slot_is_fit_into_the_window_and_past_quiet_days():
 def test_sends_outside_the_window_do_not_count():
     sends = [MONDAY - timedelta(days=8), MONDAY - timedelta(days=7), MONDAY - timedelta(hours=1)]
     assert over_cap(MONDAY, sends, CAP) is None
+
+
+def test_sends_stamped_after_the_moment_count_too():
+    # Another dispatcher's clock runs ahead of this pass's now: its 'sending' touch counts.
+    ahead = [MONDAY + timedelta(seconds=5), MONDAY - timedelta(days=1)]
+    assert over_cap(MONDAY, ahead, CAP) == MONDAY + timedelta(days=6)

@@ -20,8 +20,10 @@ MAX_MOVES = 1000
 def over_cap(at: datetime, sends: Sequence[datetime], cap: Cap) -> datetime | None:
     """If a send at ``at`` would be one too many in the window ending at ``at``, the earliest
     time it would not be: when enough of the counted sends have left the window. A send at
-    ``s`` counts against sends in ``(s - per, s]``: one at exactly ``s + per`` is allowed."""
-    inside = sorted(s for s in sends if at - cap.per < s <= at)
+    ``s`` counts against sends in ``(s - per, s]``: one at exactly ``s + per`` is allowed.
+    Sends stamped after ``at`` count too: another dispatcher's clock runs ahead of this
+    pass's ``now`` (a touch it marks 'sending' carries its lease clock)."""
+    inside = sorted(s for s in sends if s > at - cap.per)
     if len(inside) < cap.max:
         return None
     return inside[len(inside) - cap.max] + cap.per
