@@ -47,14 +47,19 @@ def sequence_yaml(sequence_id: str, delays: list[str], priority: int = 0) -> str
     return SEQUENCE.format(id=sequence_id, priority=priority, steps=steps)
 
 
-def policy_settings(
-    settings: Settings, tmp_path: Path, policy: str, sequences: dict[str, str]
-) -> Settings:
-    """``settings`` on a copy of the fixture config with this policy.yaml and these
-    sequence files (id -> YAML)."""
+def write_config(tmp_path: Path, policy: str, sequences: dict[str, str]) -> Path:
+    """A copy of the fixture config with this policy.yaml and these sequence files (id ->
+    YAML); returns its folder."""
     config = tmp_path / "config"
     shutil.copytree(CONTENT / "config", config)
     (config / "policy.yaml").write_text(policy, encoding="utf-8")
     for sequence_id, text in sequences.items():
         (config / "sequences" / f"{sequence_id}.yaml").write_text(text, encoding="utf-8")
-    return settings.model_copy(update={"config_dir": config})
+    return config
+
+
+def policy_settings(
+    settings: Settings, tmp_path: Path, policy: str, sequences: dict[str, str]
+) -> Settings:
+    """``settings`` on ``write_config``'s project."""
+    return settings.model_copy(update={"config_dir": write_config(tmp_path, policy, sequences)})
