@@ -52,8 +52,8 @@ async def triage(
     project: Project,
     ids: list[int],
     now: datetime,
-    worker: str = "",
-    clock: datetime | None = None,
+    worker: str,
+    clock: datetime,
 ) -> Triage:
     """Sort the claimed touches ``ids`` (claimed by ``worker``, leases tested by ``clock``)
     and record the skipped ones ('skipped' with the reason; their enrollments end or move on
@@ -79,7 +79,7 @@ async def triage(
             batch.unevaluated.append(work.touch)
             batch.error = verdict
     # The gate's rules in order, each on what the one before let through.
-    batch.defer(await hold_back(session, project, _candidates(batch), now, worker, clock or now))
+    batch.defer(await hold_back(session, project, _candidates(batch), now, worker, clock))
     await _skip(session, batch.skipped, project, now)
     await claims.defer(session, [(d.touch.id, d.due_at) for d in batch.deferred], worker, now)
     return batch
