@@ -96,7 +96,7 @@ def schedule(
     from zoneinfo import ZoneInfo
 
     from nurture.db import utcnow
-    from nurture.policy.preview import plan_with_policy
+    from nurture.policy.preview import cap_text, plan_with_policy
     from nurture.sequences.schedule import lead_zone
 
     project = project_or_exit(get_settings())
@@ -106,10 +106,9 @@ def schedule(
     begin = instant(start, zone.key) or utcnow()
     if timezone and ZoneInfo(zone.key).key != timezone:
         raise fail(f"unknown timezone {timezone!r}")
-    cap = project.policy.cap
     typer.echo(
         f"{sequence.name} — enrolled {begin.astimezone(zone):%a %Y-%m-%d %H:%M} ({zone.key})"
-        f"; at most {cap.max} emails in {cap.per.days}d"
+        f"; cap {cap_text(project.policy.cap)}"
         + (f"; country {country}" if country else "")
     )
     planned = plan_with_policy(project.policy, [sequence, *others], begin, zone.key, country)

@@ -90,8 +90,8 @@ Rule = Callable[[Gate, Candidate, LeadState], DeferReason | None]
 def priority_pause(gate: Gate, c: Candidate, lead: LeadState) -> DeferReason | None:
     sequences = gate.project.sequences
     mine = sequences[c.touch.sequence_id].priority
-    higher = (s for s in lead.sequences if s != c.touch.sequence_id and s in sequences)
-    return DeferReason.PRIORITY if any(sequences[s].priority > mine for s in higher) else None
+    others = (s for s in lead.sequences if s != c.touch.sequence_id and s in sequences)
+    return DeferReason.PRIORITY if any(sequences[s].priority > mine for s in others) else None
 
 
 def quiet_day(gate: Gate, c: Candidate, lead: LeadState) -> DeferReason | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from nurture.config.policy import PolicyConfig
+from nurture.config.policy import Cap, PolicyConfig
 from nurture.config.sequences import SequenceConfig, Step
 from nurture.policy.gate import PAUSE_RECHECK, DeferReason
 from nurture.policy.quiet import QuietCalendar
@@ -105,9 +105,11 @@ def _reason(
     if quiet:
         return DeferReason.QUIET_DAY, f"quiet day: {quiet}"
     if over_cap(at, sends, policy.cap) is not None:
-        return DeferReason.CAP, f"cap: {policy.cap.max} in {_period(policy.cap.per)} reached"
+        return DeferReason.CAP, f"cap: {cap_text(policy.cap)} reached"
     return None
 
 
-def _period(per: timedelta) -> str:
-    return f"{per.days}d" if per.days and not per.seconds else str(per)
+def cap_text(cap: Cap) -> str:
+    """E.g. "3 in 7d" (or "2 in 1 day, 12:00:00" for a period that is not whole days)."""
+    per = f"{cap.per.days}d" if cap.per.days and not cap.per.seconds else str(cap.per)
+    return f"{cap.max} in {per}"
