@@ -108,8 +108,7 @@ def schedule(
         raise fail(f"unknown timezone {timezone!r}")
     typer.echo(
         f"{sequence.name} — enrolled {begin.astimezone(zone):%a %Y-%m-%d %H:%M} ({zone.key})"
-        f"; cap {cap_text(project.policy.cap)}"
-        + (f"; country {country}" if country else "")
+        f"; cap {cap_text(project.policy.cap)}" + (f"; country {country}" if country else "")
     )
     planned = plan_with_policy(project.policy, [sequence, *others], begin, zone.key, country)
     names = [f"{p.sequence.id}/{p.step.id}" if others else p.step.id for p in planned]

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from nurture.config.policy import Cap, PolicyConfig
 from nurture.config.sequences import SequenceConfig, Step
-from nurture.policy.gate import PAUSE_RECHECK, DeferReason
+from nurture.policy.gate import RECHECK, DeferReason
 from nurture.policy.quiet import QuietCalendar
 from nurture.policy.slot import next_slot, over_cap
 from nurture.sequences.schedule import due_at, lead_zone
@@ -43,18 +43,18 @@ def plan_with_policy(
     # too (the dispatcher gates a batch by the enrollments as they were before it).
     ended: dict[str, datetime] = {}
     out: list[Planned] = []
-    # (when, order, sequence index, step index, first due, reasons so far)
-    queue: list[tuple[datetime, int, int, int, datetime, tuple[str, ...]]] = []
+    # (when, sequence index, step index, first due, reasons so far): ties in sequence order
+    queue: list[tuple[datetime, int, int, datetime, tuple[str, ...]]] = []
 
     def schedule(i: int, index: int, previous: datetime) -> None:
         s = sequences[i]
         due = due_at(previous, s.steps[index], s.send_window, lead_timezone)
-        heapq.heappush(queue, (due, i, i, index, due, ()))
+        heapq.heappush(queue, (due, i, index, due, ()))
 
     for i in range(len(sequences)):
         schedule(i, 0, start)
     while queue:
-        at, _, i, index, due, reasons = heapq.heappop(queue)
+        at, i, index, due, reasons = heapq.heappop(queue)
         sequence, step = sequences[i], sequences[i].steps[index]
         zone = lead_zone(lead_timezone, sequence.send_window)
         reason = None
@@ -64,9 +64,8 @@ def plan_with_policy(
             )
         if reason is not None:
             label, why = reason
-            start_at = at + (PAUSE_RECHECK if label == DeferReason.PRIORITY else timedelta(0))
             later = next_slot(
-                start_at,
+                at + RECHECK.get(label, timedelta(0)),
                 window=sequence.send_window,
                 zone=zone,
                 ignore_window=step.ignore_window,
@@ -74,7 +73,7 @@ def plan_with_policy(
                 sends=sends,
                 cap=policy.cap,
             )
-            heapq.heappush(queue, (later, i, i, index, due, (*reasons, why)))
+            heapq.heappush(queue, (later, i, index, due, (*reasons, why)))
             continue
         if sequence.id not in policy.exempt_sequences:
             sends.append(at)
