@@ -35,7 +35,8 @@ async def count_due_touches(d: Dispatcher, now: datetime) -> int:
 async def send_batch(d: Dispatcher, now: datetime, number: int) -> BatchReport:
     report = await dispatch_batch(d, now)
     get_run_logger().info(
-        "batch %d: claimed %d, sent %d, retrying %d, bounced %d, skipped %d, in doubt %d",
+        "batch %d: claimed %d, sent %d, retrying %d, bounced %d, skipped %d, in doubt %d, "
+        "deferred %d",
         number,
         report.claimed,
         report.total(OutcomeKind.SENT),
@@ -43,6 +44,7 @@ async def send_batch(d: Dispatcher, now: datetime, number: int) -> BatchReport:
         report.total(OutcomeKind.BOUNCED),
         report.total(OutcomeKind.SKIPPED),
         report.total(OutcomeKind.IN_DOUBT),
+        report.total(OutcomeKind.DEFERRED),
     )
     return report
 
@@ -101,10 +103,11 @@ async def dispatch_due_touches(now: datetime | None = None, max_batches: int | N
     await create_markdown_artifact(summary_markdown(report, at, failure), key="dispatch-summary")
     await _label_run(at, report)
     log.info(
-        "pass done: %d batches, %d claimed, %d sent",
+        "pass done: %d batches, %d claimed, %d sent, %d deferred",
         report.batches,
         report.claimed,
         report.total(OutcomeKind.SENT),
+        report.total(OutcomeKind.DEFERRED),
     )
     if failure is not None:
         raise failure  # the run shows as Failed, with the reason
@@ -112,4 +115,5 @@ async def dispatch_due_touches(now: datetime | None = None, max_batches: int | N
         "batches": report.batches,
         "claimed": report.claimed,
         "sent": report.total(OutcomeKind.SENT),
+        "deferred": report.total(OutcomeKind.DEFERRED),
     }

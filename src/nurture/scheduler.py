@@ -35,7 +35,8 @@ async def dispatch_once(
         from nurture.flows.dispatch import dispatch_due_touches
 
         result = await dispatch_due_touches(now=now)
-        return f"{result['sent']} sent in {result['batches']} batch(es) (Prefect flow run)"
+        sent = f"{result['sent']} sent, {result['deferred']} deferred"
+        return f"{sent} in {result['batches']} batch(es) (Prefect flow run)"
     from nurture.db import utcnow
 
     report = await run_pass(build_dispatcher(settings), now or utcnow())

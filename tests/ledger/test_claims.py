@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select, update
+
 from nurture.db import session_scope
-from nurture.ledger.claims import claim_due, mark_sending
+from nurture.ledger.claims import claim_due, defer, mark_sending
+from nurture.ledger.models import Touch, TouchState
 from tests.factories import enrolled_leads, touch_states
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -39,3 +42,24 @@ async def test_expired_claim_is_taken_over_and_the_old_holder_cannot_send(settin
     async with session_scope(settings.database_url.get_secret_value()) as session:
         assert await mark_sending(session, old, "dead", later, 60) == set()
         assert await mark_sending(session, new, "alive", later, 60) == set(new)
+
+
+async def test_defer_gives_each_touch_its_own_due_time_and_keeps_a_retry_a_retry(settings):
+    await enrolled_leads(settings, 3, MONDAY)
+    url = settings.database_url.get_secret_value()
+    async with session_scope(url) as session:
+        a, b, c = await claim_due(session, "me", MONDAY, 10, 300)
+        await session.execute(update(Touch).where(Touch.id == b).values(attempts=1))
+    later = [MONDAY + timedelta(days=1), MONDAY + timedelta(days=2), MONDAY + timedelta(days=3)]
+    async with session_scope(url) as session:
+        # c is not ours to give back: another dispatcher's claim stays as it is.
+        await defer(session, [(a, later[0]), (b, later[1])], "me", MONDAY)
+        await defer(session, [(c, later[2])], "someone-else", MONDAY)
+    async with session_scope(url) as session:
+        rows = (await session.execute(select(Touch).order_by(Touch.id))).scalars().all()
+        got = [(t.state, t.due_at, t.claimed_by) for t in rows]
+    assert got == [
+        (TouchState.SCHEDULED, later[0], None),
+        (TouchState.RETRYING, later[1], None),
+        (TouchState.CLAIMED, MONDAY, "me"),
+    ]

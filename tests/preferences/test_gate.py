@@ -46,6 +46,8 @@ async def test_a_paused_leads_touch_waits_for_the_end_of_the_pause_then_goes_out
     await choose(settings, paused, BOTH, pause=True, now=MONDAY - timedelta(hours=1))
     report = await run_pass(build_dispatcher(settings), MONDAY)
     assert report.total("sent") == 1 and outbox(settings) == [other]
+    # counted in the run's artifact as the contact policy's deferrals are, with its reason
+    assert report.total("deferred") == 1 and report.deferred == {"paused": 1}
     welcome = next(t for t in await touches(settings) if t.step_id == "welcome" and not t.sent_at)
     # the pause ends Wednesday 23 Dec 09:00 Berlin time; welcome ignores the window: due at
     # the start of the next day there

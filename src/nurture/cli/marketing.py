@@ -80,25 +80,46 @@ def schedule(
     sequence_id: str = typer.Argument(..., help="Sequence id."),
     start: str | None = typer.Option(None, help="Enrolment time (ISO 8601); default now."),
     timezone: str | None = typer.Option(None, help="The lead's timezone (IANA name)."),
+    country: str | None = typer.Option(
+        None, help="The lead's country (code or name): whose public holidays are quiet days."
+    ),
+    with_: list[str] = typer.Option(
+        [],
+        "--with",
+        help="Another sequence the lead is in at the same time (repeatable): the cap and "
+        "priority across them.",
+    ),
 ) -> None:
-    """Print the date and time each touch would go out for a lead enrolled at START."""
+    """Print the date and time each touch would go out for a lead enrolled at START, under
+    the contact policy (config/policy.yaml): touches moved by a quiet day, the cap or a
+    higher-priority sequence are marked, with why."""
     from zoneinfo import ZoneInfo
 
     from nurture.db import utcnow
-    from nurture.sequences.schedule import lead_zone, plan
+    from nurture.policy.preview import cap_text, plan_with_policy
+    from nurture.sequences.schedule import lead_zone
 
     project = project_or_exit(get_settings())
     sequence = _sequence(project, sequence_id)
+    others = [_sequence(project, s) for s in dict.fromkeys(with_) if s != sequence.id]
     zone = lead_zone(timezone, sequence.send_window)
     begin = instant(start, zone.key) or utcnow()
     if timezone and ZoneInfo(zone.key).key != timezone:
         raise fail(f"unknown timezone {timezone!r}")
     typer.echo(
         f"{sequence.name} — enrolled {begin.astimezone(zone):%a %Y-%m-%d %H:%M} ({zone.key})"
+        f"; cap {cap_text(project.policy.cap)}" + (f"; country {country}" if country else "")
     )
-    for number, (step, due) in enumerate(plan(sequence, begin, zone.key), start=1):
-        local = due.astimezone(zone)
-        typer.echo(f"{number}. {local:%a %Y-%m-%d %H:%M}  {step.id:<14} after {step.delay}")
+    planned = plan_with_policy(project.policy, [sequence, *others], begin, zone.key, country)
+    names = [f"{p.sequence.id}/{p.step.id}" if others else p.step.id for p in planned]
+    width = max(14, *map(len, names))
+    for number, (p, name) in enumerate(zip(planned, names, strict=True), start=1):
+        local = p.sent.astimezone(zone)
+        line = f"{number}. {local:%a %Y-%m-%d %H:%M}  {name:<{width}} after {p.step.delay}"
+        if p.reasons:
+            was = p.due.astimezone(zone)
+            line += f"  deferred from {was:%a %Y-%m-%d %H:%M}: {'; '.join(p.reasons)}"
+        typer.echo(line)
 
 
 @app.command("test-send")

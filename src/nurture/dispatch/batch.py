@@ -77,6 +77,8 @@ class BatchReport:
     in_doubt_expired: int = 0
     # (sequence id, step id, outcome) -> count
     counts: Counter[tuple[str, str, OutcomeKind]] = field(default_factory=Counter)
+    # Deferred touches by why (the gate's DeferReason): priority, quiet_day, cap, paused.
+    deferred: Counter[str] = field(default_factory=Counter)
     error: str | None = None
 
     def count(self, touch: Claimed, outcome: OutcomeKind) -> None:
@@ -89,6 +91,7 @@ class BatchReport:
         self.claimed += other.claimed
         self.in_doubt_expired += other.in_doubt_expired
         self.counts.update(other.counts)
+        self.deferred.update(other.deferred)
         self.error = self.error or other.error
 
 
@@ -103,9 +106,12 @@ async def dispatch_batch(d: Dispatcher, now: datetime) -> BatchReport:
         report.claimed = len(ids)
         if not ids:
             return report
-        batch = await triage(session, d.project, ids, now)
+        batch = await triage(session, d.project, ids, now, d.worker, clock)
     for touch, _ in batch.skipped:
         report.count(touch, OutcomeKind.SKIPPED)
+    for deferral in batch.deferred:
+        report.count(deferral.touch, OutcomeKind.DEFERRED)
+        report.deferred[deferral.reason] += 1
     report.error = batch.error
     await ChunkPipeline(d, now, batch, report).run()
     return report

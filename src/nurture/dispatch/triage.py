@@ -1,7 +1,9 @@
 """What of a claimed batch may go out, decided in the claim's transaction (docs/delivery.md,
 step 3): touches whose lead is suppressed, whose enrollment ended, whose sequence or step was
-removed, or whose step condition is false now are skipped, with the reason; the rest become
-``Work``. Set-based: one statement per kind of skip, not one per lead.
+removed, or whose step condition is false now are skipped, with the reason; of the rest,
+the contact policy defers some (nurture.policy.gate: a higher-priority sequence, a quiet day,
+the cap) to a later due time; what is left becomes ``Work``. Set-based: one statement per kind
+of skip, not one per lead.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from nurture.ledger.claims import Claimed
 from nurture.ledger.enrollment import exit_matching
 from nurture.ledger.models import Enrollment, EnrollmentState, Touch
 from nurture.ledger.progress import advance
+from nurture.policy.gate import Candidate, Deferral, DeferReason, hold_back
 from nurture.preferences.gate import respect_preferences
 from nurture.rendering.compose import LEAD_FIELDS, lead_context
 from nurture.scoring.score import score_of
@@ -35,11 +38,27 @@ class Triage:
     # Their step's condition could not be evaluated: due again after the retry delay.
     unevaluated: list[Claimed] = field(default_factory=list)
     error: str | None = None  # why (the last such failure)
+    # Not sent now by a rule of the gate: released, due again at their new time.
+    deferred: list[Deferral] = field(default_factory=list)
+
+    def defer(self, deferrals: list[Deferral]) -> None:
+        """Take these touches out of the work: they are released with their new due time."""
+        self.deferred += deferrals
+        held = {d.touch.id for d in deferrals}
+        self.work = [w for w in self.work if w.touch.id not in held]
 
 
-async def triage(session: AsyncSession, project: Project, ids: list[int], now: datetime) -> Triage:
-    """Sort the claimed touches ``ids`` and record the skipped ones ('skipped' with the
-    reason; their enrollments end or move on as the reason says)."""
+async def triage(
+    session: AsyncSession,
+    project: Project,
+    ids: list[int],
+    now: datetime,
+    worker: str,
+    clock: datetime,
+) -> Triage:
+    """Sort the claimed touches ``ids`` (claimed by ``worker``, leases tested by ``clock``)
+    and record the skipped ones ('skipped' with the reason; their enrollments end or move on
+    as the reason says) and the deferred ones (released, due again later)."""
     batch = Triage()
     candidates: list[Work] = []
     for row in await _load(session, ids):
@@ -50,7 +69,8 @@ async def triage(session: AsyncSession, project: Project, ids: list[int], now: d
             # Steps are matched by id: they may have been reordered since scheduling.
             index = project.sequences[row.sequence_id].step_index(row.step_id)
             candidates.append(Work(_claimed(row, index), lead_context(row), row.public_id))  # type: ignore[arg-type]
-    candidates = await respect_preferences(session, project, candidates, batch.skipped, now)
+    candidates, paused = await respect_preferences(session, project, candidates, batch.skipped, now)
+    batch.defer([Deferral(t, due, DeferReason.PAUSED) for t, due in paused])
     verdicts = await _conditions(session, project, candidates)
     for work in candidates:
         verdict = verdicts.get(work.touch.id, True)
@@ -61,8 +81,15 @@ async def triage(session: AsyncSession, project: Project, ids: list[int], now: d
         else:
             batch.unevaluated.append(work.touch)
             batch.error = verdict
+    # The gate's rules in order, each on what the one before let through.
+    batch.defer(await hold_back(session, project, _candidates(batch), now, worker, clock))
     await _skip(session, batch.skipped, project, now)
+    await claims.defer(session, [(d.touch.id, d.due_at) for d in batch.deferred], worker, now)
     return batch
+
+
+def _candidates(batch: Triage) -> list[Candidate]:
+    return [Candidate(w.touch, w.lead["country"]) for w in batch.work]
 
 
 async def _load(session: AsyncSession, ids: list[int]) -> list[Row[Any]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.db import chunked
@@ -226,6 +226,33 @@ async def release(
         )
         released += result.scalars().all()
     return released
+
+
+async def defer(
+    session: AsyncSession, due: list[tuple[int, datetime]], worker: str, now: datetime
+) -> None:
+    """Give claimed touches back, each due again at its own time (the contact policy's next
+    allowed slot): a release with a new ``due_at``, attempts and state kept (a retry stays a
+    retry). Only those this dispatcher still holds. One statement, run for all rows."""
+    if not due:
+        return
+    await session.execute(
+        update(T)
+        .where(
+            T.c.id == bindparam("touch_id"),
+            T.c.claimed_by == worker,
+            T.c.state == TouchState.CLAIMED,
+        )
+        .values(
+            state=case((T.c.attempts > 0, TouchState.RETRYING), else_=TouchState.SCHEDULED),
+            due_at=bindparam("new_due_at"),
+            claimed_by=None,
+            lease_until=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False),
+        [{"touch_id": i, "new_due_at": at} for i, at in due],
+    )
 
 
 async def count_due(session: AsyncSession, now: datetime) -> int:

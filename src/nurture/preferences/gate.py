@@ -4,16 +4,15 @@
 - a touch of a sequence whose ``topic`` the lead opted out of is skipped (``topic_opted_out``)
   and its enrollment ends: the lead may have been enrolled again after opting out (a form, a
   trigger), and the opt-out holds until the lead changes it on the page;
-- a touch of a paused lead is deferred: released, due again when its send window opens on the
-  first day after the pause (in the lead's zone; a step that ignores the window: at the start
-  of that day). Rounding to the day keeps the release one statement per day, not per lead,
-  and never ends a pause early. Sequences the contact policy exempts (transactional mail,
+- a touch of a paused lead is deferred (the caller releases it and counts it, as the contact
+  policy's deferrals): due again when its send window opens on the first day after the pause
+  (in the lead's zone; a step that ignores the window: at the start of that day), which never
+  ends a pause early. Sequences the contact policy exempts (transactional mail,
   ``exempt_sequences``) are not paused.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 from typing import Protocol, TypeVar
 
@@ -22,10 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
 from nurture.db import chunked
-from nurture.ledger import claims
 from nurture.ledger.claims import Claimed
 from nurture.ledger.enrollment import exit_matching
-from nurture.ledger.models import Enrollment, Touch
+from nurture.ledger.models import Enrollment
 from nurture.preferences.models import TopicOptOut
 from nurture.preferences.service import TOPIC_OPTED_OUT, running_pauses
 from nurture.sequences.schedule import fit_window, lead_zone
@@ -45,10 +43,11 @@ async def respect_preferences(
     candidates: list[W],
     skipped: list[tuple[Claimed, str]],
     now: datetime,
-) -> list[W]:
+) -> tuple[list[W], list[tuple[Claimed, datetime]]]:
     """The ``candidates`` (claimed touches about to be sent) the leads' preferences let go
-    out now. Opted-out ones are appended to ``skipped`` with the reason (the caller marks
-    the touches skipped) and their enrollments end here; paused ones are released here."""
+    out now, and the paused ones with when they are due again (the caller defers them).
+    Opted-out ones are appended to ``skipped`` with the reason (the caller marks the touches
+    skipped) and their enrollments end here."""
     touches = [c.touch for c in candidates]
     opted_out = await _opted_out(session, project, touches)
     if opted_out:
@@ -57,8 +56,9 @@ async def respect_preferences(
         await exit_matching(session, [Enrollment.id.in_(ended)], TOPIC_OPTED_OUT, now)
     exempt = set(project.policy.exempt_sequences)
     pausable = [t for t in touches if t.id not in opted_out and t.sequence_id not in exempt]
-    deferred = await _defer_paused(session, project, pausable, now)
-    return [c for c in candidates if c.touch.id not in opted_out | deferred]
+    paused = await _paused(session, project, pausable, now)
+    held = opted_out | {t.id for t, _ in paused}
+    return [c for c in candidates if c.touch.id not in held], paused
 
 
 async def _opted_out(session: AsyncSession, project: Project, touches: list[Claimed]) -> set[int]:
@@ -77,22 +77,14 @@ async def _opted_out(session: AsyncSession, project: Project, touches: list[Clai
     return {t.id for t in touches if (t.lead_id, topic_of.get(t.sequence_id)) in out}
 
 
-async def _defer_paused(
+async def _paused(
     session: AsyncSession, project: Project, touches: list[Claimed], now: datetime
-) -> set[int]:
-    """Release the touches of paused leads, due after the pause; returns their ids."""
+) -> list[tuple[Claimed, datetime]]:
+    """The touches of paused leads, each with when it is due after the pause."""
     paused = await running_pauses(session, {t.lead_id for t in touches}, now)
-    waiting = [t for t in touches if t.lead_id in paused]
-    if not waiting:
-        return set()
-    by_due: dict[datetime, list[int]] = defaultdict(list)
-    for t in waiting:
-        by_due[_after_pause(project, t, paused[t.lead_id])].append(t.id)
-    # The touches were claimed in this transaction by the pass's dispatcher (one worker).
-    worker = await session.scalar(select(Touch.claimed_by).where(Touch.id == waiting[0].id))
-    for due, ids in sorted(by_due.items()):
-        await claims.release(session, ids, worker or "", now, due_at=due)
-    return {t.id for t in waiting}
+    return [
+        (t, _after_pause(project, t, paused[t.lead_id])) for t in touches if t.lead_id in paused
+    ]
 
 
 def _after_pause(project: Project, touch: Claimed, paused_until: datetime) -> datetime:

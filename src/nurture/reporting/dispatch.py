@@ -23,7 +23,15 @@ def outcome_rows(report: BatchReport) -> list[dict[str, object]]:
 
 def summary_text(report: BatchReport) -> str:
     parts = [f"{report.total(o)} {o.replace('_', ' ')}" for o in OUTCOMES if report.total(o)]
+    if report.deferred:  # why, e.g. "4 deferred (cap 3, quiet day 1)"
+        i = parts.index(f"{report.total(OutcomeKind.DEFERRED)} deferred")
+        parts[i] += f" ({deferred_reasons(report)})"
     return ", ".join(parts) or "nothing due"
+
+
+def deferred_reasons(report: BatchReport) -> str:
+    """Why touches were deferred, e.g. "cap 3, quiet day 1" (docs/lifecycle.md)."""
+    return ", ".join(f"{r.replace('_', ' ')} {n}" for r, n in sorted(report.deferred.items()))
 
 
 def summary_markdown(report: BatchReport, at: datetime, failure: Exception | None) -> str:
@@ -31,6 +39,11 @@ def summary_markdown(report: BatchReport, at: datetime, failure: Exception | Non
     if failure is not None:
         lines += [f"**Failed:** {failure}", "", "Touches not handed to SMTP stay due.", ""]
     lines += [f"- claimed: {report.claimed}", f"- outcome: {summary_text(report)}"]
+    if report.deferred:
+        lines.append(
+            f"- deferred by the contact policy, due again later: "
+            f"{report.total(OutcomeKind.DEFERRED)} ({deferred_reasons(report)})"
+        )
     if report.in_doubt_expired:
         lines.append(f"- marked in doubt (a dispatcher died mid-send): {report.in_doubt_expired}")
     return "\n".join(lines)
