@@ -7,6 +7,7 @@ import codecs
 
 import pytest
 
+from nurture.imports.mapping import build_map, check_records
 from nurture.imports.reader import ImportFileError, detect_encoding, read_csv
 
 GERMAN = "E-Mail;Vorname;Nachname;Firma\r\nj.mueller@example.de;Jürgen;Müller;Bäckerei Groß\r\n"
@@ -77,8 +78,21 @@ def test_an_empty_file_or_a_wrong_encoding_is_refused(tmp_path):
         read_csv(german, encoding="utf-8")
 
 
-def test_a_quote_left_open_is_reported_with_its_line(tmp_path):
+def test_a_quote_left_open_swallows_the_rest_into_one_row_reported_with_its_line(tmp_path):
     path = tmp_path / "open.csv"
-    path.write_text('email,note\na@example.de,ok\nb@example.de,"' + "x" * 200_000, "utf-8")
-    with pytest.raises(ImportFileError, match="line 3: field larger than field limit"):
-        list(read_csv(path).records())
+    path.write_text('email,company\na@example.de,ok\nb@example.de,"' + "x" * 200_000, "utf-8")
+    file = read_csv(path)
+    rows, problems = check_records(file.records(), build_map(file.header, {}, False), 2)
+    assert [r.line for r in rows] == [2]
+    assert [p.line for p in problems] == [3] and problems[0].reason.startswith(
+        "company: 200000 characters"
+    ), problems
+
+
+def test_a_huge_cell_is_one_bad_row_not_an_unreadable_file(tmp_path):
+    """Past the csv module's default limit (128 KiB): the row is read, and the mapping's
+    length checks report it with its line, as any too-long value."""
+    path = tmp_path / "big.csv"
+    path.write_text(f"email;company\na@example.de;{'x' * 200_000}\nb@example.de;B\n")
+    records = list(read_csv(path).records())
+    assert [(line, len(cells[1])) for line, cells in records] == [(2, 200_000), (3, 1)]

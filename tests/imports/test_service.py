@@ -147,6 +147,18 @@ async def test_a_later_stage_is_not_moved_back(settings, tmp_path):
     assert (await lead(settings, "j.mueller@example.de")).lifecycle_stage == Stage.LEAD
 
 
+async def test_a_lead_past_the_sequence_s_goal_is_not_enrolled(settings, tmp_path):
+    """b2b-nurture ends at mql: a customer in the file gets no first nurture touch."""
+    lead_id = await existing(settings, "s.weiss@example.de")
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        await change_stage(session, Stage.CUSTOMER, [StageChange(lead_id, Stage.SUBSCRIBER)], NOW)
+    run, _ = await imported(settings, tmp_path, basis=BASIS, enrol="b2b-nurture")
+    assert (run.totals.enrolled, run.totals.at_goal) == (1, 1)
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        enrolled = (await session.scalars(select(Enrollment.lead_id))).all()
+    assert lead_id not in enrolled and len(enrolled) == 1
+
+
 async def test_no_one_is_enrolled_without_a_consent_basis(settings, tmp_path):
     run, _ = await imported(settings, tmp_path, enrol="b2b-nurture")
     assert (run.totals.enrolled, run.totals.no_consent) == (0, 2)

@@ -194,3 +194,18 @@ async def test_two_passes_at_once_enrol_once(settings, tmp_path):
     await asyncio.gather(run(settings), run(settings))
     entries = await lead_ids_in(settings, "wake-up")
     assert len(entries) == 30 and {e for _, e in entries} == {1}
+
+
+async def test_a_lead_past_the_sequence_s_goal_is_not_enrolled(settings, tmp_path):
+    """A quiet SQL and a re-engagement that ends at mql: enrolled, it would get the first
+    touch before the next pass ended the drip."""
+    wake_up = sequence("wake-up", {"inactive_for": "60d"}, goals=[{"stage": "mql"}])
+    settings = with_sequences(settings, tmp_path, wake_up)
+    quiet, sales = (await mailable_leads(settings, 2, NOW - timedelta(days=90))).values()
+
+    async def promote(session):
+        await change_stage(session, Stage.SQL, [StageChange(sales, Stage.LEAD)], NOW)
+
+    await write(settings, promote)
+    assert await run(settings) == {"inactive_for": 1}
+    assert await lead_ids_in(settings, "wake-up") == [(quiet, 1)]

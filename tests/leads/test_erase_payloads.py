@@ -67,3 +67,11 @@ async def test_erase_changes_only_these_leads_payloads(db_url):
         (a, EventType.STAGE_CHANGED, {"stage": "sql", "previous": "mql"}),
         (b, EventType.REPLIED, {"subject": "Hallo"}),
     ]
+
+
+def test_a_referral_keeps_the_referred_lead_s_public_id():
+    """The report counts a referrer's referrals by the referred lead's public id: forgetting
+    the referrer must not change that total."""
+    referred = "0f" * 16  # a public id: uuid4 hex
+    assert anonymous_data({"lead": referred}) == {"lead": referred}
+    assert anonymous_data({"lead": "Max Muster <max@firma.de>"}) == {}

@@ -159,6 +159,8 @@ def leads_import(
         typer.echo(f"{t.suppressed} suppressed addresses kept suppressed (not enrolled)")
     if sequence is not None:
         typer.echo(f"enrolled in {sequence.id}: {t.enrolled}")
+        if t.at_goal:
+            typer.echo(f"not enrolled, past the sequence's goal stage: {t.at_goal}")
         if t.no_consent:
             typer.echo(f"not enrolled, no consent basis: {t.no_consent} (see --consent-basis)")
         if form is not None:

@@ -16,6 +16,12 @@ import charset_normalizer
 DELIMITERS = ";,\t|"
 
 
+# A cell far past any lead field's length (a pasted document, a log) is one bad row, which
+# the mapping reports with its line; the csv module's default 128 KiB limit would abort the
+# whole file instead. What is still over this limit can only be an unclosed quote.
+csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))
+
+
 class ImportFileError(ValueError):
     """The file as a whole cannot be read (no rows are reported for it)."""
 

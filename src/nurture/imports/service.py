@@ -26,6 +26,7 @@ from nurture.config.forms import FormConfig
 from nurture.config.sequences import SequenceConfig
 from nurture.db import insert_values, is_postgres
 from nurture.imports.mapping import Problem, Row
+from nurture.journeys.goals import goal_stages
 from nurture.leads.events import EventType, event_row, record_events
 from nurture.leads.forgotten import forgotten_among
 from nurture.leads.models import PROFILE, Consent, Lead
@@ -82,6 +83,7 @@ class ImportTotals:
     pending: int = 0  # enrolled, waiting for the double opt-in
     suppressed: int = 0  # kept suppressed: no consent recorded, not enrolled
     no_consent: int = 0  # not enrolled: no consent basis
+    at_goal: int = 0  # not enrolled: at or past a stage the sequence's goals name
     problems: list[Problem] = field(default_factory=list)
     # (lead's row, consent id) whose confirmation email goes out after the commit
     confirmations: list[tuple[SqlRow[Any], int]] = field(default_factory=list)
@@ -96,6 +98,7 @@ class ImportTotals:
             "pending",
             "suppressed",
             "no_consent",
+            "at_goal",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.problems += other.problems
@@ -230,7 +233,10 @@ async def _enrol(
         )
     )
     enrolled_before = set(known)
-    active = [x for x in active if x.id not in enrolled_before]
+    # A lead past the sequence's goal (a customer, and a drip that ends at mql) is not enrolled.
+    done = goal_stages(plan.enrol)
+    totals.at_goal += sum(1 for x in active if x.lifecycle_stage in done)
+    active = [x for x in active if x.id not in enrolled_before and x.lifecycle_stage not in done]
     valid = or_(Consent.double_opt_in.is_(False), Consent.confirmed_at.is_not(None))
     given = based or await _with_consent(session, [x.id for x in active], valid)
     ready = [x for x in active if x.id in given]

@@ -11,11 +11,24 @@ from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
+from nurture.config.sequences import SequenceConfig
 from nurture.leads import stages
 from nurture.leads.events import human
 from nurture.leads.models import Event, Lead
 from nurture.ledger.enrollment import exit_matching
 from nurture.ledger.models import Enrollment
+
+
+def goal_stages(sequence: SequenceConfig) -> set[str]:
+    """The stages at which a lead has reached one of the sequence's stage goals already."""
+    return {s for goal in sequence.goals if goal.stage for s in stages.at_or_after(goal.stage)}
+
+
+def short_of_goals(sequence: SequenceConfig) -> ColumnElement[bool]:
+    """Leads (``Lead``) who have not reached a stage goal of the sequence: only these are
+    enrolled by a trigger or an import. An event goal is counted from the entry on, so a new
+    entry has reached none."""
+    return Lead.lifecycle_stage.not_in(sorted(goal_stages(sequence)))
 
 
 async def apply_goals(

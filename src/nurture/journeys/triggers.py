@@ -34,6 +34,7 @@ from nurture.config.project import Project
 from nurture.config.sequences import SequenceConfig, Trigger
 from nurture.db import is_postgres
 from nurture.journeys.engagement import engaged_since, mailable
+from nurture.journeys.goals import short_of_goals
 from nurture.leads.events import EventType, human
 from nurture.leads.models import Event, Lead
 from nurture.leads.stages import FUNNEL, Stage, at_or_after
@@ -119,7 +120,9 @@ def _candidates(sequence: SequenceConfig, now: datetime, postgres: bool) -> Sele
         return None
     return (
         select(Lead.id, Lead.timezone, entry.label("entry"))
-        .where(mailable(), allowed, when)
+        # a lead past the goal would be enrolled and get a first touch before the next
+        # pass ended the drip (a quiet customer and the re-engagement's goal mql)
+        .where(mailable(), allowed, when, short_of_goals(sequence))
         .order_by(Lead.id)
     )
 

@@ -244,6 +244,8 @@ async def mark_machine(session: AsyncSession, reasons: Mapping[int, MachineReaso
 KEPT_KEYS = frozenset(
     {"form", "stage", "previous", "value", "via", "reason", "after_step", "source", "pending"}
     | {"score", "territory", "events"}
+    # a referred lead's public id (32 hex digits, kept on its row too): the report's referrals
+    | {"lead"}
 )
 _WORD = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 
