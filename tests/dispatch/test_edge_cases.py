@@ -19,6 +19,7 @@ from nurture.leads.models import Lead
 from nurture.ledger.models import Enrollment, Touch, TouchState
 from nurture.mail.message import OutgoingMessage
 from nurture.mail.transports import MemoryTransport, SendResult, Transport
+from nurture.rights.forget import forget_lead
 from tests.factories import enrolled_leads, touch_states
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -216,3 +217,23 @@ async def test_one_lead_that_fails_to_render_does_not_hold_up_the_pass(settings)
         )
     assert touch.state == TouchState.SCHEDULED
     assert touch.due_at == MONDAY + timedelta(seconds=settings.retry_base_seconds)
+
+
+async def test_a_lead_forgotten_while_its_touch_is_on_the_wire_keeps_no_server_reply(settings):
+    """forget blanks the SMTP replies it finds; a reply recorded after it (the touch was with
+    the server meanwhile) may echo the address too, and is not kept."""
+    [email] = await enrolled_leads(settings, 1, MONDAY)
+    transport = GatedTransport()
+    d = build_dispatcher(settings, transport=transport)
+    batch = asyncio.create_task(dispatch_batch(d, MONDAY))
+    await asyncio.wait_for(transport.arrived.wait(), 30)
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        lead = await session.scalar(select(Lead).where(Lead.email == email))
+        assert lead is not None
+        await forget_lead(session, lead, settings.resolved_secret_key(), MONDAY, "cli")
+    transport.gate.set()
+    assert (await batch).total("sent") == 1
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        sent = select(Touch.smtp_code, Touch.smtp_reply).where(Touch.state == TouchState.SENT)
+        [(code, reply)] = (await session.execute(sent)).all()
+    assert (code, reply) == (250, None)

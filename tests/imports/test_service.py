@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from nurture.capture.service import confirm
@@ -235,6 +236,21 @@ async def test_without_a_basis_the_form_s_double_opt_in_is_sent_once(settings, t
             session, project, pending.id, None, "Mozilla/5.0", NOW, timedelta(days=7), secret
         )
     assert started == ["b2b-nurture"]
+
+
+async def test_a_confirmation_that_failed_is_sent_by_running_the_import_again(settings, tmp_path):
+    """The import's emails go after its commit: a mail server that was down (or a run cut
+    short there) leaves leads pending and never asked; the same command again asks them,
+    once."""
+    down = settings.model_copy(update={"mail_url": SecretStr("smtp://127.0.0.1:9?timeout=2")})
+    first, _ = await imported(down, tmp_path, enrol="b2b-nurture", confirm_form="leitfaden")
+    assert (first.totals.pending, first.sent, first.failed) == (2, 0, 2)
+    outbox = MemoryTransport.outboxes.setdefault(settings.mail_url.get_secret_value()[9:], [])
+    again, _ = await imported(settings, tmp_path, enrol="b2b-nurture", confirm_form="leitfaden")
+    assert (again.totals.pending, again.sent) == (0, 2)
+    assert sorted(m.recipient for m in outbox) == ["j.mueller@example.de", "s.weiss@example.de"]
+    third, _ = await imported(settings, tmp_path, enrol="b2b-nurture", confirm_form="leitfaden")
+    assert (third.sent, len(outbox)) == (0, 2)
 
 
 async def test_two_imports_of_one_file_at_once_write_it_once(settings, tmp_path):

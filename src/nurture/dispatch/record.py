@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
 from nurture.db import update_by_id
 from nurture.dispatch.outcome import RELEASED, Outcome, OutcomeKind, Policy, classify
 from nurture.leads.events import event_row, record_events
-from nurture.leads.models import SuppressionReason
+from nurture.leads.models import Lead, SuppressionReason
 from nurture.leads.service import suppress
 from nurture.ledger.claims import Claimed, held, release
 from nurture.ledger.enrollment import exit_matching
@@ -74,11 +75,26 @@ async def record_replies(
         recorded.append(Recorded(touch, result, outcome))
     handed_over = [r for r in recorded if r.outcome.kind != RELEASED]
     await update_by_id(session, Touch, [_touch_row(r, now) for r in handed_over])
+    await _forget_replies(session, [r.touch.id for r in handed_over])
     await record_events(session, [_event(r, now) for r in handed_over])
     await _follow_up(session, handed_over, project, now)
     never = [r.touch.id for r in recorded if r.outcome.kind == RELEASED]
     await release(session, never, worker, now)
     return recorded
+
+
+async def _forget_replies(session: AsyncSession, ids: list[int]) -> None:
+    """A lead forgotten while its touch was on the wire: the server's reply, which may echo
+    the address, is not kept (forget blanked the replies it found; this one came later)."""
+    if not ids:
+        return
+    forgotten = select(Lead.id).where(Lead.suppression_reason == SuppressionReason.FORGOTTEN)
+    await session.execute(
+        update(Touch)
+        .where(Touch.id.in_(ids), Touch.lead_id.in_(forgotten), Touch.smtp_reply.is_not(None))
+        .values(smtp_reply=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _retry_due(project: Project, touch: Claimed, now: datetime) -> Callable[[timedelta], datetime]:

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Row as SqlRow
-from sqlalchemy import or_, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.forms import FormConfig
@@ -29,11 +29,11 @@ from nurture.imports.mapping import Problem, Row
 from nurture.journeys.goals import goal_stages
 from nurture.leads.events import EventType, event_row, record_events
 from nurture.leads.forgotten import forgotten_among
-from nurture.leads.models import PROFILE, Consent, Lead
+from nurture.leads.models import PROFILE, Consent, Event, Lead
 from nurture.leads.service import StageChange, change_stage, upsert_leads
 from nurture.leads.stages import Stage
 from nurture.ledger.enrollment import enrol_many
-from nurture.ledger.models import Enrollment
+from nurture.ledger.models import Enrollment, EnrollmentState
 
 # Rows per chunk: one transaction each.
 CHUNK = 1024
@@ -212,6 +212,47 @@ async def import_rows(
     return totals
 
 
+async def _never_asked(
+    session: AsyncSession, plan: ImportPlan, rows: list[SqlRow[Any]]
+) -> list[tuple[SqlRow[Any], int]]:
+    """Of these leads, pending in ``plan.enrol``, those whose latest unconfirmed consent of
+    the confirm form has no ``confirmation_sent`` since it was granted, with that consent:
+    their email failed or never went out (the import's mail goes after its commit)."""
+    assert plan.enrol is not None and plan.confirm is not None
+    sent = (
+        select(Event.id)
+        .where(
+            Event.lead_id == Consent.lead_id,
+            Event.type == EventType.CONFIRMATION_SENT,
+            Event.occurred_at >= Consent.granted_at,
+        )
+        .exists()
+    )
+    pending = (
+        select(Enrollment.id)
+        .where(
+            Enrollment.lead_id == Consent.lead_id,
+            Enrollment.sequence_id == plan.enrol.id,
+            Enrollment.state == EnrollmentState.PENDING,
+        )
+        .exists()
+    )
+    found = await session.execute(
+        select(Consent.lead_id, func.max(Consent.id))
+        .where(
+            Consent.lead_id.in_([x.id for x in rows]),
+            Consent.form_id == plan.confirm.id,
+            Consent.double_opt_in.is_(True),
+            Consent.confirmed_at.is_(None),
+            pending,
+            ~sent,
+        )
+        .group_by(Consent.lead_id)
+    )
+    by_lead = {x.id: x for x in rows}
+    return [(by_lead[lead_id], consent_id) for lead_id, consent_id in found]
+
+
 async def _enrol(
     session: AsyncSession,
     plan: ImportPlan,
@@ -233,6 +274,10 @@ async def _enrol(
         )
     )
     enrolled_before = set(known)
+    if plan.confirm is not None and enrolled_before:
+        # a run cut short after its commit, or a mail server that was down: asked again
+        before = [x for x in active if x.id in enrolled_before]
+        totals.confirmations += await _never_asked(session, plan, before)
     # A lead past the sequence's goal (a customer, and a drip that ends at mql) is not enrolled.
     done = goal_stages(plan.enrol)
     totals.at_goal += sum(1 for x in active if x.lifecycle_stage in done)
@@ -268,4 +313,4 @@ async def _enrol(
         )
     ]
     by_lead = {c.lead_id: c.id for c in inserted}  # RETURNING order is not promised
-    totals.confirmations = [(x, by_lead[x.id]) for x in asked]
+    totals.confirmations += [(x, by_lead[x.id]) for x in asked]
