@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import text
 
 from nurture import migrate
@@ -127,6 +128,20 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         dispatch_batch_size=50,
         dispatch_chunk_size=10,
     )
+
+
+API_KEY = "s3cret-key"  # the key the `api` fixture's app takes: "Bearer s3cret-key"
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The web app in-process with NURTURE_API_KEY set (the CRM and rights routes)."""
+    from nurture.app import create_app
+
+    app = create_app(settings.model_copy(update={"api_key": SecretStr(API_KEY)}))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://nurture.test") as client:
+        yield client
 
 
 @pytest.fixture

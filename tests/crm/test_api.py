@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import httpx
-import pytest
-from pydantic import SecretStr
 from sqlalchemy import select
 
-from nurture.app import create_app
 from nurture.db import session_scope
 from nurture.leads.models import Event, Lead
-
-
-@pytest.fixture
-async def api(settings):
-    app = create_app(settings.model_copy(update={"api_key": SecretStr("s3cret-key")}))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://nurture.test") as client:
-        yield client
 
 
 async def new_lead(client) -> str:

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-import pytest
-from pydantic import SecretStr
 from sqlalchemy import func, select, update
 
-from nurture.app import create_app
 from nurture.crm.models import Deal
 from nurture.db import session_scope
 from nurture.leads.models import Event, Lead
@@ -17,14 +13,6 @@ from nurture.ledger.models import Enrollment, EnrollmentState
 
 KEY = {"authorization": "Bearer s3cret-key"}
 BODY = {"deal_id": "D-100", "value": 1234.5, "currency": "EUR", "closed_on": "2027-01-15"}
-
-
-@pytest.fixture
-async def api(settings):
-    app = create_app(settings.model_copy(update={"api_key": SecretStr("s3cret-key")}))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://nurture.test") as client:
-        yield client
 
 
 async def new_lead(client, email: str = "kunde@firma.de") -> str:

@@ -8,12 +8,8 @@ import asyncio
 import dataclasses
 from datetime import timedelta
 
-import httpx
-import pytest
-from pydantic import SecretStr
 from sqlalchemy import select
 
-from nurture.app import create_app
 from nurture.capture.service import Submission, capture_many, confirm, prepare
 from nurture.config.project import load_project
 from nurture.db import session_scope, utcnow
@@ -28,14 +24,6 @@ from nurture.rights.forget import forget_lead
 
 EMAIL = "ines.vorberg@kunde.de"
 API = {"authorization": "Bearer s3cret-key"}
-
-
-@pytest.fixture
-async def api(settings):
-    app = create_app(settings.model_copy(update={"api_key": SecretStr("s3cret-key")}))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://nurture.test") as client:
-        yield client
 
 
 async def forgotten_lead(settings, client) -> str:

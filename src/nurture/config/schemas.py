@@ -8,7 +8,6 @@ Regenerate the files with ``python -m nurture.config.schemas docs/schemas/config
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections import Counter
@@ -21,6 +20,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import core_schema
 
+from nurture import schemafiles
 from nurture.config.forms import FormConfig
 from nurture.config.policy import PolicyConfig
 from nurture.config.sales import SalesConfig
@@ -30,7 +30,7 @@ from nurture.config.sequences import Delay, SequenceConfig
 from nurture.config.signals import SignalsConfig
 from nurture.config.sources import SourcesConfig
 
-DRAFT = "https://json-schema.org/draft/2020-12/schema"
+DRAFT = schemafiles.DRAFT
 MODELINE = "# yaml-language-server: $schema="
 
 
@@ -130,21 +130,14 @@ def schema(kind: str) -> dict[str, Any]:
 
 
 def schema_json(kind: str) -> str:
-    return json.dumps(schema(kind), indent=2, ensure_ascii=False) + "\n"
+    return schemafiles.dumps(schema(kind))
 
 
-def file_name(kind: str) -> str:
-    return f"{kind}.schema.json"
+file_name = schemafiles.file_name
 
 
 def write(directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for kind in KINDS:
-        path = directory / file_name(kind)
-        path.write_text(schema_json(kind), encoding="utf-8")
-        written.append(path)
-    return written
+    return schemafiles.write(directory, KINDS, schema)
 
 
 def kind_of(path: Path) -> str | None:

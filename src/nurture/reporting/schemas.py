@@ -5,17 +5,17 @@ docs/schemas/ (a test fails when the files and the models differ). Regenerate th
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
+from nurture import schemafiles
 from nurture.reporting.funnel_models import FunnelReport
 from nurture.reporting.lead_models import LeadProfile
 
-DRAFT = "https://json-schema.org/draft/2020-12/schema"  # what pydantic generates
+DRAFT = schemafiles.DRAFT
 SCHEMAS: dict[str, type[BaseModel]] = {"funnel-report": FunnelReport, "lead-profile": LeadProfile}
 
 
@@ -26,21 +26,14 @@ def schema(name: str) -> dict[str, Any]:
 
 
 def schema_json(name: str) -> str:
-    return json.dumps(schema(name), indent=2, ensure_ascii=False) + "\n"
+    return schemafiles.dumps(schema(name))
 
 
-def file_name(name: str) -> str:
-    return f"{name}.schema.json"
+file_name = schemafiles.file_name
 
 
 def write(directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in SCHEMAS:
-        path = directory / file_name(name)
-        path.write_text(schema_json(name), encoding="utf-8")
-        written.append(path)
-    return written
+    return schemafiles.write(directory, SCHEMAS, schema)
 
 
 if __name__ == "__main__":
