@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from pydantic import ValidationError
 
 from nurture.config.policy import QuietDays
 from nurture.policy.quiet import QuietCalendar, country_code
@@ -58,3 +59,9 @@ def test_marketer_dates_are_quiet_for_every_lead():
     assert calendar.why_quiet(AN_ORDINARY_DAY, None) == "quiet date"
     assert calendar.why_quiet(AN_ORDINARY_DAY, "SE") == "quiet date"
     assert calendar.why_quiet(GERMAN_UNITY, calendar.holiday_country("DE")) is None
+
+
+def test_an_unknown_default_country_is_a_config_error():
+    with pytest.raises(ValidationError, match="no public holidays known for country 'XX'"):
+        QuietDays(default_country="XX")
+    assert QuietDays(default_country="se").default_country == "SE"

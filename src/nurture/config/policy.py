@@ -37,7 +37,7 @@ class QuietDays(StrictModel):
         description="Countries (ISO 3166 codes) whose public holidays are quiet for the "
         "leads of that country.",
     )
-    default_country: str | None = Field(
+    default_country: Annotated[str, AfterValidator(_country)] | None = Field(
         "DE", description="Whose holidays apply to a lead without a known country (none: null)."
     )
     dates: list[date] = Field(
