@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from nurture.db import session_scope
 from nurture.ledger.claims import claim_due, defer, mark_sending
-from nurture.ledger.models import Touch, TouchState
+from nurture.ledger.models import Enrollment, Touch, TouchState
 from tests.factories import enrolled_leads, touch_states
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -63,3 +63,8 @@ async def test_defer_gives_each_touch_its_own_due_time_and_keeps_a_retry_a_retry
         (TouchState.RETRYING, later[1], None),
         (TouchState.CLAIMED, MONDAY, "me"),
     ]
+    async with session_scope(url) as session:
+        due = dict((await session.execute(select(Enrollment.id, Enrollment.next_due_at))).all())
+        touches = (await session.execute(select(Touch.enrollment_id).order_by(Touch.id))).all()
+    # the enrollments whose touch was deferred show its new time; the other's is as it was
+    assert [due[e] for (e,) in touches] == [later[0], later[1], MONDAY]

@@ -253,6 +253,25 @@ async def defer(
         .execution_options(synchronize_session=False),
         [{"touch_id": i, "new_due_at": at} for i, at in due],
     )
+    # The enrollment's next touch is this one: its due time moves too (the lead's profile
+    # shows when the drip goes on). Only for touches released just now (no longer claimed).
+    await session.execute(
+        update(E)
+        .where(
+            E.c.id
+            == select(T.c.enrollment_id).where(T.c.id == bindparam("touch_id")).scalar_subquery(),
+            select(T.c.id)
+            .where(
+                T.c.id == bindparam("touch_id"),
+                T.c.claimed_by.is_(None),
+                T.c.due_at == bindparam("new_due_at"),
+            )
+            .exists(),
+        )
+        .values(next_due_at=bindparam("new_due_at"))
+        .execution_options(synchronize_session=False),
+        [{"touch_id": i, "new_due_at": at} for i, at in due],
+    )
 
 
 async def count_due(session: AsyncSession, now: datetime) -> int:
