@@ -14,13 +14,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from nurture.crm.models import Deal
-from nurture.crm.routes import _error as error
 from nurture.crm.service import DealIn, deals_of, record_deal
 from nurture.db import session_scope, utcnow
 from nurture.journeys.goals import apply_goals
 from nurture.leads.service import find_by_public_id
-from nurture.web.auth import bearer_authorised
-from nurture.web.errors import ErrorsOut
+from nurture.web.auth import bearer_authorised, unauthorised
+from nurture.web.errors import ErrorsOut, error_response
 from nurture.web.state import AppState, get_state
 
 router = APIRouter(prefix="/api")
@@ -73,7 +72,6 @@ def _out(deal: Deal) -> DealOut:
     )
 
 
-_UNAUTHORISED = (["header", "authorization"], "a valid 'Bearer <NURTURE_API_KEY>' is required")
 _ERRORS = {401: {"model": ErrorsOut}, 404: {"model": ErrorsOut}, 422: {"model": ErrorsOut}}
 
 
@@ -88,12 +86,12 @@ async def add_deal(
     lead_id: LeadId, body: DealBody, request: Request, state: AppState = Depends(get_state)
 ) -> JSONResponse:
     if not bearer_authorised(request, state.settings.api_key):
-        return error(401, *_UNAUTHORISED)
+        return unauthorised()
     deal = DealIn(body.deal_id, body.value, body.currency, body.closed_on)
     async with session_scope(state.settings.database_url.get_secret_value()) as session:
         lead = await find_by_public_id(session, lead_id)
         if lead is None:
-            return error(404, ["path", "lead_id"], "no such lead")
+            return error_response(404, ["path", "lead_id"], "no such lead")
         now = utcnow()
         recorded = await record_deal(session, lead, deal, now, "api")
         # a first deal makes a customer: the drips whose goal that is end in this transaction
@@ -118,10 +116,10 @@ async def list_deals(
     lead_id: LeadId, request: Request, state: AppState = Depends(get_state)
 ) -> JSONResponse:
     if not bearer_authorised(request, state.settings.api_key):
-        return error(401, *_UNAUTHORISED)
+        return unauthorised()
     async with session_scope(state.settings.database_url.get_secret_value()) as session:
         lead = await find_by_public_id(session, lead_id)
         if lead is None:
-            return error(404, ["path", "lead_id"], "no such lead")
+            return error_response(404, ["path", "lead_id"], "no such lead")
         deals = [_out(d) for d in await deals_of(session, lead.id)]
     return JSONResponse(DealsOut(lead_id=lead_id, deals=deals).model_dump(mode="json"))

@@ -12,8 +12,8 @@ from nurture.db import session_scope, utcnow
 from nurture.journeys.goals import apply_goals
 from nurture.leads.service import find_by_public_id, record_crm_stage
 from nurture.leads.stages import Stage
-from nurture.web.auth import bearer_authorised
-from nurture.web.errors import ErrorsOut
+from nurture.web.auth import bearer_authorised, unauthorised
+from nurture.web.errors import ErrorsOut, error_response
 from nurture.web.state import AppState, get_state
 
 router = APIRouter(prefix="/api")
@@ -34,10 +34,6 @@ class StageOut(BaseModel):
     previous: str
 
 
-def _error(status: int, loc: list[str], msg: str) -> JSONResponse:
-    return JSONResponse(ErrorsOut(detail=[{"loc": loc, "msg": msg}]).model_dump(), status)
-
-
 @router.post(
     "/leads/{lead_id}/stage",
     response_model=StageOut,
@@ -51,13 +47,11 @@ async def set_stage(
     state: AppState = Depends(get_state),
 ) -> JSONResponse:
     if not bearer_authorised(request, state.settings.api_key):
-        return _error(
-            401, ["header", "authorization"], "a valid 'Bearer <NURTURE_API_KEY>' is required"
-        )
+        return unauthorised()
     async with session_scope(state.settings.database_url.get_secret_value()) as session:
         lead = await find_by_public_id(session, lead_id)
         if lead is None:
-            return _error(404, ["path", "lead_id"], "no such lead")
+            return error_response(404, ["path", "lead_id"], "no such lead")
         now = utcnow()
         previous = await record_crm_stage(session, lead, body.stage, now, body.value, "api")
         # in the same transaction: a customer gets no further nurture touch, not even one

@@ -14,8 +14,8 @@ from nurture.db import session_scope, utcnow
 from nurture.rights.export import LeadExport, export_lead
 from nurture.rights.find import PUBLIC_ID, find_lead
 from nurture.rights.forget import forget_lead, scrub
-from nurture.web.auth import bearer_authorised
-from nurture.web.errors import ErrorsOut
+from nurture.web.auth import bearer_authorised, unauthorised
+from nurture.web.errors import ErrorsOut, error_response
 from nurture.web.state import AppState, get_state
 
 router = APIRouter(prefix="/api")
@@ -34,16 +34,6 @@ class ForgetOut(BaseModel):
     )
 
 
-def _error(status: int, loc: list[str], msg: str) -> JSONResponse:
-    return JSONResponse(ErrorsOut(detail=[{"loc": loc, "msg": msg}]).model_dump(), status)
-
-
-def _unauthorised() -> JSONResponse:
-    return _error(
-        401, ["header", "authorization"], "a valid 'Bearer <NURTURE_API_KEY>' is required"
-    )
-
-
 @router.get(
     "/leads/{lead_id}/export",
     response_model=LeadExport,
@@ -54,11 +44,11 @@ async def export(
     lead_id: LeadId, request: Request, state: AppState = Depends(get_state)
 ) -> Response:
     if not bearer_authorised(request, state.settings.api_key):
-        return _unauthorised()
+        return unauthorised()
     async with session_scope(state.settings.database_url.get_secret_value()) as session:
         lead = await find_lead(session, lead_id) if PUBLIC_ID.match(lead_id) else None
         if lead is None:
-            return _error(404, ["path", "lead_id"], "no such lead")
+            return error_response(404, ["path", "lead_id"], "no such lead")
         document = await export_lead(session, lead, utcnow(), "api")
     return Response(document.model_dump_json(), media_type="application/json")
 
@@ -73,12 +63,12 @@ async def forget(
     lead_id: LeadId, request: Request, state: AppState = Depends(get_state)
 ) -> JSONResponse:
     if not bearer_authorised(request, state.settings.api_key):
-        return _unauthorised()
+        return unauthorised()
     url = state.settings.database_url.get_secret_value()
     async with session_scope(url) as session:
         lead = await find_lead(session, lead_id, lock=True) if PUBLIC_ID.match(lead_id) else None
         if lead is None:
-            return _error(404, ["path", "lead_id"], "no such lead")
+            return error_response(404, ["path", "lead_id"], "no such lead")
         done = await forget_lead(
             session, lead, state.settings.resolved_secret_key(), utcnow(), "api"
         )

@@ -5,7 +5,10 @@ from __future__ import annotations
 import secrets
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 from pydantic import SecretStr
+
+from nurture.web.errors import error_response
 
 
 def bearer_authorised(request: Request, key: SecretStr) -> bool:
@@ -16,4 +19,11 @@ def bearer_authorised(request: Request, key: SecretStr) -> bool:
         bool(wanted)
         and scheme.lower() == "bearer"
         and secrets.compare_digest(given.strip().encode(), wanted.encode())
+    )
+
+
+def unauthorised() -> JSONResponse:
+    """The 401 of an API route whose bearer check failed."""
+    return error_response(
+        401, ["header", "authorization"], "a valid 'Bearer <NURTURE_API_KEY>' is required"
     )

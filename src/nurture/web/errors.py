@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 
@@ -13,3 +14,8 @@ class FieldError(BaseModel):
 
 class ErrorsOut(BaseModel):
     detail: list[FieldError]
+
+
+def error_response(status: int, loc: list[str | int], msg: str) -> JSONResponse:
+    """One field's error as the JSON body, with its status."""
+    return JSONResponse(ErrorsOut(detail=[{"loc": loc, "msg": msg}]).model_dump(), status)
