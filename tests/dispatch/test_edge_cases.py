@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -97,7 +98,9 @@ class GatedTransport(Transport):
     """Holds every batch until the test opens the gate (a slow SMTP server, in effect)."""
 
     def __init__(self) -> None:
-        self.inner = MemoryTransport(f"gated-{id(self)}")
+        # a fresh outbox name: MemoryTransport keeps outboxes by name for the process, and
+        # id(self) is reused once an earlier test's transport is gone
+        self.inner = MemoryTransport(f"gated-{uuid.uuid4().hex}")
         self.arrived = asyncio.Event()
         self.gate = asyncio.Event()
 
