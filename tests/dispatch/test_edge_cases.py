@@ -180,10 +180,10 @@ async def test_a_template_failing_with_any_error_keeps_the_chunk_in_flight_recor
     d = dataclasses.replace(build_dispatcher(settings, transport=transport), chunk_size=5)
     compose = d.composer.compose
 
-    def failing(sequence, index, lead, public_id, now, touch_id):  # type: ignore[no-untyped-def]
+    def failing(sequence, index, lead, public_id, now, touch_id, **kw):  # type: ignore[no-untyped-def]
         if lead["email"] == emails[7]:  # in the second chunk, while the first is sent
             raise TypeError("'>' not supported between instances of 'str' and 'int'")
-        return compose(sequence, index, lead, public_id, now, touch_id)
+        return compose(sequence, index, lead, public_id, now, touch_id, **kw)
 
     d.composer.compose = failing  # type: ignore[method-assign]
     with pytest.raises(DispatchFailed, match="TypeError") as failed:
@@ -204,10 +204,10 @@ async def test_one_lead_that_fails_to_render_does_not_hold_up_the_pass(settings)
     )
     compose = d.composer.compose
 
-    def failing(sequence, index, lead, public_id, now, touch_id):  # type: ignore[no-untyped-def]
+    def failing(sequence, index, lead, public_id, now, touch_id, **kw):  # type: ignore[no-untyped-def]
         if lead["email"] == emails[0]:  # the oldest: first in every batch if it stayed due
             raise ZeroDivisionError("division by zero")
-        return compose(sequence, index, lead, public_id, now, touch_id)
+        return compose(sequence, index, lead, public_id, now, touch_id, **kw)
 
     d.composer.compose = failing  # type: ignore[method-assign]
     with pytest.raises(DispatchFailed, match="ZeroDivisionError") as failed:

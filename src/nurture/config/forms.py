@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from nurture.config.sequences import Sender, Slug, StrictModel
+from nurture.config.sequences import Locales, LocalizedText, Sender, Slug, StrictModel
 from nurture.leads.models import PROFILE
 
 # Form fields with these names fill the lead's columns; any other name lands in lead.custom.
@@ -21,11 +21,11 @@ RESERVED = {*UTM_FIELDS, "referrer", "consent", "tz", HONEYPOT, REFERRAL_FIELD}
 class FormField(StrictModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
     type: Literal["text", "email", "tel", "textarea", "select", "checkbox"] = "text"
-    label: str = Field(min_length=1, max_length=200)
+    label: LocalizedText = Field(min_length=1, max_length=200)
     required: bool = False
     max_length: int = Field(200, ge=1, le=2000)
     options: list[str] | None = None
-    placeholder: str | None = None
+    placeholder: LocalizedText | None = None
 
     @model_validator(mode="after")
     def _check(self) -> FormField:
@@ -40,25 +40,32 @@ class FormField(StrictModel):
 
 
 class ConsentText(StrictModel):
-    text: str = Field(min_length=1, max_length=4000)
+    text: LocalizedText = Field(
+        min_length=1, max_length=4000, description="What the lead agrees to, per locale."
+    )
     version: str = Field(min_length=1, max_length=64)
 
 
 class Page(StrictModel):
-    title: str = Field(min_length=1, max_length=200)
-    message: str = Field("", max_length=4000)
+    title: LocalizedText = Field(min_length=1, max_length=200)
+    message: LocalizedText = Field("", max_length=4000)
     redirect_url: str | None = Field(None, pattern=r"^https?://")
 
 
 class FormConfig(StrictModel):
     id: Slug
-    title: str = Field(min_length=1, max_length=200)
-    description: str = ""
+    title: LocalizedText = Field(min_length=1, max_length=200)
+    description: LocalizedText = ""
+    locales: Locales = Field(
+        default_factory=lambda: ["de"],
+        description="The languages of the landing page; the first is the default.",
+        examples=[["de", "sv", "en"]],
+    )
     landing_template: str = Field("default.html.j2", pattern=r"^[A-Za-z0-9_./-]+$")
-    submit_label: str = "Absenden"
+    submit_label: LocalizedText = "Absenden"
     sequences: list[Slug] = Field(default_factory=list)
     double_opt_in: bool = True
-    confirmation_subject: str = Field(
+    confirmation_subject: LocalizedText = Field(
         "Bitte bestätigen Sie Ihre E-Mail-Adresse", min_length=1, max_length=300
     )
     sender: Sender | None = Field(

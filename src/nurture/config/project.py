@@ -16,6 +16,7 @@ from nurture.config.signals import SignalsConfig
 from nurture.config.sources import SourcesConfig
 from nurture.config.yamlfile import ConfigError, Problem, YamlDoc, load_yaml, validate
 from nurture.leads.stages import FUNNEL, Stage, at_or_after
+from nurture.locales.codes import missing
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,29 @@ def _trigger_problems(doc: YamlDoc, seq: SequenceConfig) -> list[Problem]:
     ]
 
 
+def _locale_problems(doc: YamlDoc, seq: SequenceConfig) -> list[Problem]:
+    """A sequence in several languages needs each step's subject in each (docs/config.md);
+    the template files per locale are checked with the templates (rendering/check.py)."""
+    if len(seq.locales) < 2:
+        return []
+    problems = []
+    for i, step in enumerate(seq.steps):
+        texts = [(["steps", i, "subject"], step.subject)]
+        texts += [
+            (["steps", i, "variants", k, "subject"], v.subject)
+            for k, v in enumerate(step.variants)
+            if v.subject is not None
+        ]
+        for path, text in texts:
+            if isinstance(text, str):
+                problems.append(
+                    doc.problem(path, f"one subject per locale ({', '.join(seq.locales)})")
+                )
+            elif lacking := missing(text, seq.locales):
+                problems.append(doc.problem(path, f"no subject for {', '.join(lacking)}"))
+    return problems
+
+
 def load_project(config_dir: Path) -> Project:
     """Every form and sequence, or a ConfigError listing every problem with file and line."""
     problems: list[Problem] = []
@@ -126,6 +150,7 @@ def load_project(config_dir: Path) -> Project:
             if form_id not in project.forms and form_id not in broken:
                 problems.append(doc.problem(["trigger", "forms", i], f"no form {form_id!r}"))
         problems += _trigger_problems(doc, seq)  # type: ignore[arg-type]
+        problems += _locale_problems(doc, seq)  # type: ignore[arg-type]
     if sales:
         doc, config = sales
         recycle = config.recycle_sequence  # type: ignore[attr-defined]

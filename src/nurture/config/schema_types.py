@@ -111,3 +111,11 @@ def enum_schema(values: Iterable[str], description: str) -> WithJsonSchema:
     return json_schema(
         {"type": "string", "enum": [str(v) for v in values], "description": description}
     )
+
+
+LOCALE_SCHEMA = _text(
+    r"^[A-Za-z]{2,3}([-_]([A-Za-z]{2}|[0-9]{3}))?$",
+    "A language (de, sv, en) or a language and a country (de-AT, en-GB).",
+    ["de", "sv", "en", "de-AT"],
+    "a locale looks like de, sv, en or de-AT",
+)

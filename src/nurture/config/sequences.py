@@ -25,6 +25,7 @@ from pydantic import (
 from nurture.config.schema_types import (
     CLOCK_SCHEMA,
     DELAY_SCHEMA,
+    LOCALE_SCHEMA,
     PERIOD_SCHEMA,
     REENTER_SCHEMA,
     SIGNED_PERIOD_SCHEMA,
@@ -34,6 +35,7 @@ from nurture.config.schema_types import (
 )
 from nurture.leads.events import EventName, did_you_mean
 from nurture.leads.stages import GOAL_STAGES, Stage
+from nurture.locales.codes import localized, parse_code
 
 # Step conditions compile here at load (syntax) and evaluate in sequences/conditions.py.
 _CONDITIONS = ImmutableSandboxedEnvironment()
@@ -114,6 +116,24 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+LocaleCode = Annotated[str, BeforeValidator(parse_code), json_schema(LOCALE_SCHEMA)]
+# Text once for every locale, or per locale: {de: "Hallo", sv: "Hej", en: "Hi"}.
+LocalizedText = str | dict[LocaleCode, Annotated[str, Field(min_length=1)]]
+
+
+def _declared(locales: list[str]) -> list[str]:
+    if len(set(locales)) != len(locales):
+        raise ValueError("a locale is listed twice")
+    return locales
+
+
+Locales = Annotated[
+    list[LocaleCode],
+    Field(min_length=1, max_length=20),
+    AfterValidator(_declared),
+]
+
+
 class SendWindow(StrictModel):
     weekdays: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]), min_length=1)
     start: ClockTime = time(9, 0)
@@ -137,19 +157,66 @@ class Sender(StrictModel):
     address: str = Field(min_length=1, max_length=500, description="Postal address (footer).")
 
 
+TemplateName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_./-]+$",
+        description="Path under templates/email/ without .html.j2/.txt.j2; per locale the "
+        "file <template>.<locale>.html.j2 is used where it exists.",
+    ),
+]
+Subject = Annotated[
+    LocalizedText,
+    Field(description="The subject, a Jinja template: one text, or one per locale."),
+]
+
+
+class Variant(StrictModel):
+    """One arm of a step's experiment (docs/experiments.md): its own subject, template or
+    both; what it leaves out is the step's."""
+
+    id: Slug
+    weight: int = Field(1, ge=0, le=1000, description="Share of leads, relative to the others.")
+    subject: Subject | None = None
+    template: TemplateName | None = None
+
+
+class Winner(StrictModel):
+    """When an experiment is decided (docs/experiments.md)."""
+
+    metric: Literal["clicks", "opens"] = Field(
+        "clicks", description="Human clicks per send (recommended), or human opens per send."
+    )
+    after: int | None = Field(
+        None,
+        ge=10,
+        description="Once every variant has this many sends and one is significantly "
+        "better than the control, only that one is sent. Without it: reported only.",
+    )
+    confidence: float = Field(
+        0.95, gt=0.5, lt=1.0, description="The confidence level of the test (0.95: p < 0.05)."
+    )
+
+
 class Step(StrictModel):
     id: Slug
-    template: str = Field(
-        pattern=r"^[A-Za-z0-9_./-]+$",
-        description="Path under templates/email/ without .html.j2/.txt.j2",
-    )
-    subject: str = Field(min_length=1, max_length=300)
+    template: TemplateName
+    subject: Subject
     delay: DelayValue = Delay(0, "days")
     ignore_window: bool = Field(False, description="Send as soon as due, outside the window too.")
     condition: str | None = Field(
         None,
         max_length=500,
         description="A Jinja expression; when false at send time the step is skipped.",
+    )
+
+    variants: list[Variant] = Field(
+        default_factory=list,
+        max_length=10,
+        description="An experiment: the first variant is the control (docs/experiments.md).",
+    )
+    winner: Winner | None = Field(
+        None, description="The experiment's confidence level, and when to stop it."
     )
 
     @field_validator("condition")
@@ -161,6 +228,41 @@ class Step(StrictModel):
             except TemplateSyntaxError as exc:
                 raise ValueError(f"condition is not a valid expression: {exc.message}") from None
         return value
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_length(cls, value: LocalizedText) -> LocalizedText:
+        for text in [value] if isinstance(value, str) else value.values():
+            if not text or len(text) > 300:
+                raise ValueError("a subject has 1 to 300 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _experiment(self) -> Step:
+        ids = [v.id for v in self.variants]
+        if len(set(ids)) != len(ids):
+            raise ValueError("variant ids must be unique within a step")
+        if self.variants and len(self.variants) < 2:
+            raise ValueError("an experiment needs at least two variants (the first is the control)")
+        if self.variants and not any(v.weight for v in self.variants):
+            raise ValueError("at least one variant needs a weight above 0")
+        if self.winner and not self.variants:
+            raise ValueError("winner decides between variants: add variants")
+        return self
+
+    def variant(self, variant_id: str | None) -> Variant | None:
+        """The variant of that id (None: none, or one removed from the config since)."""
+        return next((v for v in self.variants if v.id == variant_id), None)
+
+    def template_for(self, variant_id: str | None = None) -> str:
+        chosen = self.variant(variant_id)
+        return chosen.template if chosen and chosen.template else self.template
+
+    def subject_for(self, locale: str, locales: list[str], variant_id: str | None = None) -> str:
+        """The subject's source for a locale, by the fallback chain (locales.codes)."""
+        chosen = self.variant(variant_id)
+        subject = chosen.subject if chosen and chosen.subject else self.subject
+        return localized(subject, locale, locales)
 
 
 def _goal_stage(value: str) -> Stage:
@@ -308,6 +410,13 @@ class SequenceConfig(StrictModel):
     id: Slug
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
+    locales: Locales = Field(
+        default_factory=lambda: ["de"],
+        description="The languages this sequence is written in; the first is the default "
+        "for a lead whose locale is none of them. With more than one, every step needs a "
+        "subject and template files for each.",
+        examples=[["de", "sv", "en"]],
+    )
     trigger: Trigger = Trigger()
     sender: Sender
     send_window: SendWindow = SendWindow()

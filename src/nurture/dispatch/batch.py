@@ -215,7 +215,13 @@ class ChunkPipeline:
             sequence = self.d.project.sequences[touch.sequence_id]
             try:
                 message = self.d.composer.compose(
-                    sequence, touch.step_index, work.lead, work.public_id, self.now, touch.id
+                    sequence,
+                    touch.step_index,
+                    work.lead,
+                    work.public_id,
+                    self.now,
+                    touch.id,
+                    variant=work.variant,
                 )
             except Exception as exc:  # e.g. TypeError from `{% if lead.custom.size > 50 %}`
                 self.failed.append(touch.id)

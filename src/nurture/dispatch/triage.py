@@ -68,7 +68,8 @@ async def triage(
         else:
             # Steps are matched by id: they may have been reordered since scheduling.
             index = project.sequences[row.sequence_id].step_index(row.step_id)
-            candidates.append(Work(_claimed(row, index), lead_context(row), row.public_id))  # type: ignore[arg-type]
+            work = Work(_claimed(row, index), lead_context(row), row.public_id, row.variant)  # type: ignore[arg-type]
+            candidates.append(work)
     candidates, paused = await respect_preferences(session, project, candidates, batch.skipped, now)
     batch.defer([Deferral(t, due, DeferReason.PAUSED) for t, due in paused])
     verdicts = await _conditions(session, project, candidates)
@@ -105,6 +106,7 @@ async def _load(session: AsyncSession, ids: list[int]) -> list[Row[Any]]:
             Touch.step_id,
             Touch.step_index,
             Touch.attempts,
+            Touch.variant,
             Lead.public_id,
             Lead.custom,
             Lead.suppressed_at,

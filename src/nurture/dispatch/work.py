@@ -20,3 +20,4 @@ class Work:
     touch: Claimed
     lead: dict[str, Any]
     public_id: str
+    variant: str | None = None  # the step's experiment arm (sends.variant), if it has one

@@ -89,6 +89,9 @@ class Touch(Base):
     smtp_reply: Mapped[str | None] = mapped_column(String(500))
     reason: Mapped[str | None] = mapped_column(String(64))
     message_id: Mapped[str | None] = mapped_column(String(255))
+    # The step's experiment arm this touch got (docs/experiments.md): set once, in the claim's
+    # transaction before any send, so a retry or a crash never reassigns it.
+    variant: Mapped[str | None] = mapped_column(String(64))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

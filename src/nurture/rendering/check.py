@@ -9,7 +9,8 @@ from types import TracebackType
 from jinja2 import TemplateError, TemplateSyntaxError
 
 from nurture.config.project import Project
-from nurture.config.yamlfile import Problem, load_yaml
+from nurture.config.sequences import SequenceConfig, Step
+from nurture.config.yamlfile import Problem, YamlDoc, load_yaml
 from nurture.rendering.compose import SAMPLE_LEADS, Composer, lead_context
 from nurture.utcclock import EPOCH
 
@@ -24,14 +25,62 @@ def template_line(tb: TracebackType | None) -> tuple[str | None, int | None]:
     return found
 
 
+def _missing_files(
+    sequence: SequenceConfig, composer: Composer, doc: YamlDoc, index: int
+) -> list[Problem]:
+    """In a sequence of several languages, each template needs its own file per locale: a
+    file for every locale would send one language to all (docs/config.md#languages)."""
+    if len(sequence.locales) < 2:
+        return []
+    step = sequence.steps[index]
+    problems = []
+    names = [(["steps", index, "template"], step.template)]
+    names += [
+        (["steps", index, "variants", k, "template"], v.template)
+        for k, v in enumerate(step.variants)
+        if v.template
+    ]
+    for path, name in names:
+        for locale in sequence.locales:
+            for part in ("html", "txt"):
+                found = composer.renderer.localized_file(name, part, locale)
+                if found is None or found == f"{name}.{part}.j2":
+                    problems.append(
+                        doc.problem(path, f"no templates/email/{name}.{locale}.{part}.j2")
+                    )
+    return problems
+
+
+def _arms(step: Step) -> list[str | None]:
+    return [None, *(v.id for v in step.variants)]
+
+
 def check_sequences(project: Project, composer: Composer) -> list[Problem]:
     problems: list[Problem] = []
     for sequence in project.sequences.values():
         doc = load_yaml(project.files[sequence.id])
         for index, step in enumerate(sequence.steps):
-            for sample, lead in SAMPLE_LEADS.items():
+            missing = _missing_files(sequence, composer, doc, index)
+            problems += missing
+            if missing:
+                continue
+            cases = [
+                (sample, lead, locale, arm)
+                for locale in sequence.locales
+                for arm in _arms(step)
+                for sample, lead in SAMPLE_LEADS.items()
+            ]
+            for sample, lead, locale, arm in cases:
                 try:
-                    composer.compose(sequence, index, lead_context(lead), "sample", EPOCH)
+                    composer.compose(
+                        sequence,
+                        index,
+                        lead_context(lead),
+                        "sample",
+                        EPOCH,
+                        variant=arm,
+                        locale=locale,
+                    )
                 except TemplateSyntaxError as exc:
                     problems.append(
                         Problem(

@@ -16,6 +16,7 @@ from sqlalchemy import Row
 from nurture.config.sequences import SequenceConfig
 from nurture.leads.models import PROFILE, Lead
 from nurture.links import Links
+from nurture.locales.codes import resolve
 from nurture.mail.message import OutgoingMessage, build_message
 from nurture.rendering.render import RenderedEmail, Renderer
 from nurture.rendering.tracked_links import literal_urls, track
@@ -65,13 +66,13 @@ class Composer:
     # webhook is on, the only ones that strip them before delivery and report them back.
     ses_tags: bool = False
     postmark_metadata: bool = False
-    # What is the same for every lead at a step, by (sequence id, step index); each entry keeps
-    # the sequence it was built from and is used only for an equal one (a reloaded or edited
-    # config is a new object, and a dead object's id() can be reused by another).
-    _steps: dict[tuple[str, int], tuple[SequenceConfig, dict[str, Any]]] = field(
+    # What is the same for every lead at a step, by (sequence id, step index, ...); each entry
+    # keeps the sequence it was built from and is used only for an equal one (a reloaded or
+    # edited config is a new object, and a dead object's id() can be reused by another).
+    _steps: dict[tuple[Any, ...], tuple[SequenceConfig, dict[str, Any]]] = field(
         default_factory=dict, repr=False
     )
-    _tracked: dict[tuple[str, int], tuple[SequenceConfig, frozenset[str]]] = field(
+    _tracked: dict[tuple[Any, ...], tuple[SequenceConfig, frozenset[str]]] = field(
         default_factory=dict, repr=False
     )
 
@@ -82,8 +83,13 @@ class Composer:
         lead: Mapping[str, Any],
         public_id: str,
         touch_id: int | None = None,
+        variant: str | None = None,
+        locale: str | None = None,
     ) -> tuple[RenderedEmail, str]:
+        """The step's email for ``lead``, in its locale (or ``locale``: previews) by the
+        sequence's fallback chain, and the step's ``variant`` (None: the step itself)."""
         step = sequence.steps[index]
+        locale = locale_of(sequence, locale or lead.get("locale"))
         # A real send's link names the send, not the lead; previews and test sends have no
         # send and use the lead's opaque id.
         unsubscribe = (
@@ -103,13 +109,16 @@ class Composer:
 
         context = {
             **self._step_context(sequence, index),
+            "locale": locale,
             "lead": lead,
             "unsubscribe_url": unsubscribe,
             # links made only where a template asks for them (signing costs per email)
             "nps_url": nps_url,
             "referral_url": lambda: links.referral_url(public_id),
         }
-        return self.renderer.render(step.template, step.subject, context), unsubscribe
+        subject = step.subject_for(locale, sequence.locales, variant)
+        template = step.template_for(variant)
+        return self.renderer.render(template, subject, context, locale), unsubscribe
 
     def _step_context(self, sequence: SequenceConfig, index: int) -> dict[str, Any]:
         def build() -> dict[str, Any]:
@@ -121,17 +130,20 @@ class Composer:
                 "links": sequence.links,
             }
 
-        return _cached(self._steps, sequence, index, build)
+        return _cached(self._steps, sequence, (sequence.id, index), build)
 
-    def _trackable(self, sequence: SequenceConfig, index: int) -> frozenset[str]:
+    def _trackable(
+        self, sequence: SequenceConfig, index: int, locale: str, variant: str | None
+    ) -> frozenset[str]:
         """The URLs a step's email may link to: the sequence's links and those written out in
         its templates. Only these become click redirects."""
 
         def build() -> frozenset[str]:
-            source = self.renderer.sources(sequence.steps[index].template)
+            template = sequence.steps[index].template_for(variant)
+            source = self.renderer.sources(template, locale)
             return frozenset(sequence.links.values()) | literal_urls(source)
 
-        return _cached(self._tracked, sequence, index, build)
+        return _cached(self._tracked, sequence, (sequence.id, index, locale, variant), build)
 
     def compose(
         self,
@@ -142,11 +154,16 @@ class Composer:
         now: datetime,
         touch_id: int | None = None,
         to_addr: str | None = None,
+        variant: str | None = None,
+        locale: str | None = None,
     ) -> OutgoingMessage:
-        rendered, unsubscribe = self.render(sequence, index, lead, public_id, touch_id)
+        locale = locale_of(sequence, locale or lead.get("locale"))
+        rendered, unsubscribe = self.render(
+            sequence, index, lead, public_id, touch_id, variant, locale
+        )
         html, text = rendered.html, rendered.text
         if touch_id is not None:  # a real send (not a preview or a test send): track it
-            allowed = self._trackable(sequence, index)
+            allowed = self._trackable(sequence, index, locale, variant)
             html, text = track(self.links, html, text, touch_id, allowed)
         sender = sequence.sender
         return build_message(
@@ -160,6 +177,7 @@ class Composer:
             date=now,
             reply_to=str(sender.reply_to) if sender.reply_to else None,
             headers={
+                "Content-Language": locale,
                 "List-Unsubscribe": f"<{unsubscribe}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                 **provider_headers(touch_id, self.ses_tags, self.postmark_metadata),
@@ -189,13 +207,17 @@ def provider_headers(touch_id: int | None, ses: bool, postmark: bool) -> dict[st
     return headers
 
 
+def locale_of(sequence: SequenceConfig, wanted: str | None) -> str:
+    """The sequence's locale for a lead that wants ``wanted`` (its fallback chain)."""
+    return resolve(wanted, sequence.locales)
+
+
 def _cached(
-    cache: dict[tuple[str, int], tuple[SequenceConfig, T]],
+    cache: dict[tuple[Any, ...], tuple[SequenceConfig, T]],
     sequence: SequenceConfig,
-    index: int,
+    key: tuple[Any, ...],
     build: Callable[[], T],
 ) -> T:
-    key = (sequence.id, index)
     hit = cache.get(key)
     if hit is not None and hit[0] is not sequence and hit[0] == sequence:
         hit = cache[key] = (sequence, hit[1])  # the same content, reloaded: keep the value

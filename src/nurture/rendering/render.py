@@ -74,7 +74,7 @@ class Renderer:
         self._subjects: dict[str, Template] = {}
         # Jinja checks a template's files on every lookup; a batch renders the same few
         # templates thousands of times, so look each up again at most every few seconds.
-        self._pairs: dict[str, tuple[float, tuple[Template, Template]]] = {}
+        self._pairs: dict[tuple[str, str | None], tuple[float, tuple[Template, Template]]] = {}
 
     def subject_template(self, source: str) -> Template:
         compiled = self._subjects.get(source)
@@ -82,26 +82,46 @@ class Renderer:
             compiled = self._subjects[source] = flat_globals(self.subject_env.from_string(source))
         return compiled
 
-    def templates(self, name: str) -> tuple[Template, Template]:
+    def file_names(self, name: str, part: str, locale: str | None) -> list[str]:
+        """Where a template's part (html, txt) is looked for: the locale's own file, then
+        the language's, then the one for every locale."""
+        names = [f"{name}.{locale}.{part}.j2"] if locale else []
+        if locale and "-" in locale:
+            names.append(f"{name}.{locale.partition('-')[0]}.{part}.j2")
+        return [*names, f"{name}.{part}.j2"]
+
+    def localized_file(self, name: str, part: str, locale: str | None) -> str | None:
+        """The file a template's part is rendered from for ``locale``, or None."""
+        return next(
+            (n for n in self.file_names(name, part, locale) if (self.folder / n).is_file()), None
+        )
+
+    def templates(self, name: str, locale: str | None = None) -> tuple[Template, Template]:
         now = time.monotonic()
-        hit = self._pairs.get(name)
+        hit = self._pairs.get((name, locale))
         if hit is not None and now - hit[0] < RELOAD_SECONDS:
             return hit[1]
         pair = (
-            flat_globals(self.env.get_template(f"{name}.html.j2")),
-            flat_globals(self.env.get_template(f"{name}.txt.j2")),
+            flat_globals(self.env.select_template(self.file_names(name, "html", locale))),
+            flat_globals(self.env.select_template(self.file_names(name, "txt", locale))),
         )
-        self._pairs[name] = (now, pair)
+        self._pairs[(name, locale)] = (now, pair)
         return pair
 
-    def sources(self, template: str) -> str:
+    def sources(self, template: str, locale: str | None = None) -> str:
         """The raw source of a template's two parts and the layouts they extend."""
-        names = [f"{template}.html.j2", f"{template}.txt.j2"]
+        names = [self.localized_file(template, part, locale) for part in ("html", "txt")]
         names += [n for n in ("layout.html.j2", "layout.txt.j2") if (self.folder / n).exists()]
-        return "\n".join((self.folder / n).read_text(encoding="utf-8") for n in names)
+        return "\n".join((self.folder / n).read_text(encoding="utf-8") for n in names if n)
 
-    def render(self, template: str, subject: str, context: Mapping[str, Any]) -> RenderedEmail:
-        html, text = self.templates(template)
+    def render(
+        self,
+        template: str,
+        subject: str,
+        context: Mapping[str, Any],
+        locale: str | None = None,
+    ) -> RenderedEmail:
+        html, text = self.templates(template, locale)
         return RenderedEmail(
             subject=self.subject_template(subject).render(context),
             html=html.render(context),

@@ -1,0 +1,1 @@
+"""``/preview/`` in ``nurture serve``: every email of every sequence, per locale and variant."""
