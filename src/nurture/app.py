@@ -63,7 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     async def index(request: Request) -> HTMLResponse:
         state = get_state_from(request.app)
-        return state.pages.render("index.html.j2", forms=list(state.project().forms.values()))
+        forms = list(state.project().forms.values())
+        return state.pages.render(
+            "index.html.j2", locale=state.browser_locale(request), forms=forms
+        )
 
     def openapi() -> dict[str, Any]:
         # The form ids come from config: list them, so clients (and schema tests) see them.

@@ -9,12 +9,16 @@ from typing import Any
 from nurture.config.forms import FormConfig
 from nurture.config.project import Project
 from nurture.config.sequences import Sender
+from nurture.locales.catalog import N_, translate
+from nurture.locales.codes import localized, resolve
 from nurture.mail.backend import SendStatus
 from nurture.mail.message import OutgoingMessage, build_message
 from nurture.mail.transports import transport_from_url
 from nurture.rendering.compose import Composer
 
 log = logging.getLogger(__name__)
+
+DEFAULT_SUBJECT = N_("Please confirm your email address")
 
 
 def confirmation_sender(project: Project, form: FormConfig) -> Sender:
@@ -34,14 +38,23 @@ def confirmation_message(
     consent_id: int,
     now: datetime,
 ) -> OutgoingMessage:
+    """The confirmation email in the lead's locale, resolved against the form's
+    (templates/email/confirm.<locale>.{html,txt}.j2, then confirm.{html,txt}.j2)."""
     sender = confirmation_sender(project, form)
+    locale = resolve(lead.get("locale"), form.locales)
     context = {
+        "locale": locale,
         "lead": lead,
-        "form": {"id": form.id, "title": form.title},
+        "form": {"id": form.id, "title": localized(form.title, locale, form.locales)},
         "sender": sender.model_dump(),
         "confirm_url": composer.links.confirm_url(consent_id),
     }
-    rendered = composer.renderer.render("confirm", form.confirmation_subject, context)
+    subject = (
+        localized(form.confirmation_subject, locale, form.locales)
+        if form.confirmation_subject is not None
+        else translate(locale, DEFAULT_SUBJECT)
+    )
+    rendered = composer.renderer.render("confirm", subject, context, locale)
     return build_message(
         from_name=sender.name,
         from_addr=str(sender.email),
@@ -51,6 +64,7 @@ def confirmation_message(
         html=rendered.html,
         text=rendered.text,
         date=now,
+        headers={"Content-Language": locale},
     )
 
 

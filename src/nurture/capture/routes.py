@@ -31,6 +31,8 @@ from nurture.config.forms import HONEYPOT, REFERRAL_FIELD, UTM_FIELDS, FormConfi
 from nurture.db import session_scope, utcnow
 from nurture.leads.events import EventType, event_row, record_events
 from nurture.leads.service import mask_email
+from nurture.locales.catalog import N_, translate
+from nurture.locales.codes import localized, normalize, resolve
 from nurture.rendering.compose import lead_context
 from nurture.tokens import InvalidToken
 from nurture.web.errors import ErrorsOut
@@ -89,6 +91,7 @@ def _origin_ok(request: Request, state: AppState, form: FormConfig) -> str | Non
 def _page_context(
     form: FormConfig, request: Request, values: dict[str, Any], errors: dict[str, str]
 ) -> dict[str, Any]:
+    """What a landing page sees besides ``locale`` and ``text()`` (Pages.render)."""
     query = request.query_params
     hidden = {k: values.get(k) or query.get(k) or "" for k in UTM_FIELDS}
     hidden["referrer"] = values.get("referrer") or request.headers.get("referer", "")
@@ -104,13 +107,35 @@ def _page_context(
     }
 
 
+_NOT_FOUND = (N_("Not found"), N_("This form does not exist."))
+
+
+def _landing(
+    state: AppState,
+    form: FormConfig,
+    request: Request,
+    locale: str,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Response:
+    context = _page_context(form, request, values, errors)
+    # carried into the post (the form's own locale field, if it has one, does that itself)
+    if form.field("locale") is None:
+        context["hidden"]["locale"] = locale
+    return state.pages.render(
+        form.landing_template, status_code, locale=locale, declared=form.locales, **context
+    )
+
+
 @router.get("/f/{form_id}", include_in_schema=False)
 async def landing_page(form_id: str, request: Request, state: AppState = Depends(get_state)):
+    """The landing page in ``?lang=``, else the browser's language, else the form's first."""
     form = _form(state, form_id)
     if form is None:
-        return state.pages.message("Nicht gefunden", "Dieses Formular gibt es nicht.", 404)
-    context = _page_context(form, request, {}, {})
-    return state.pages.render(form.landing_template, **context)
+        return state.pages.message(state.browser_locale(request), *_NOT_FOUND, 404)
+    locale = state.browser_locale(request, form.locales)
+    return _landing(state, form, request, locale, {}, {})
 
 
 @router.options("/f/{form_id}", include_in_schema=False)
@@ -210,13 +235,14 @@ async def submit(
             request.headers.get("user-agent"),
             request.headers.get("referer"),
             _referred_by(state, data.get(REFERRAL_FIELD)),
+            request.headers.get("accept-language"),
         )
         prepared = prepare(state.project(), sub)
         if prepared is None:  # a bot filled the honeypot: answer as usual, keep nothing
             result, lead = CaptureResult(lead_public_id=None, spam=True), None
         else:
             result, lead_row = await state.writer(CAPTURES).submit(prepared)
-            lead = {**lead_context(lead_row), "id": lead_row.id}
+            lead = {**lead_context(lead_row), "id": lead_row.id, "locale": result.locale}
     except UnsupportedMediaType:
         response = _json_errors({"body": "send application/json or a urlencoded form"}, 415)
         response.headers.update(cors)
@@ -226,12 +252,16 @@ async def submit(
             response = _json_errors(exc.errors)
             response.headers.update(cors)
             return response
-        context = _page_context(form, request, dict(data), exc.errors)
-        return state.pages.render(form.landing_template, 422, **context)
+        locale = _posted_locale(form, data) or state.browser_locale(request, form.locales)
+        shown = {k: translate(locale, m, **v) for k, (m, v) in exc.messages.items()}
+        return _landing(state, form, request, locale, dict(data), shown, 422)
     if result.needs_confirmation and lead is not None:
         background.add_task(_confirm_mail, state, form, lead, result)
     if not is_json:
-        target = form.thank_you.redirect_url or f"/f/{form.id}/thanks"
+        shown = prepared.shown if prepared else _posted_locale(form, data) or form.locales[0]
+        # the thank-you page in the language of the page posted from (if there is a choice)
+        query = f"?lang={shown}" if len(form.locales) > 1 else ""
+        target = form.thank_you.redirect_url or f"/f/{form.id}/thanks{query}"
         return RedirectResponse(target, status_code=303)
     status = (
         "received"
@@ -256,27 +286,50 @@ async def _confirm_mail(
     await state.writer(CONFIRMATION_EVENTS).submit(row)
 
 
+def _posted_locale(form: FormConfig, data: dict[str, Any]) -> str | None:
+    """The locale of the page a browser posted from (its hidden or own ``locale`` field)."""
+    code = normalize(data.get("locale")) if isinstance(data.get("locale"), str) else None
+    return resolve(code, form.locales) if code else None
+
+
 @router.get("/f/{form_id}/thanks", include_in_schema=False)
-async def thanks(form_id: str, state: AppState = Depends(get_state)):
+async def thanks(form_id: str, request: Request, state: AppState = Depends(get_state)):
     form = _form(state, form_id)
     if form is None:
-        return state.pages.message("Nicht gefunden", "Dieses Formular gibt es nicht.", 404)
-    return state.pages.message(form.thank_you.title, form.thank_you.message)
+        return state.pages.message(state.browser_locale(request), *_NOT_FOUND, 404)
+    locale = state.browser_locale(request, form.locales)
+    page = form.thank_you
+    return state.pages.text_page(
+        locale,
+        localized(page.title, locale, form.locales),
+        localized(page.message, locale, form.locales),
+    )
 
 
-def _confirmed_page(state: AppState, form: FormConfig) -> Response:
+CONFIRMED = N_("Thank you for confirming")
+
+
+def _confirmed_page(state: AppState, form: FormConfig, lead_locale: str | None) -> Response:
+    """After the double opt-in: in the lead's locale, by the form's chain."""
     if form.confirmed.redirect_url:
         return RedirectResponse(form.confirmed.redirect_url, status_code=303)
-    return state.pages.message(form.confirmed.title, form.confirmed.message)
+    locale = resolve(lead_locale, form.locales)
+    page = form.confirmed
+    title = (
+        translate(locale, CONFIRMED)
+        if page.title is None
+        else localized(page.title, locale, form.locales)
+    )
+    return state.pages.text_page(locale, title, localized(page.message, locale, form.locales))
 
 
-def _bad_link(state: AppState, exc: Exception) -> Response:
-    message = str(exc) if isinstance(exc, ConfirmError) else "Dieser Link ist ungültig."
-    return state.pages.message("Link ungültig", message, 404)
+def _bad_link(state: AppState, request: Request, exc: Exception) -> Response:
+    message = str(exc) if isinstance(exc, ConfirmError) else N_("This link is invalid.")
+    return state.pages.message(state.browser_locale(request), N_("Invalid link"), message, 404)
 
 
 @router.get("/c/{token}", include_in_schema=False)
-async def confirm_page(token: str, state: AppState = Depends(get_state)):
+async def confirm_page(token: str, request: Request, state: AppState = Depends(get_state)):
     """The link in the confirmation email shows a button and changes nothing: mail gateways
     fetch every link of an incoming email, and a fetch must not confirm anyone."""
     max_age = timedelta(days=state.settings.confirmation_max_age_days)
@@ -287,11 +340,17 @@ async def confirm_page(token: str, state: AppState = Depends(get_state)):
                 session, state.project(), consent_id, utcnow(), max_age
             )
     except (InvalidToken, ConfirmError) as exc:
-        return _bad_link(state, exc)
+        return _bad_link(state, request, exc)
     if pending.confirmed:
-        return _confirmed_page(state, pending.form)
+        return _confirmed_page(state, pending.form, pending.locale)
+    form = pending.form
     return state.pages.render(
-        "confirm.html.j2", form=pending.form, email=mask_email(pending.email), action=f"/c/{token}"
+        "confirm.html.j2",
+        locale=resolve(pending.locale, form.locales),
+        declared=form.locales,
+        form=form,
+        email=mask_email(pending.email),
+        action=f"/c/{token}",
     )
 
 
@@ -303,7 +362,7 @@ async def confirm_link(token: str, request: Request, state: AppState = Depends(g
     try:
         consent_id = state.links.read_confirm(token)
         async with session_scope(state.settings.database_url.get_secret_value()) as session:
-            _, form, _ = await confirm(
+            lead, form, _ = await confirm(
                 session,
                 state.project(),
                 consent_id,
@@ -313,6 +372,7 @@ async def confirm_link(token: str, request: Request, state: AppState = Depends(g
                 max_age,
                 state.settings.resolved_secret_key(),
             )
+            locale = lead.locale
     except (InvalidToken, ConfirmError) as exc:
-        return _bad_link(state, exc)
-    return _confirmed_page(state, form)
+        return _bad_link(state, request, exc)
+    return _confirmed_page(state, form, locale)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Row, delete
+from sqlalchemy import Row, delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.forms import HONEYPOT, LEAD_COLUMNS, UTM_FIELDS, FormConfig
@@ -31,6 +31,9 @@ from nurture.leads.service import (
 )
 from nurture.leads.stages import Stage
 from nurture.ledger.enrollment import activate_pending, enrol_many
+from nurture.locales.catalog import N_
+from nurture.locales.codes import choose, detect, localized
+from nurture.policy.quiet import country_code
 from nurture.visitors.service import join_many, valid_anonymous_id
 
 _TRUE = {"on", "true", "1", "yes", "ja"}
@@ -38,11 +41,17 @@ _PHONE = re.compile(r"^[0-9+()./ -]{3,40}$")
 
 
 class FormErrors(ValueError):
-    """Per-field messages, shown next to the field or returned as 422."""
+    """Per-field messages, returned as 422 (``errors``: English) or shown next to the field
+    (``messages``: the msgid and its values, translated into the page's locale)."""
 
-    def __init__(self, errors: dict[str, str]):
+    def __init__(
+        self,
+        errors: dict[str, str],
+        messages: dict[str, tuple[str, dict[str, Any]]] | None = None,
+    ):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
+        self.messages = messages or {k: (v, {}) for k, v in errors.items()}
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class Submission:
     user_agent: str | None = None
     referrer: str | None = None
     referred_by: str | None = None  # public id from a signed referral token (/ref/)
+    accept_language: str | None = None  # the browser's header on the post (the page's)
 
 
 @dataclass
@@ -64,6 +74,7 @@ class CaptureResult:
     needs_confirmation: bool = False
     consent_id: int | None = None
     enrolled: list[str] = field(default_factory=list)
+    locale: str | None = None  # the lead's, as stored after this submission
 
 
 def _text(value: Any) -> str | None:
@@ -77,39 +88,46 @@ def _text(value: Any) -> str | None:
 def clean(form: FormConfig, data: Mapping[str, Any]) -> dict[str, Any]:
     """The submission's values by field name, or FormErrors with a message per field."""
     errors: dict[str, str] = {}
+    # What the page shows (locales/catalog.py translates these msgids); the API gets English.
+    messages: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def error(name: str, msgid: str, english: str | None = None, **values: Any) -> None:
+        messages[name] = (msgid, values)
+        errors[name] = english or msgid % values
+
     values: dict[str, Any] = {}
     for f in form.fields:
         try:
             value = _text(data.get(f.name))
         except TypeError:
-            errors[f.name] = "must be text"
+            error(f.name, N_("must be text"))
             continue
         if f.type == "checkbox":
             values[f.name] = value is not None and value.lower() in _TRUE
             if f.required and not values[f.name]:
-                errors[f.name] = "please tick this box"
+                error(f.name, N_("please tick this box"))
             continue
         if value is None:
             if f.required:
-                errors[f.name] = "this field is required"
+                error(f.name, N_("this field is required"))
             continue
         if len(value) > f.max_length:
-            errors[f.name] = f"at most {f.max_length} characters"
+            error(f.name, N_("at most %(max)s characters"), max=f.max_length)
         elif f.type == "email":
             try:
                 value = normalise_email(value)
             except InvalidEmail as exc:
-                errors[f.name] = str(exc)
+                error(f.name, N_("please enter a valid email address"), str(exc))
         elif f.type == "select" and value not in (f.options or []):
-            errors[f.name] = "choose one of the options"
+            error(f.name, N_("choose one of the options"))
         elif f.type == "tel" and not _PHONE.match(value):
-            errors[f.name] = "not a phone number"
+            error(f.name, N_("not a phone number"))
         values[f.name] = value
     consent = _text(data.get("consent")) if not isinstance(data.get("consent"), dict) else None
     if not consent or consent.lower() not in _TRUE:
-        errors["consent"] = "consent is required to send you emails"
+        error("consent", N_("consent is required to send you emails"))
     if errors:
-        raise FormErrors(errors)
+        raise FormErrors(errors, messages)
     return values
 
 
@@ -154,6 +172,10 @@ class Prepared:
     profile: dict[str, Any]
     source: dict[str, Any]
     anonymous_id: str | None = None  # the browser's (t.js), whose page views join the lead
+    # The lead's locale from weaker signals than a form field (the page's hidden field, the
+    # browser's header, the country): it fills a lead's empty locale, never replaces one.
+    locale: str | None = None
+    shown: str = "de"  # the locale of the page the person read (its consent text)
 
 
 def prepare(project: Project, sub: Submission) -> Prepared | None:
@@ -165,7 +187,32 @@ def prepare(project: Project, sub: Submission) -> Prepared | None:
     source = {**attribution(sub), "source_form": form.id}
     anonymous_id = valid_anonymous_id(sub.data.get("anonymous_id"))
     profile = lead_values(form, values, sub)
-    return Prepared(sub, form, values["email"], profile, source, anonymous_id)
+    explicit, weak, shown = locales_of(project, form, values, sub)
+    profile["locale"] = explicit  # a choice the person made: it may replace the lead's
+    return Prepared(sub, form, values["email"], profile, source, anonymous_id, weak, shown)
+
+
+def _posted(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value.strip()[:16] or None if isinstance(value, str) else None
+
+
+def locales_of(
+    project: Project, form: FormConfig, values: Mapping[str, Any], sub: Submission
+) -> tuple[str | None, str | None, str]:
+    """A lead's locale as detected against the project's locales (docs/config.md#languages):
+    (from the form's own ``locale`` field, which the person chose; else from the weaker
+    signals: the landing page's hidden ``locale`` field, the browser's Accept-Language, the
+    country (an ISO code or a name: "Sverige"); and the locale of the page the person read,
+    one of the form's). Neither signal: no locale, each sequence applies its default."""
+    chosen = values.get("locale") if form.field("locale") is not None else None
+    explicit = detect(project.locales, chosen)
+    hidden = _posted(sub.data, "locale") if form.field("locale") is None else None
+    country = country_code(values.get("country") or _posted(sub.data, "country"))
+    weak = None if explicit else detect(project.locales, hidden, sub.accept_language, country)
+    # The page: what GET /f/{form} chose (its hidden field), else what it would have.
+    shown = choose(form.locales, chosen or hidden, sub.accept_language)
+    return explicit, weak, shown
 
 
 async def capture_many(
@@ -202,6 +249,7 @@ async def _capture_round(
     consents: list[dict[str, Any]] = []
     wanted: list[tuple[Row[Any], list[Any], bool, datetime]] = []
     complained: set[int] = set()
+    weak: dict[str, list[int]] = {}  # detected locale -> leads that had none
     double_opt_in: dict[int, bool] = {}
     referrals: list[Referral] = []
     for p, (lead, created) in zip(batch, leads, strict=True):
@@ -224,11 +272,14 @@ async def _capture_round(
                 event_row(lead.id, EventType.RESUBSCRIBED, now, form=form.id, previous=previous)
             )
         verified = not doi or (lead.email_verified_at is not None and p.email not in forgotten)
+        if p.locale and lead.locale is None:
+            weak.setdefault(p.locale, []).append(lead.id)
         consents.append(
             {
                 "lead_id": lead.id,
                 "form_id": form.id,
-                "text": form.consent.text,
+                # the text in the language the person read it in: what they agreed to
+                "text": localized(form.consent.text, p.shown, form.locales),
                 "text_version": form.consent.version,
                 "granted_at": now,
                 "ip": p.sub.ip,
@@ -243,6 +294,10 @@ async def _capture_round(
             staged.append(StageChange(lead.id, lead.lifecycle_stage, {"form": form.id}, now))
     if resubscribed:
         await update_by_id(session, Lead, resubscribed)
+    for locale, ids in weak.items():  # one UPDATE per locale (a handful), never per lead
+        await session.execute(
+            update(Lead).where(Lead.id.in_(ids), Lead.locale.is_(None)).values(locale=locale)
+        )
     inserted = await insert_values(
         session, Consent.__table__, _CONSENT_COLUMNS, consents, returning=("id", "lead_id")
     )
@@ -257,6 +312,7 @@ async def _capture_round(
     # The visitor's page views before the form become the lead's (once: see visitors).
     browsers = [(p.anonymous_id, lead.id) for p, (lead, _) in zip(batch, leads, strict=True)]
     await join_many(session, [(a, lead) for a, lead in browsers if a], now, "form")
+    filled = {i: locale for locale, ids in weak.items() for i in ids}
     results = []
     for p, (lead, created), consent_id in zip(batch, leads, consent_ids, strict=True):
         waits = (
@@ -270,6 +326,8 @@ async def _capture_round(
             consent_id=consent_id,
             needs_confirmation=waits,
             enrolled=enrolled.get(lead.id, []),
+            # the row was read before the UPDATE above filled an empty locale
+            locale=filled.get(lead.id, lead.locale),
         )
         results.append((result, lead))
     return results
@@ -300,6 +358,7 @@ class Pending:
     consent: Consent
     form: FormConfig
     email: str
+    locale: str | None = None  # the lead's
 
     @property
     def confirmed(self) -> bool:
@@ -312,12 +371,12 @@ async def pending_confirmation(
     """What a confirmation link stands for; ConfirmError if nothing, or if it expired."""
     consent = await session.get(Consent, consent_id)
     if consent is None or consent.form_id not in project.forms:
-        raise ConfirmError("unknown confirmation")
+        raise ConfirmError(N_("unknown confirmation"))
     if consent.confirmed_at is None and now - consent.granted_at > max_age:
-        raise ConfirmError("this confirmation link has expired; please sign up again")
+        raise ConfirmError(N_("this confirmation link has expired; please sign up again"))
     lead = await session.get(Lead, consent.lead_id)
     assert lead is not None
-    return Pending(consent, project.forms[consent.form_id], lead.email)
+    return Pending(consent, project.forms[consent.form_id], lead.email, lead.locale)
 
 
 async def confirm(

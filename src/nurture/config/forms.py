@@ -47,9 +47,18 @@ class ConsentText(StrictModel):
 
 
 class Page(StrictModel):
-    title: LocalizedText = Field(min_length=1, max_length=200)
+    title: LocalizedText | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Default (confirmed page only): our catalog's, in the page's locale.",
+    )
     message: LocalizedText = Field("", max_length=4000)
     redirect_url: str | None = Field(None, pattern=r"^https?://")
+
+
+class ThankYouPage(Page):
+    title: LocalizedText = Field(min_length=1, max_length=200)
 
 
 class FormConfig(StrictModel):
@@ -62,11 +71,16 @@ class FormConfig(StrictModel):
         examples=[["de", "sv", "en"]],
     )
     landing_template: str = Field("default.html.j2", pattern=r"^[A-Za-z0-9_./-]+$")
-    submit_label: LocalizedText = "Absenden"
+    submit_label: LocalizedText | None = Field(
+        None, description="The button; default: our catalog's (Absenden, Skicka, Submit)."
+    )
     sequences: list[Slug] = Field(default_factory=list)
     double_opt_in: bool = True
-    confirmation_subject: LocalizedText = Field(
-        "Bitte bestätigen Sie Ihre E-Mail-Adresse", min_length=1, max_length=300
+    confirmation_subject: LocalizedText | None = Field(
+        None,
+        min_length=1,
+        max_length=300,
+        description="Subject of the confirmation email; default: our catalog's, per locale.",
     )
     sender: Sender | None = Field(
         None, description="Sender of the confirmation email; default: the first sequence's."
@@ -76,8 +90,10 @@ class FormConfig(StrictModel):
         False, description="The landing page of referral links (/ref/); at most one form."
     )
     consent: ConsentText
-    thank_you: Page
-    confirmed: Page = Page(title="Danke für Ihre Bestätigung")
+    thank_you: ThankYouPage
+    confirmed: Page = Field(
+        default_factory=Page, description="After the double opt-in; title default: catalog's."
+    )
     fields: list[FormField] = Field(min_length=1)
 
     @model_validator(mode="after")

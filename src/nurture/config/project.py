@@ -34,6 +34,16 @@ class Project:
     # config/policy.yaml: the contact policy across sequences (defaults without the file)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 
+    @property
+    def locales(self) -> list[str]:
+        """Every locale a form or sequence declares, in order (forms first), the first
+        being the project's default: what a lead's locale is detected against."""
+        declared = [
+            *(c for f in self.forms.values() for c in f.locales),
+            *(c for s in self.sequences.values() for c in s.locales),
+        ]
+        return list(dict.fromkeys(declared)) or ["de"]
+
     def sequences_for_form(self, form_id: str) -> list[SequenceConfig]:
         """Sequences a form enrols into: named by the form or triggered by it."""
         form = self.forms[form_id]
@@ -109,6 +119,43 @@ def _locale_problems(doc: YamlDoc, seq: SequenceConfig) -> list[Problem]:
     return problems
 
 
+def _form_texts(form: FormConfig) -> list[tuple[list[str | int], object]]:
+    """Every text a form sets (a default it leaves to the catalog is not one), by path."""
+    texts: list[tuple[list[str | int], object]] = [(["title"], form.title)]
+    if form.description:
+        texts.append((["description"], form.description))
+    for key in ("submit_label", "confirmation_subject"):
+        if getattr(form, key) is not None:
+            texts.append(([key], getattr(form, key)))
+    texts.append((["consent", "text"], form.consent.text))
+    for page in ("thank_you", "confirmed"):
+        value = getattr(form, page)
+        if value is None:
+            continue
+        if value.title is not None:
+            texts.append(([page, "title"], value.title))
+        if value.message:
+            texts.append(([page, "message"], value.message))
+    for i, f in enumerate(form.fields):
+        texts.append((["fields", i, "label"], f.label))
+        if f.placeholder:
+            texts.append((["fields", i, "placeholder"], f.placeholder))
+    return texts
+
+
+def _form_locale_problems(doc: YamlDoc, form: FormConfig) -> list[Problem]:
+    """A form in several languages shows each of its texts in each (docs/config.md)."""
+    if len(form.locales) < 2:
+        return []
+    problems = []
+    for path, text in _form_texts(form):
+        if isinstance(text, str):
+            problems.append(doc.problem(path, f"one text per locale ({', '.join(form.locales)})"))
+        elif lacking := missing(text, form.locales):  # type: ignore[arg-type]
+            problems.append(doc.problem(path, f"no text for {', '.join(lacking)}"))
+    return problems
+
+
 def load_project(config_dir: Path) -> Project:
     """Every form and sequence, or a ConfigError listing every problem with file and line."""
     problems: list[Problem] = []
@@ -138,6 +185,7 @@ def load_project(config_dir: Path) -> Project:
     # A reference to a file that failed to load is not a second problem: it was reported.
     broken = {p.file.stem for p in problems}
     for doc, form in forms:
+        problems += _form_locale_problems(doc, form)  # type: ignore[arg-type]
         for i, seq in enumerate(form.sequences):  # type: ignore[attr-defined]
             if seq not in project.sequences and seq not in broken:
                 problems.append(doc.problem(["sequences", i], f"no sequence {seq!r} in config"))

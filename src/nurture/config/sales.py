@@ -8,12 +8,17 @@ from typing import Annotated
 from pydantic import BeforeValidator, EmailStr, Field, field_validator, model_validator
 
 from nurture.config.schema_types import CALENDAR_DELAY_SCHEMA, json_schema
-from nurture.config.sequences import Delay, Slug, StrictModel, parse_delay
+from nurture.config.sequences import Delay, LocaleCode, Slug, StrictModel, parse_delay
 
 
 class Rep(StrictModel):
     name: str = Field(min_length=1, max_length=100)
     email: EmailStr
+    locale: LocaleCode | None = Field(
+        None,
+        description="The rep's language for hand-off emails and pages; default: the lead's.",
+        examples=["sv"],
+    )
 
 
 def _calendar(value: object) -> Delay:
@@ -85,6 +90,12 @@ class SalesConfig(StrictModel):
                     )
                 seen[country] = territory.id
         return self
+
+    def rep_locale(self, email: str) -> str | None:
+        """The locale sales.yaml gives the rep with this address, if any."""
+        reps = [self.fallback_owner, *(r for t in self.territories for r in t.reps)]
+        wanted = email.strip().lower()
+        return next((r.locale for r in reps if str(r.email).lower() == wanted and r.locale), None)
 
     def territory_for(self, country: str | None) -> Territory | None:
         code = (country or "").strip().upper()

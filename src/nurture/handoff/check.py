@@ -3,6 +3,7 @@ with file and line, for `nurture config check`."""
 
 from __future__ import annotations
 
+from itertools import product
 from pathlib import Path
 
 from jinja2 import TemplateError
@@ -10,6 +11,7 @@ from jinja2 import TemplateError
 from nurture.config.project import Project
 from nurture.config.yamlfile import Problem
 from nurture.handoff.notify import handoff_message, sample_context
+from nurture.locales.catalog import LANGUAGES
 from nurture.rendering.check import template_line
 from nurture.rendering.compose import Composer
 from nurture.utcclock import EPOCH
@@ -18,10 +20,10 @@ from nurture.utcclock import EPOCH
 def check_handoff_email(project: Project, composer: Composer) -> list[Problem]:
     if project.sales is None:
         return []
-    for reminder in (False, True):
+    for reminder, locale in product((False, True), LANGUAGES):
         try:
             context = sample_context(composer, EPOCH)
-            handoff_message(composer, project.sales, context, reminder, EPOCH)
+            handoff_message(composer, project.sales, context, reminder, EPOCH, locale)
         except (TemplateError, ValueError, TypeError, AttributeError) as exc:
             filename, line = template_line(exc.__traceback__)
             where = Path(filename or "templates/email/sales/handoff")

@@ -17,6 +17,8 @@ from nurture.handoff.models import Handoff
 from nurture.leads.events import EventType
 from nurture.leads.models import Event, Lead
 from nurture.leads.stages import Stage
+from nurture.locales.catalog import LANGUAGES, N_, translate
+from nurture.locales.codes import resolve
 from nurture.mail.message import OutgoingMessage, build_message
 from nurture.rendering.compose import SAMPLE_LEADS, Composer, lead_context
 
@@ -105,16 +107,33 @@ def sample_context(composer: Composer, now: datetime) -> dict[str, Any]:
     }
 
 
+def rep_facing_locale(
+    sales: SalesConfig | None, rep_email: str | None, lead_locale: str | None
+) -> str:
+    """What a rep reads (the hand-off email and page) is in the rep's locale if sales.yaml
+    gives one, else in the lead's, by the chain over the languages we ship (de, sv, en)."""
+    rep = sales.rep_locale(rep_email) if sales and rep_email else None
+    return resolve(rep or lead_locale, LANGUAGES)
+
+
 def handoff_message(
-    composer: Composer, sales: SalesConfig, context: dict[str, Any], reminder: bool, now: datetime
+    composer: Composer,
+    sales: SalesConfig,
+    context: dict[str, Any],
+    reminder: bool,
+    now: datetime,
+    locale: str | None = None,
 ) -> OutgoingMessage:
+    """The rep's email (templates/email/sales/handoff.<locale>.*), in ``locale`` or the
+    rep's (rep_facing_locale)."""
     lead = context["lead"]
+    locale = locale or rep_facing_locale(sales, context["rep"]["email"], lead.get("locale"))
     who = lead["full_name"] or lead["email"]
-    company = f" ({lead['company']})" if lead.get("company") else ""
-    subject = ("Erinnerung: " if reminder else "") + f"Neuer MQL: {who}{company}"
-    rendered = composer.renderer.render(
-        "sales/handoff", "{{ subject }}", {**context, "reminder": reminder, "subject": subject}
-    )
+    name = f"{who} ({lead['company']})" if lead.get("company") else who
+    msgid = N_("Reminder: new MQL: %(name)s") if reminder else N_("New MQL: %(name)s")
+    subject = translate(locale, msgid, name=name)
+    context = {**context, "reminder": reminder, "subject": subject, "locale": locale}
+    rendered = composer.renderer.render("sales/handoff", "{{ subject }}", context, locale)
     return build_message(
         from_name=sales.sender.name,
         from_addr=str(sales.sender.email),
@@ -124,6 +143,7 @@ def handoff_message(
         html=rendered.html,
         text=rendered.text,
         date=now,
+        headers={"Content-Language": locale},
     )
 
 

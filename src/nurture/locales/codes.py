@@ -141,6 +141,24 @@ def choose(
     )
 
 
+def detect(
+    declared: Sequence[str],
+    field: str | None = None,
+    accept_language: str | None = None,
+    country: str | None = None,
+) -> str | None:
+    """A lead's locale at capture, or None: the first signal that names a declared locale's
+    language (a form field, the page's Accept-Language, an ISO country). Unlike ``choose`` it
+    does not fall back to the default: a lead without a signal keeps none, and each sequence
+    then applies its own default."""
+    if not declared:
+        return None
+    code = normalize(field)
+    if code is not None and language(code) in {language(d) for d in declared}:
+        return resolve(code, declared)
+    return from_accept_language(accept_language, declared) or from_country(country, declared)
+
+
 def babel_locale(code: str) -> Locale:
     """The babel Locale to format dates and numbers for ``code`` (de if babel lacks it)."""
     try:

@@ -16,6 +16,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from nurture.compat.jinja import flat_globals
+from nurture.locales.format import FILTERS
 from nurture.rendering.inline import InlineError, inline_template_source
 
 RELOAD_SECONDS = 2.0
@@ -71,6 +72,9 @@ class Renderer:
         )
         # Subjects are plain text (a header), so no HTML escaping; still sandboxed.
         self.subject_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+        # Dates, times, numbers, money for the context's ``locale`` (docs/config.md#languages).
+        self.env.filters.update(FILTERS)
+        self.subject_env.filters.update(FILTERS)
         self._subjects: dict[str, Template] = {}
         # Jinja checks a template's files on every lookup; a batch renders the same few
         # templates thousands of times, so look each up again at most every few seconds.

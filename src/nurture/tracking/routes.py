@@ -22,6 +22,8 @@ from nurture.leads.models import Lead, SuppressionReason
 from nurture.leads.service import find_by_public_id, mask_email
 from nurture.ledger.models import Touch
 from nurture.links import SendUnsubscribe
+from nurture.locales.catalog import N_
+from nurture.locales.codes import resolve
 from nurture.preferences.service import (
     Choice,
     Preferences,
@@ -88,7 +90,9 @@ async def click(token: str, request: Request, state: AppState = Depends(get_stat
     try:
         link = state.links.read_click(token)
     except InvalidToken:
-        return state.pages.message("Link ungültig", "Dieser Link ist ungültig.", 404)
+        return state.pages.message(
+            state.browser_locale(request), N_("Invalid link"), N_("This link is invalid."), 404
+        )
     machine = MachineReason.HIDDEN_LINK if link.hidden else _request_verdict(state, request)
     # The hidden link leads somewhere harmless: a scanner that gets no redirect flags the mail.
     url = link.url or f"{state.settings.base_url}/"
@@ -110,7 +114,15 @@ async def click(token: str, request: Request, state: AppState = Depends(get_stat
     return response
 
 
-_GONE = ("Link ungültig", "Dieser Abmeldelink ist ungültig.")
+_GONE = (N_("Invalid link"), N_("This unsubscribe link is invalid."))
+
+
+def _locale(state: AppState, lead: Lead, found: tuple[str, tuple[str, str] | None] | None) -> str:
+    """The page's locale: the lead's, by the chain of the sequence whose email linked here
+    (the language that email was in), else by the project's."""
+    project = state.project()
+    sequence = project.sequences.get(found[1][0]) if found and found[1] else None
+    return resolve(lead.locale, sequence.locales if sequence else project.locales)
 
 
 async def _subject(state: AppState, token: str) -> tuple[str, tuple[str, str] | None] | None:
@@ -134,15 +146,15 @@ async def _subject(state: AppState, token: str) -> tuple[str, tuple[str, str] | 
 
 
 @router.get("/u/{token}", include_in_schema=False)
-async def unsubscribe_page(token: str, state: AppState = Depends(get_state)):
+async def unsubscribe_page(token: str, request: Request, state: AppState = Depends(get_state)):
     """The preference page. A GET changes nothing: mail scanners fetch every link."""
     found = await _subject(state, token)
     async with session_scope(state.settings.database_url.get_secret_value()) as session:
         lead = await find_by_public_id(session, found[0]) if found else None
         held = await preferences_of(session, [lead.id], utcnow()) if lead else {}
     if lead is None:
-        return state.pages.message(*_GONE, status_code=404)
-    return _page(state, lead, held[lead.id], action=f"/u/{token}")
+        return state.pages.message(state.browser_locale(request), *_GONE, status_code=404)
+    return _page(state, lead, held[lead.id], _locale(state, lead, found), action=f"/u/{token}")
 
 
 @router.post("/u/{token}", include_in_schema=False)
@@ -155,7 +167,7 @@ async def unsubscribe_post(token: str, request: Request, state: AppState = Depen
     form = await request.form()
     one_click = form.get("List-Unsubscribe") == "One-Click"
     if not one_click and form.get("choice") == "preferences":
-        return await _save_preferences(state, found, form, f"/u/{token}")
+        return await _save_preferences(state, request, found, form, f"/u/{token}")
     lead = None
     if found:
         async with session_scope(state.settings.database_url.get_secret_value()) as session:
@@ -163,14 +175,18 @@ async def unsubscribe_post(token: str, request: Request, state: AppState = Depen
                 session, found[0], utcnow(), "one_click" if one_click else "page", found[1]
             )
     if lead is None:
-        return state.pages.message(*_GONE, status_code=404)
+        return state.pages.message(state.browser_locale(request), *_GONE, status_code=404)
     if one_click:  # a mail client, not a person: no page needed
         return PlainTextResponse("unsubscribed")
-    return _page(state, lead, Preferences(), action="", done=True)
+    return _page(state, lead, Preferences(), _locale(state, lead, found), action="", done=True)
 
 
 async def _save_preferences(
-    state: AppState, found: tuple[str, tuple[str, str] | None] | None, form: FormData, action: str
+    state: AppState,
+    request: Request,
+    found: tuple[str, tuple[str, str] | None] | None,
+    form: FormData,
+    action: str,
 ) -> Response:
     project = state.project()
     # Only topics of the config count: the form is the lead's browser's, anything may come.
@@ -180,18 +196,20 @@ async def _save_preferences(
     async with session_scope(state.settings.database_url.get_secret_value()) as session:
         lead = await find_by_public_id(session, found[0]) if found else None
         if lead is None:
-            return state.pages.message(*_GONE, status_code=404)
+            return state.pages.message(state.browser_locale(request), *_GONE, status_code=404)
         pause = form.get("pause") == "30d"
         choice = Choice(lead.id, offered, wanted, pause, sent=found[1] if found else None)
         await set_preferences(session, project, [choice], now, via="page")
         held = await preferences_of(session, [lead.id], now)
-    return _page(state, lead, held[lead.id], action=action, saved=True)
+    locale = _locale(state, lead, found)
+    return _page(state, lead, held[lead.id], locale, action=action, saved=True)
 
 
 def _page(
     state: AppState,
     lead: Lead,
     held: Preferences,
+    locale: str,
     action: str,
     saved: bool = False,
     done: bool = False,
@@ -205,6 +223,7 @@ def _page(
     ]
     response = state.pages.render(
         "unsubscribe.html.j2",
+        locale=locale,
         email=mask_email(lead.email),
         action=action,
         done=done
@@ -216,7 +235,7 @@ def _page(
         topics=offered,
         receiving=[t["label"] for t in offered if t["wanted"]],
         opted_out=[t["label"] for t in offered if not t["wanted"]],
-        paused_until=held.paused_until.strftime("%d.%m.%Y") if held.paused_until else None,
+        paused_until=held.paused_until,  # the page formats it for the locale
     )
     # The token in the URL is the key to this page: no caching, and no Referer carrying it.
     response.headers.update({**_NO_STORE, "Referrer-Policy": "no-referrer"})
