@@ -161,3 +161,10 @@ async def test_confirm_and_confirmed_pages_follow_the_lead(client, lang_settings
     assert '<html lang="sv">' in confirm.text and "Ja, bekräfta min e-postadress" in confirm.text
     done = await client.post(path)
     assert "Tack för din bekräftelse" in done.text  # the catalog's default title
+
+
+async def test_an_api_post_takes_the_browser_header(client, lang_settings):
+    body = {"email": "h@example.se", "consent": True, "country": "DE"}
+    await client.post("/f/guide", json=body, headers=SWEDISH)  # the header beats the country
+    row, consents = await lead(lang_settings, "h@example.se")
+    assert row.locale == "sv" and consents == ["Ja, jag vill få mejl."]
