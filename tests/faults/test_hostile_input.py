@@ -42,6 +42,7 @@ HEADERS = {
     "Message-ID",
     "MIME-Version",
     "Content-Type",
+    "Content-Language",
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
     "Reply-To",
