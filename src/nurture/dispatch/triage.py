@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
 from nurture.dispatch.work import Work
+from nurture.experiments.assign import assign
 from nurture.leads.models import Lead
 from nurture.ledger import claims
 from nurture.ledger.claims import Claimed
@@ -84,6 +85,9 @@ async def triage(
             batch.error = verdict
     # The gate's rules in order, each on what the one before let through.
     batch.defer(await hold_back(session, project, _candidates(batch), now, worker, clock))
+    # What goes out gets its experiment arm here, in the claim's transaction: recorded before
+    # SMTP, so a crash or a retry sends the same variant (docs/experiments.md).
+    batch.work = await assign(session, project, batch.work)
     await _skip(session, batch.skipped, project, now)
     await claims.defer(session, [(d.touch.id, d.due_at) for d in batch.deferred], worker, now)
     return batch
