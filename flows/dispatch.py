@@ -13,11 +13,13 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
 
 from nurture.db import session_scope, utcnow
 from nurture.dispatch.batch import BatchReport, Dispatcher, DispatchFailed, dispatch_batch
 from nurture.dispatch.outcome import OutcomeKind
-from nurture.dispatch.run import PassReport, build_dispatcher, run_batches
+from nurture.dispatch.run import PassReport, build_dispatcher, decide, run_batches
+from nurture.experiments.decide import Decision
 from nurture.ledger.claims import count_due
 from nurture.reporting.dispatch import outcome_rows, summary_markdown
 from nurture.settings import get_settings
@@ -27,6 +29,34 @@ from nurture.settings import get_settings
 async def count_due_touches(d: Dispatcher, now: datetime) -> int:
     async with session_scope(d.db_url) as session:
         return await count_due(session, now)
+
+
+@task(name="decide-experiments", task_run_name="decide-experiments", cache_policy=NO_CACHE)
+async def decide_experiments(d: Dispatcher, now: datetime) -> list[Decision]:
+    """Before the batches: steps whose experiment has a winner now send only it. Each
+    decision is logged and emitted as a Prefect event (for an automation, e.g. to tell the
+    marketer); a concurrent pass that lost the race to decide emits nothing."""
+    decisions = await decide(d, now)
+    log = get_run_logger()
+    for x in decisions:
+        p = x.stats["variants"].get(x.variant, {}).get("p_value")
+        log.info("experiment %s/%s: %s wins on %s (p=%s)", x.sequence_id, x.step_id, x.variant, x.metric, p)
+        emit_event(
+            event="nurture.experiment.decided",
+            resource={
+                "prefect.resource.id": f"nurture.experiment.{x.sequence_id}.{x.step_id}",
+                "prefect.resource.name": f"{x.sequence_id}/{x.step_id}",
+            },
+            occurred=x.decided_at,
+            payload={
+                "sequence": x.sequence_id,
+                "step": x.step_id,
+                "winner": x.variant,
+                "metric": x.metric,
+                "stats": x.stats,
+            },
+        )
+    return decisions
 
 
 # No retries: a failed batch has already recorded what it sent and left the rest due; the
@@ -79,6 +109,7 @@ async def dispatch_due_touches(now: datetime | None = None, max_batches: int | N
     log = get_run_logger()
     at = now or utcnow()
     d = build_dispatcher(get_settings())
+    await decide_experiments(d, at)
     total = await count_due_touches(d, at)
     progress = await create_progress_artifact(
         0.0, key="dispatch-progress", description=f"{total} touches due at {at:%Y-%m-%d %H:%M}"

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from nurture.config.project import Project, load_project
+from nurture.db import session_scope
 from nurture.dispatch.batch import BatchReport, Dispatcher, DispatchFailed, dispatch_batch
 from nurture.dispatch.outcome import Policy
+from nurture.experiments.decide import Decision, decide_experiments
 from nurture.mail.transports import Transport, transport_from_url
 from nurture.rendering.compose import build_composer
 from nurture.settings import Settings
@@ -71,6 +73,16 @@ async def run_batches(
     return report
 
 
+async def decide(d: Dispatcher, now: datetime) -> list[Decision]:
+    """Decide the experiments that are due a winner before a pass sends (its own
+    transaction): what this pass sends of a decided step is the winner
+    (docs/experiments.md)."""
+    async with session_scope(d.db_url) as session:
+        return await decide_experiments(session, d.project, now)
+
+
 async def run_pass(d: Dispatcher, now: datetime, max_batches: int | None = None) -> PassReport:
-    """Dispatch everything due at ``now`` without Prefect (see run_batches)."""
+    """Dispatch everything due at ``now`` without Prefect (see run_batches), after deciding
+    the experiments that are due (as the flow's decide-experiments task does)."""
+    await decide(d, now)
     return await run_batches(d, lambda _: dispatch_batch(d, now), max_batches)
