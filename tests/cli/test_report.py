@@ -28,7 +28,7 @@ async def test_report_writes_text_json_and_html(settings, cli_env, tmp_path):
     )
     assert made.returncode == 0, made.stderr
     data = json.loads(out.read_text())
-    assert data["format"] == 3 and data["steps"][0]["delivered"] == 8
+    assert data["format"] == 4 and data["steps"][0]["delivered"] == 8
     html = nurture(
         "report", *span, "--format", "html", "--out", str(tmp_path / "f.html"), env=cli_env
     )

@@ -32,7 +32,13 @@ async def test_flow_sends_in_batches_and_publishes_artifacts(flow_settings, smtp
         )
         assert run.name == "dispatch 2026-11-23 09:00 · 45 sent (b2b-nurture)"
         assert "sequence:b2b-nurture" in run.tags
-        expected = ["count-due", "send-batch-1", "send-batch-2", "send-batch-3"]
+        expected = [
+            "count-due",
+            "decide-experiments",
+            "send-batch-1",
+            "send-batch-2",
+            "send-batch-3",
+        ]
         for _ in range(100):  # task runs reach the API through events, a moment later
             tasks = await client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id]))

@@ -261,7 +261,7 @@ def test_the_json_keeps_its_pinned_format(known):
     assert known.model_dump(mode="json") == json.loads(pinned)
     # byte for byte: also key order and int vs float (0 == 0.0 in the comparison above)
     assert as_json(known) == pinned
-    assert known.model_dump(mode="json")["format"] == 3
+    assert known.model_dump(mode="json")["format"] == 4
 
 
 def test_deliverability_per_sequence_marks_gmails_limit(known):

@@ -137,7 +137,7 @@ async def test_lifecycle_figures_on_a_known_history(settings):
         report = await funnel_report(session, load_project(settings.config_dir), SINCE, UNTIL)
     assert [n.sequence for n in one.nps] == ["onboarding"]
     assert (one.nps_total.responses, one.nps_total.nps) == (5, 0.0)
-    assert report.format == 3 and report.lifecycle == EXPECTED
+    assert report.format == 4 and report.lifecycle == EXPECTED
 
 
 async def test_anonymised_leads_count_as_before(settings):

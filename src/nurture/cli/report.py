@@ -28,6 +28,12 @@ def report(
     format_: Format = typer.Option(Format.text, "--format", help="text, json or html."),
     out: Path | None = typer.Option(None, help="Write to this file instead of printing."),
     schema: bool = typer.Option(False, "--schema", help="Print the JSON Schema of --format json."),
+    min_difference: float = typer.Option(
+        0.02,
+        "--min-difference",
+        help="Experiments: the difference of rates (0.02 = 2 points) the sends still "
+        "needed are for.",
+    ),
 ) -> None:
     """Where leads drop out: per step, per stage, per sales rep and per lead source."""
     from nurture.db import session_scope, utcnow
@@ -48,10 +54,12 @@ def report(
     start = instant(since) or end - timedelta(days=30)
     if start >= end:
         raise fail("--since must be before --until")
+    if not 0 < min_difference < 1:
+        raise fail("--min-difference is a difference of rates between 0 and 1 (0.02: 2 points)")
 
     async def main() -> FunnelReport:
         async with session_scope(settings.database_url.get_secret_value()) as session:
-            return await funnel_report(session, project, start, end, sequence)
+            return await funnel_report(session, project, start, end, sequence, min_difference)
 
     data = run(main())
     if format_ is Format.json:

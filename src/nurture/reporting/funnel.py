@@ -19,6 +19,7 @@ from nurture.leads import stages
 from nurture.leads.events import EventType, human
 from nurture.leads.models import Event
 from nurture.leads.stages import Stage
+from nurture.reporting.experiments import DEFAULT_DIFFERENCE, experiment_metrics
 from nurture.reporting.funnel_lifecycle import lifecycle_metrics
 from nurture.reporting.funnel_models import (
     COMPLAINT_LIMIT,
@@ -227,8 +228,10 @@ async def funnel_report(
     since: datetime,
     until: datetime,
     sequence_id: str | None = None,
+    min_difference: float = DEFAULT_DIFFERENCE,
 ) -> FunnelReport:
-    """The whole report for ``since`` to ``until`` (exclusive), one sequence's steps or all."""
+    """The whole report for ``since`` to ``until`` (exclusive), one sequence's steps or all;
+    ``min_difference``: the difference the experiments' "sends still needed" are for."""
     steps = await step_metrics(session, project, since, until, sequence_id)
     sources = await source_metrics(session, since, until)
     # Where most leads left a sequence before its end (unsubscribed, bounced, a goal, ...):
@@ -250,4 +253,5 @@ async def funnel_report(
         sources=sources,
         revenue=await revenue_metrics(session, project, since, until, sources),
         lifecycle=await lifecycle_metrics(session, since, until, sequence_id),
+        experiments=await experiment_metrics(session, project, sequence_id, min_difference),
     )

@@ -127,7 +127,60 @@ def as_text(report: FunnelReport) -> str:
             f"CAC {_money(c.customer_acquisition_cost)}, won {_money(c.won)}"
         )
     out += _lifecycle_text(report)
+    out += experiments_text(report)
     return "\n".join(out) + "\n"
+
+
+def _points(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:+.1f}"
+
+
+def _p(value: float) -> str:
+    return f"{value:.4f}" if value >= 0.0001 else "<0.0001"
+
+
+def experiments_text(report: FunnelReport) -> list[str]:
+    if not report.experiments:
+        return []
+    out = [
+        "",
+        "Experiments (every send of each variant; a person's opens and clicks; difference to "
+        "the control in points, two-proportion z-test)",
+    ]
+    for x in report.experiments:
+        status = (
+            f"winner: {x.winner} (decided {x.decided_at:%Y-%m-%d %H:%M})"
+            if x.winner and x.decided_at
+            else "no winner yet"
+        )
+        guard = f", decides after {x.after} sends per variant" if x.after else ", reported only"
+        out.append(f"  {x.sequence}/{x.step}: {x.metric} at {x.confidence:.0%}{guard} - {status}")
+        level = f"{x.confidence:.0%} CI"
+        out.append(
+            f"    {'variant':<16}{'sends':>7}{'opens':>7}{'clicks':>7}{'open%':>8}{'click%':>8}"
+            f"{'diff':>8}  {level:<18}{'p':>8}"
+        )
+        for v in x.variants:
+            name = v.variant + (" (control)" if v.control else "")
+            ci = "" if v.low is None else f"{_points(v.low)} .. {_points(v.high)}"
+            p = "" if v.p_value is None else _p(v.p_value) + (" *" if v.significant else "")
+            diff = "" if v.control else _points(v.difference)
+            out.append(
+                f"    {name:<16.16}{v.sends:>7}{v.human_opens:>7}{v.human_clicks:>7}"
+                f"{_pct(v.open_rate):>8}{_pct(v.click_rate):>8}{diff:>8}  {ci:<18}{p:>8}"
+            )
+        if x.sends_needed is None:
+            out.append(
+                f"    sends needed for {_points(x.min_difference)} points: not yet known "
+                "(the control's rate is 0 or 100 %)"
+            )
+        else:
+            still = ", ".join(f"{v.variant} {v.sends_still_needed}" for v in x.variants)
+            out.append(
+                f"    to detect {_points(x.min_difference)} points (power 80 %): "
+                f"{x.sends_needed} sends per variant; still needed: {still}"
+            )
+    return out
 
 
 def _nps(value: float | None) -> str:

@@ -15,7 +15,9 @@ from nurture.reporting.fields import Count, Instant, Rate, ReportModel, Seconds
 # after delivery, complaints and their rates per step and per sequence.
 # 3: the lifecycle after the sale (``lifecycle``): customers, repeat purchases, revenue per
 # customer, referrals and NPS per sequence; deals from the deals table (crm/).
-FORMAT_VERSION: Literal[3] = 3
+# 4: experiments per step (``experiments``): per variant sends, a person's opens and clicks,
+# the difference to the control with its interval and p-value, the winner.
+FORMAT_VERSION: Literal[4] = 4
 # Gmail's bulk-sender limit: a spam complaint rate above 0.3 % gets mail rejected.
 COMPLAINT_LIMIT = 0.003
 
@@ -283,11 +285,56 @@ class LifecycleMetrics(ReportModel):
     nps_total: NpsMetrics = Field(description="All answers (sequence null).")
 
 
+class VariantMetrics(ReportModel):
+    """One variant of a step's experiment (docs/experiments.md)."""
+
+    variant: str = Field(description="The variant's id; the first is the control.")
+    control: bool = Field(description="Whether this is the control.")
+    weight: Count = Field(description="Its weight in the config now.")
+    sends: Count = Field(description="Touches of this variant sent.")
+    human_opens: Count = Field(description="Of them, opened by a person (machines never count).")
+    human_clicks: Count = Field(description="Of them, clicked by a person.")
+    open_rate: Rate = Field(description="human_opens / sends; null without sends.")
+    click_rate: Rate = Field(description="human_clicks / sends; null without sends.")
+    difference: float | None = Field(
+        description="The metric's rate minus the control's (0.02 = 2 points); null for the "
+        "control and without sends."
+    )
+    low: float | None = Field(description="Lower end of the difference's interval.")
+    high: float | None = Field(description="Upper end of the difference's interval.")
+    p_value: float | None = Field(
+        description="Two-sided, pooled two-proportion z-test against the control."
+    )
+    significant: bool = Field(description="p_value below 1 - confidence.")
+    sends_still_needed: Count | None = Field(
+        description="More sends this variant needs to detect min_difference (alpha 1 - "
+        "confidence, power 0.8); null while the control's rate is 0 or 100 %."
+    )
+
+
+class ExperimentMetrics(ReportModel):
+    """A step with variants, over everything its variants sent (not only the range)."""
+
+    sequence: str
+    step: str
+    metric: Literal["clicks", "opens"] = Field(description="What decides (winner.metric).")
+    confidence: float = Field(description="The step's confidence level (winner.confidence).")
+    after: int | None = Field(description="winner.after: sends per variant before deciding.")
+    winner: str | None = Field(description="The decided variant; null: no winner yet.")
+    decided_at: Instant | None = Field(description="When it was decided.")
+    min_difference: float = Field(description="The difference sends_still_needed is for.")
+    sends_needed: Count | None = Field(
+        description="Sends per variant that min_difference needs in total; null while the "
+        "control's rate is 0 or 100 %."
+    )
+    variants: list[VariantMetrics] = Field(description="In config order, the control first.")
+
+
 class FunnelReport(ReportModel):
     """Where leads drop out, for a time range: per sequence step, lifecycle stage, sales rep
     and lead source (``nurture report --format json``)."""
 
-    format: Literal[3] = Field(description="Version of this format.")
+    format: Literal[4] = Field(description="Version of this format.")
     range: ReportRange = Field(description="The time range.")
     sequence: str | None = Field(description="The one sequence reported; null: all.")
     steps: list[StepMetrics] = Field(description="Per sequence step, in sequence order.")
@@ -303,4 +350,7 @@ class FunnelReport(ReportModel):
     revenue: RevenueMetrics = Field(description="Pipeline, won revenue and source costs.")
     lifecycle: LifecycleMetrics = Field(
         description="After the sale: customers, repeat purchases, referrals and NPS."
+    )
+    experiments: list[ExperimentMetrics] = Field(
+        description="Per step with variants, in sequence order (docs/experiments.md)."
     )
