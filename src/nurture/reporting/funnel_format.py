@@ -165,10 +165,11 @@ def experiments_text(report: FunnelReport) -> list[str]:
             ci = "" if v.low is None else f"{_points(v.low)} .. {_points(v.high)}"
             p = "" if v.p_value is None else _p(v.p_value) + (" *" if v.significant else "")
             diff = "" if v.control else _points(v.difference)
-            out.append(
+            line = (
                 f"    {name:<16.16}{v.sends:>7}{v.human_opens:>7}{v.human_clicks:>7}"
                 f"{_pct(v.open_rate):>8}{_pct(v.click_rate):>8}{diff:>8}  {ci:<18}{p:>8}"
             )
+            out.append(line.rstrip())
         if x.sends_needed is None:
             out.append(
                 f"    sends needed for {_points(x.min_difference)} points: not yet known "
