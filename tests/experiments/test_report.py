@@ -9,7 +9,7 @@ from nurture.config.project import load_project
 from nurture.db import session_scope
 from nurture.experiments.decide import decide_experiments
 from nurture.reporting.funnel import funnel_report
-from nurture.reporting.funnel_format import as_json, as_text
+from nurture.reporting.funnel_format import as_html, as_json, as_text
 from tests.cli.conftest import nurture
 from tests.experiments.project import SEQ, history, project
 from tests.factories import enrolled_leads
@@ -82,6 +82,8 @@ async def test_the_numbers_of_a_constructed_experiment(settings, tmp_path):
     assert (x.winner, x.decided_at) == ("b", MONDAY)
     assert x.sends_needed == 435 and x.variants[1].sends_still_needed == 235
     assert "winner: b (decided 2026-11-23 09:00)" in as_text(after)
+    html = as_html(after)
+    assert "winner: b (decided 2026-11-23 09:00)" in html and "+4.2 .. +15.8" in html
     data = json.loads(as_json(after))
     assert data["format"] == 4 and data["experiments"][0]["winner"] == "b"
 
