@@ -40,7 +40,14 @@ async def decide_experiments(d: Dispatcher, now: datetime) -> list[Decision]:
     log = get_run_logger()
     for x in decisions:
         p = x.stats["variants"].get(x.variant, {}).get("p_value")
-        log.info("experiment %s/%s: %s wins on %s (p=%s)", x.sequence_id, x.step_id, x.variant, x.metric, p)
+        log.info(
+            "experiment %s/%s: %s wins on %s (p=%s)",
+            x.sequence_id,
+            x.step_id,
+            x.variant,
+            x.metric,
+            p,
+        )
         emit_event(
             event="nurture.experiment.decided",
             resource={
