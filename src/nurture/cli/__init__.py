@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import typer
 
-from nurture.cli import config, imports, leads, marketing, report, schema, sends, system
+from nurture.cli import config, imports, leads, marketing, plan, report, schema, sends, system
 
 app = typer.Typer(help="Lead-nurture sequences as code.", no_args_is_help=True)
 # Commands at the top level (serve, tick; preview, schedule, test-send; report), then groups.
 app.add_typer(system.app)
 app.add_typer(marketing.app)
+app.add_typer(plan.app)
 app.add_typer(report.app)
 app.add_typer(schema.app)
 app.add_typer(system.db_app, name="db")

@@ -464,5 +464,9 @@ class SequenceConfig(StrictModel):
             seen.add(step.id)
         return self
 
+    @property
+    def step_ids(self) -> list[str]:
+        return [s.id for s in self.steps]
+
     def step_index(self, step_id: str) -> int | None:
         return next((i for i, s in enumerate(self.steps) if s.id == step_id), None)

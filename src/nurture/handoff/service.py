@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Subquery, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project
 from nurture.config.sales import Rep, SalesConfig
+from nurture.config.scoring import ScoringConfig
 from nurture.db import chunked, update_by_id
 from nurture.handoff.models import Handoff, HandoffState
 from nurture.leads.events import EventType, event_row, record_event, record_events
@@ -34,22 +35,26 @@ class Promoted:
     handoffs: int
 
 
+def qualifying(scoring: ScoringConfig) -> Subquery:
+    """The leads that qualify as MQL by their current scores: at or over the threshold,
+    confirmed (lead or recycled) and not suppressed; (id, lifecycle_stage, score, country).
+    What the hand-off pass promotes, and what ``nurture plan`` counts."""
+    t = totals().having(score_total() >= scoring.mql_threshold).subquery()
+    return (
+        select(Lead.id, Lead.lifecycle_stage, t.c.total.label("score"), Lead.country)
+        .join(t, t.c.lead_id == Lead.id)
+        .where(Lead.lifecycle_stage.in_((Stage.LEAD, Stage.RECYCLED)), Lead.suppressed_at.is_(None))
+        .subquery()
+    )
+
+
 async def promote(session: AsyncSession, project: Project, now: datetime) -> Promoted:
     """Leads at or over the MQL threshold (confirmed, not suppressed) become MQLs and, with a
     config/sales.yaml, are handed to a rep."""
     if project.scoring is None:
         return Promoted([], 0)
-    t = totals().having(score_total() >= project.scoring.mql_threshold).subquery()
-    rows = (
-        await session.execute(
-            select(Lead.id, Lead.lifecycle_stage, t.c.total.label("score"), Lead.country)
-            .join(t, t.c.lead_id == Lead.id)
-            .where(
-                Lead.lifecycle_stage.in_((Stage.LEAD, Stage.RECYCLED)), Lead.suppressed_at.is_(None)
-            )
-            .order_by(Lead.id)
-        )
-    ).all()
+    q = qualifying(project.scoring)
+    rows = (await session.execute(select(q).order_by(q.c.id))).all()
     if not rows:
         return Promoted([], 0)
     ids = [r.id for r in rows]

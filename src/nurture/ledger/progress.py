@@ -4,6 +4,7 @@ the next touches of a whole chunk, one update for their enrollments."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -16,6 +17,17 @@ from nurture.leads.events import EventType, event_row, record_events
 from nurture.ledger.claims import Claimed
 from nurture.ledger.models import Enrollment, EnrollmentState, Touch, TouchState
 from nurture.sequences.schedule import due_at
+
+
+def next_step_index(
+    step_ids: Sequence[str], current_step_id: str, had: Collection[str]
+) -> int | None:
+    """The step after ``current_step_id`` in the sequence's current order that the enrollment
+    has not had (``had``: the step ids it has a touch row for); if that step is no longer in
+    the sequence, the first one it has not had. None: the enrollment is done. The one rule
+    for moving on, shared by the dispatcher and by ``nurture plan``'s forecast."""
+    start = step_ids.index(current_step_id) + 1 if current_step_id in step_ids else 0
+    return next((i for i in range(start, len(step_ids)) if step_ids[i] not in had), None)
 
 
 def next_touch(
@@ -127,11 +139,8 @@ async def _schedule_unplanned(
         had.setdefault(enrollment_id, set()).add(step_id)
     plan = []
     for touch in touches:
-        steps = project.sequences[touch.sequence_id].steps
-        current = project.sequences[touch.sequence_id].step_index(touch.step_id)
-        start = 0 if current is None else current + 1
-        done = had.get(touch.enrollment_id, set())
-        index = next((i for i in range(start, len(steps)) if steps[i].id not in done), None)
+        ids = project.sequences[touch.sequence_id].step_ids
+        index = next_step_index(ids, touch.step_id, had.get(touch.enrollment_id, set()))
         if index is not None:
             plan.append((touch, index))
     return await _schedule(session, plan, project, now)

@@ -1,0 +1,89 @@
+"""``nurture plan``: what the config in the working tree would change in what is sending."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import typer
+
+from nurture.cli.common import fail, instant, run
+from nurture.config.yamlfile import ConfigError, Problem
+from nurture.settings import Settings, get_settings
+
+app = typer.Typer()
+
+
+def _problems(settings: Settings) -> list[Problem]:
+    """Every problem of the working tree's config and templates (``config check``'s)."""
+    from nurture.config.project import load_project
+    from nurture.handoff.check import check_handoff_email
+    from nurture.rendering.check import check_sequences
+    from nurture.rendering.compose import build_composer
+
+    try:
+        project = load_project(settings.config_dir)
+    except ConfigError as exc:
+        return list(exc.problems)
+    composer = build_composer(settings)
+    return check_sequences(project, composer) + check_handoff_email(project, composer)
+
+
+@app.command("plan")
+def plan(
+    against: str | None = typer.Option(
+        None,
+        "--against",
+        metavar="GIT-REF",
+        help="Compare with the config and templates at this git ref instead of what is live "
+        "(the snapshot the running system applied last).",
+    ),
+    format: str = typer.Option("text", "--format", help="text or json."),
+    now: str | None = typer.Option(None, help="Score at this time (ISO 8601); default now."),
+) -> None:
+    """Show what the config in the working tree would change for the leads in flight: steps
+    added, removed, moved or re-timed and what each group of enrollments gets instead, emails
+    whose text changes, forms that enrol elsewhere, leads that would cross the MQL threshold.
+    Exits 1 when the new config does not validate (a CI gate for config changes)."""
+    from nurture.db import session_scope, utcnow
+    from nurture.plan.build import build_plan
+    from nurture.plan.output import plan_json, plan_text
+    from nurture.plan.sources import SourceError, git_files, live_files, side, snapshot_side
+
+    if format not in ("text", "json"):
+        raise fail("--format is text or json", 2)
+    settings = get_settings()
+    problems = _problems(settings)
+    if problems:
+        if format == "json":
+            typer.echo(
+                json.dumps(
+                    {"format": 1, "valid": False, "problems": [str(p) for p in problems]}, indent=2
+                )
+            )
+            raise typer.Exit(1)
+        raise fail(
+            f"the new config has {len(problems)} problem(s):\n" + "\n".join(map(str, problems))
+        )
+    at = instant(now) or utcnow()
+
+    async def build() -> str:
+        new = side(settings, "working tree", settings.config_dir, settings.templates_dir)
+        async with session_scope(settings.database_url.get_secret_value()) as session:
+            if against is None:
+                label, files = await live_files(session)
+            else:
+                label = f"git {against}"
+                files = git_files(against, settings.config_dir, settings.templates_dir)
+            with tempfile.TemporaryDirectory(prefix="nurture-plan-") as folder:
+                live = snapshot_side(settings, label, files, Path(folder))
+                result = await build_plan(session, live, new, at)
+        if format == "json":
+            return json.dumps(plan_json(result), indent=2, ensure_ascii=False)
+        return plan_text(result)
+
+    try:
+        typer.echo(run(build()), nl=format == "json")
+    except SourceError as exc:
+        raise fail(str(exc), 2) from None
