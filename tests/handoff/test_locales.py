@@ -49,6 +49,15 @@ async def test_the_lead_locale_without_a_rep_locale(settings, tmp_path):
     assert "Lead sedan" in html and "23 nov. 2026" in html  # babel's Swedish date
 
 
+async def test_without_a_rep_or_lead_locale_the_project_default(settings, tmp_path):
+    ours = multilingual(settings, tmp_path, locales=["en", "de", "sv"])  # English first
+    await qualified(ours, 1)  # no locale
+    await run_handoff_pass(build_context(ours), MONDAY)
+    [sent] = outbox(ours)
+    message = email.message_from_bytes(sent.data, policy=policy)
+    assert message["Content-Language"] == "en" and message["Subject"].startswith("New MQL: ")
+
+
 async def test_the_rep_locale_beats_the_lead_locale(settings, tmp_path):
     ours = with_rep_locale(settings, tmp_path, "en")
     message = await mailed(ours, "sv")

@@ -108,12 +108,19 @@ def sample_context(composer: Composer, now: datetime) -> dict[str, Any]:
 
 
 def rep_facing_locale(
-    sales: SalesConfig | None, rep_email: str | None, lead_locale: str | None
+    sales: SalesConfig | None,
+    rep_email: str | None,
+    lead_locale: str | None,
+    default: str | None = None,
 ) -> str:
     """What a rep reads (the hand-off email and page) is in the rep's locale if sales.yaml
-    gives one, else in the lead's, by the chain over the languages we ship (de, sv, en)."""
+    gives one, else in the lead's, by the chain over the languages we ship (de, sv, en);
+    with neither, in ``default`` (the project's first locale) where we ship it."""
     rep = sales.rep_locale(rep_email) if sales and rep_email else None
-    return resolve(rep or lead_locale, LANGUAGES)
+    chain = list(LANGUAGES)
+    if default is not None and (first := resolve(default, LANGUAGES)) != chain[0]:
+        chain = [first, *(c for c in chain if c != first)]
+    return resolve(rep or lead_locale, chain)
 
 
 def handoff_message(
@@ -123,11 +130,14 @@ def handoff_message(
     reminder: bool,
     now: datetime,
     locale: str | None = None,
+    default_locale: str | None = None,
 ) -> OutgoingMessage:
     """The rep's email (templates/email/sales/handoff.<locale>.*), in ``locale`` or the
-    rep's (rep_facing_locale)."""
+    rep's (rep_facing_locale; ``default_locale``: the project's, for a lead without one)."""
     lead = context["lead"]
-    locale = locale or rep_facing_locale(sales, context["rep"]["email"], lead.get("locale"))
+    locale = locale or rep_facing_locale(
+        sales, context["rep"]["email"], lead.get("locale"), default_locale
+    )
     who = lead["full_name"] or lead["email"]
     name = f"{who} ({lead['company']})" if lead.get("company") else who
     msgid = N_("Reminder: new MQL: %(name)s") if reminder else N_("New MQL: %(name)s")

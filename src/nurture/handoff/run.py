@@ -154,7 +154,9 @@ async def _send(
     async with session_scope(c.db_url) as session:
         contexts = await notify.contexts(session, c.composer, handoffs)
     messages = {
-        h.id: notify.handoff_message(c.composer, sales, contexts[h.id], reminder, now)
+        h.id: notify.handoff_message(
+            c.composer, sales, contexts[h.id], reminder, now, default_locale=c.project.locales[0]
+        )
         for h in handoffs
     }
     failed_reply = "not sent"
