@@ -241,6 +241,19 @@ async def test_webhook_gets_the_handoff_as_json_and_is_retried(hook_settings):
     assert {"handed_off", "handoff_notified", "webhook_delivered"} <= kinds
 
 
+async def test_the_webhook_text_is_in_the_rep_s_language(hook_settings):
+    sales = hook_settings.config_dir / "sales.yaml"
+    text = sales.read_text(encoding="utf-8")
+    # Jonas, who gets the first DACH lead, reads Swedish.
+    jonas = '{name: "Jonas Albrecht", email: "jonas.albrecht@planwerk.example"'
+    assert jonas in text
+    sales.write_text(text.replace(jonas, jonas + ", locale: sv"), encoding="utf-8")
+    await qualified(hook_settings, 1)
+    await run_handoff_pass(build_context(hook_settings), MONDAY)
+    [body] = Hook.bodies
+    assert body["text"] == "Nytt MQL till Jonas Albrecht: Max (poäng 58)"
+
+
 async def test_leads_show_tells_the_story(settings):
     await qualified(settings, 1)
     await run_handoff_pass(build_context(settings), MONDAY)

@@ -157,7 +157,11 @@ def handoff_message(
     )
 
 
-def webhook_payload(context: dict[str, Any]) -> dict[str, Any]:
+WEBHOOK_TEXT = N_("New MQL for %(rep)s: %(lead)s (score %(score)s)")
+
+
+def webhook_payload(context: dict[str, Any], locale: str | None = None) -> dict[str, Any]:
+    """The JSON a territory's webhook gets; ``text`` (what Slack shows) in ``locale``."""
     lead = context["lead"]
     return {
         "event": "mql.handoff",
@@ -173,8 +177,13 @@ def webhook_payload(context: dict[str, Any]) -> dict[str, Any]:
         "accept_url": context["accept_url"],
         "reject_url": context["reject_url"],
         # Slack's incoming webhooks show this field.
-        "text": f"Neuer MQL für {context['rep']['name']}: {lead['full_name'] or lead['email']} "
-        f"(Score {context['score'].get('total')})",
+        "text": translate(
+            locale,
+            WEBHOOK_TEXT,
+            rep=context["rep"]["name"],
+            lead=lead["full_name"] or lead["email"],
+            score=context["score"].get("total"),
+        ),
     }
 
 

@@ -211,11 +211,18 @@ async def _webhooks(
             targets.append((h, url))
     if not targets:
         return
+    # The channel is the rep's: what the rep reads is in the rep's (or the lead's) locale.
+    locales = {
+        h.id: notify.rep_facing_locale(
+            sales, h.rep_email, contexts[h.id]["lead"].get("locale"), c.project.locales[0]
+        )
+        for h, _ in targets
+    }
     events = []
     async with httpx.AsyncClient(timeout=10) as client:
         for h, url in targets:
             ok, detail = await notify.post_webhook(
-                client, url, notify.webhook_payload(contexts[h.id])
+                client, url, notify.webhook_payload(contexts[h.id], locales[h.id])
             )
             report.webhooks_ok += ok
             report.webhooks_failed += not ok
