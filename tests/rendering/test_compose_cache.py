@@ -28,7 +28,7 @@ def test_a_new_sequence_object_is_never_served_an_old_ones_cache():
             update={"name": name, "links": {**SEQUENCE.links, "demo": link}}, deep=True
         )
         assert c._step_context(edited, 0)["sequence"]["name"] == name
-        assert c._step_context(edited, 0)["links"]["demo"] == link
+        assert c._links_for(edited, "de")["demo"] == link
         assert link in c._trackable(edited, 0, "de", None)
         del edited
 

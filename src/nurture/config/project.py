@@ -116,6 +116,10 @@ def _locale_problems(doc: YamlDoc, seq: SequenceConfig) -> list[Problem]:
                 )
             elif lacking := missing(text, seq.locales):
                 problems.append(doc.problem(path, f"no subject for {', '.join(lacking)}"))
+    # A link may be one URL for every language; one given per locale needs each.
+    for name, value in seq.links.items():
+        if lacking := missing(value, seq.locales):
+            problems.append(doc.problem(["links", name], f"no URL for {', '.join(lacking)}"))
     return problems
 
 

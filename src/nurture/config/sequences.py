@@ -420,7 +420,11 @@ class SequenceConfig(StrictModel):
     trigger: Trigger = Trigger()
     sender: Sender
     send_window: SendWindow = SendWindow()
-    links: dict[str, str] = Field(default_factory=dict)
+    links: dict[str, LocalizedText] = Field(
+        default_factory=dict,
+        description="Named URLs the templates use as {{ links.<name> }}: one URL, or one per "
+        "locale (a guide in each language).",
+    )
     goals: list[Goal] = Field(default_factory=list)
     on_reply: Literal["exit", "continue"] = Field(
         "exit",
@@ -449,9 +453,10 @@ class SequenceConfig(StrictModel):
 
     @field_validator("links")
     @classmethod
-    def _links(cls, links: dict[str, str]) -> dict[str, str]:
-        for name, url in links.items():
-            if not url.startswith(("https://", "http://")):
+    def _links(cls, links: dict[str, LocalizedText]) -> dict[str, LocalizedText]:
+        for name, value in links.items():
+            urls = [value] if isinstance(value, str) else list(value.values())
+            if not all(url.startswith(("https://", "http://")) for url in urls):
                 raise ValueError(f"links.{name} must be an http(s) URL")
         return links
 
@@ -463,6 +468,19 @@ class SequenceConfig(StrictModel):
                 raise ValueError(f"step id {step.id!r} is used twice; step ids must be unique")
             seen.add(step.id)
         return self
+
+    def links_for(self, locale: str) -> dict[str, str]:
+        """The links in ``locale``, each by the fallback chain over the locales it has."""
+        return {name: localized(value, locale, self.locales) for name, value in self.links.items()}
+
+    @property
+    def link_urls(self) -> frozenset[str]:
+        """Every URL of the links, in every locale: what a click may lead to."""
+        return frozenset(
+            url
+            for value in self.links.values()
+            for url in ([value] if isinstance(value, str) else value.values())
+        )
 
     @property
     def step_ids(self) -> list[str]:

@@ -75,6 +75,9 @@ class Composer:
     _tracked: dict[tuple[Any, ...], tuple[SequenceConfig, frozenset[str]]] = field(
         default_factory=dict, repr=False
     )
+    _links: dict[tuple[Any, ...], tuple[SequenceConfig, dict[str, str]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def render(
         self,
@@ -109,6 +112,7 @@ class Composer:
 
         context = {
             **self._step_context(sequence, index),
+            "links": self._links_for(sequence, locale),
             "locale": locale,
             "lead": lead,
             "unsubscribe_url": unsubscribe,
@@ -127,10 +131,14 @@ class Composer:
                 "sender": sequence.sender.model_dump(),
                 "sequence": {"id": sequence.id, "name": sequence.name},
                 "step": {"id": step.id, "number": index + 1, "total": len(sequence.steps)},
-                "links": sequence.links,
             }
 
         return _cached(self._steps, sequence, (sequence.id, index), build)
+
+    def _links_for(self, sequence: SequenceConfig, locale: str) -> dict[str, str]:
+        """The sequence's links in ``locale`` (the same for every lead)."""
+        key = (sequence.id, locale)
+        return _cached(self._links, sequence, key, lambda: sequence.links_for(locale))
 
     def _trackable(
         self, sequence: SequenceConfig, index: int, locale: str, variant: str | None
@@ -141,7 +149,7 @@ class Composer:
         def build() -> frozenset[str]:
             template = sequence.steps[index].template_for(variant)
             source = self.renderer.sources(template, locale)
-            return frozenset(sequence.links.values()) | literal_urls(source)
+            return sequence.link_urls | literal_urls(source)
 
         return _cached(self._tracked, sequence, (sequence.id, index, locale, variant), build)
 
