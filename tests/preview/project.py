@@ -81,9 +81,11 @@ def trilingual(settings: Settings, tmp_path: Path) -> Settings:
         offer = OFFER[locale]
         _write(tri, f"offer.{locale}.html.j2", f"<p>{offer}</p>\n")
         _write(tri, f"offer.{locale}.txt.j2", f"{offer}\n")
-    # The German and English ones work; the Swedish one asks for a field no lead has.
+    # The German one works; the Swedish one asks for a field no lead has, the English text
+    # part does not compile (line 2).
     _write(tri, "broken.html.j2", "<p>ok</p>\n")
     _write(tri, "broken.txt.j2", "ok\n")
     _write(tri, "broken.sv.html.j2", "<p>{{ lead.nothing.deeper }}</p>\n")
     _write(tri, "broken.sv.txt.j2", "{{ lead.nothing.deeper }}\n")
+    _write(tri, "broken.en.txt.j2", "ok\n{% if %}\n")
     return settings.model_copy(update={"config_dir": config, "templates_dir": templates})

@@ -180,9 +180,16 @@ async def test_a_failing_template_is_an_error_on_its_email_only(
     assert broken["subject"] == "" and broken["html"] == ""
     assert broken["error"].startswith("UndefinedError: ")
     assert "nothing" in broken["error"]
-    assert "tri/broken.sv.html.j2, line 1" in broken["error"]
-    assert [k for k, e in found.items() if e["error"]] == [("broken", "sv", "")]
+    assert broken["error"].endswith("(tri/broken.sv.html.j2, line 1)")  # not the full path
+    syntax = found[("broken", "en", "")]["error"]
+    assert syntax.startswith("TemplateSyntaxError: ")
+    assert syntax.endswith("(tri/broken.en.txt.j2, line 2)")
+    assert [k for k, e in found.items() if e["error"]] == [
+        ("broken", "sv", ""),
+        ("broken", "en", ""),
+    ]
     assert found[("broken", "de", "")]["text"] == "ok\n"
+    assert found[("hello", "en", "")]["subject"] == "Hi Max"  # the rest of the page is there
     alone = await client.get("/preview/trilingual/broken/sv.html")
     assert alone.status_code == 500
     assert "tri/broken.sv.html.j2, line 1" in alone.text

@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateSyntaxError
@@ -115,17 +116,23 @@ def sample_start(value: str | None, zone: str, now: datetime) -> datetime:
     return now.replace(second=0, microsecond=0)
 
 
-def error_text(exc: Exception) -> str:
-    """What went wrong and where: the template file and line (Jinja puts the template's own
-    frames into the traceback), so a marketer can find it."""
-    where = ""
+def error_text(exc: Exception, folder: Path) -> str:
+    """What went wrong and where: the template file (under ``folder``, templates/email/) and
+    line, Jinja's own for a syntax error, else the last template frame of the traceback
+    (Jinja puts those in), so a marketer can find it."""
+    where: tuple[str, int | None] | None = None
     if isinstance(exc, TemplateSyntaxError) and exc.lineno:
-        where = f" ({exc.filename or exc.name}, line {exc.lineno})"
+        where = (exc.filename or exc.name or "?", exc.lineno)
     else:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
         if frames:
-            where = f" ({frames[-1].filename}, line {frames[-1].lineno})"
-    return f"{type(exc).__name__}: {exc}{where}"
+            where = (frames[-1].filename, frames[-1].lineno)
+    if where is None:
+        return f"{type(exc).__name__}: {exc}"
+    name = Path(where[0])
+    if name.is_relative_to(folder):
+        name = name.relative_to(folder)
+    return f"{type(exc).__name__}: {exc} ({name.as_posix()}, line {where[1]})"
 
 
 def render_email(
@@ -143,7 +150,8 @@ def render_email(
             sequence, index, lead, PUBLIC_ID, variant=variant, locale=locale
         )
     except Exception as exc:  # a template is the marketer's code: anything it raises is shown
-        return Email(locale, variant, chosen.weight if chosen else None, None, error_text(exc))
+        error = error_text(exc, composer.renderer.folder)
+        return Email(locale, variant, chosen.weight if chosen else None, None, error)
     return Email(locale, variant, chosen.weight if chosen else None, rendered, None)
 
 
