@@ -234,7 +234,18 @@ async def test_what_is_not_there_is_a_404_that_says_what_is(
     assert says in unescape(response.text)
 
 
-async def test_a_start_that_is_no_date(client: httpx.AsyncClient) -> None:
-    response = await client.get("/preview/trilingual", params={"start": "next monday"})
+@pytest.mark.parametrize(
+    ("start", "says"),
+    [
+        ("next monday", "cannot read start 'next monday'; use ISO 8601"),
+        ("0001-01-01T00:00", "cannot read start '0001-01-01T00:00'"),  # before UTC's year 1
+        ("9999-12-31", "start '9999-12-31' is more than 10 years from today"),
+        ("2000-01-01", "start '2000-01-01' is more than 10 years from today"),
+    ],
+)
+async def test_a_start_that_is_no_date_or_too_far_off(
+    client: httpx.AsyncClient, start: str, says: str
+) -> None:
+    response = await client.get("/preview/trilingual", params={"start": start})
     assert response.status_code == 400
-    assert "cannot read start 'next monday'" in unescape(response.text)
+    assert says in unescape(response.text)

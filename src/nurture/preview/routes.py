@@ -106,10 +106,8 @@ async def sequence_page(
         )
     except NotFound as exc:
         return _message("Not found", str(exc), 404)
-    except ValueError:
-        return _message(
-            "Not a date", f"cannot read start {start!r}; use ISO 8601, e.g. 2026-12-07T09:00", 400
-        )
+    except ValueError as exc:  # the sample start (service.sample_start)
+        return _message("Not a start date", str(exc), 400)
     return _page("sequence.html.j2", title=preview.sequence.name, preview=preview)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from nurture.utcclock import parse_instant
 
 # The opaque id the sample lead's links carry (as in `nurture preview`): no real lead's.
 PUBLIC_ID = "preview"
+MAX_OFFSET = timedelta(days=3653)  # how far from today a sample start may be
 
 
 class NotFound(LookupError):
@@ -109,11 +110,20 @@ def sequence_of(project: Project, sequence_id: str) -> SequenceConfig:
 
 def sample_start(value: str | None, zone: str, now: datetime) -> datetime:
     """``?start=`` (ISO 8601; without an offset in the lead's zone), else ``now`` to the
-    minute before: the dates are the same on every reload within a minute. ValueError: not
-    a date."""
-    if value:
-        return parse_instant(value.strip(), zone)
-    return now.replace(second=0, microsecond=0)
+    minute before: the dates are the same on every reload within a minute. ValueError (its
+    message for the page): not a date, or too far off (year 1 or 9999 would overflow, and
+    the holiday calendar is built per year)."""
+    if not value:
+        return now.replace(second=0, microsecond=0)
+    try:
+        start = parse_instant(value.strip(), zone)
+    except (ValueError, OverflowError):
+        raise ValueError(
+            f"cannot read start {value!r}; use ISO 8601, e.g. 2026-12-07T09:00"
+        ) from None
+    if abs(start - now) > MAX_OFFSET:
+        raise ValueError(f"start {value!r} is more than 10 years from today")
+    return start
 
 
 def error_text(exc: Exception, folder: Path) -> str:
