@@ -5,6 +5,7 @@ error on its email only. From this machine (the ASGI client is 127.0.0.1)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -249,3 +250,19 @@ async def test_a_start_that_is_no_date_or_too_far_off(
     response = await client.get("/preview/trilingual", params={"start": start})
     assert response.status_code == 400
     assert says in unescape(response.text)
+
+
+async def test_a_config_that_does_not_load_is_a_page_with_its_problems(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    assert (await client.get("/preview/")).status_code == 200
+    path = tmp_path / "config" / "sequences" / "trilingual.yaml"
+    path.write_text(path.read_text().replace("delay: 2d", "delay: zwei Tage"))
+    for url in ("/preview/", "/preview/trilingual", "/preview/trilingual/hello/de.html"):
+        # The server looks at the files at most once a second (and in between a failed
+        # look keeps the last project that loaded: config/project.py).
+        await asyncio.sleep(1.05)
+        response = await client.get(url)
+        assert response.status_code == 500, (url, response.text[-600:])
+        assert "The config does not load" in response.text
+        assert "trilingual.yaml" in response.text and "cannot read delay" in unescape(response.text)

@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from nurture.config.project import Project
+from nurture.config.yamlfile import ConfigError
 from nurture.db import utcnow
 from nurture.preview.access import COOKIE, Access, access, cookie_value
 from nurture.preview.service import NotFound, one_email, preview_sequence, summaries
@@ -41,8 +43,17 @@ def _page(name: str, status: int = 200, **context: object) -> HTMLResponse:
     return response
 
 
-def _message(title: str, message: str, status: int) -> HTMLResponse:
-    return _page("message.html.j2", status, title=title, message=message)
+def _message(title: str, message: str, status: int, details: str = "") -> HTMLResponse:
+    return _page("message.html.j2", status, title=title, message=message, details=details)
+
+
+def _project(state: AppState) -> Project | HTMLResponse:
+    """The project, or a page with its problems: while editing, a broken file is the
+    likeliest thing to see here, and `nurture config check`'s list says where."""
+    try:
+        return state.project()
+    except ConfigError as exc:
+        return _message("The config does not load", "Fix these and reload:", 500, str(exc))
 
 
 def _guard(request: Request, state: AppState) -> Response | None:
@@ -86,7 +97,10 @@ async def index(request: Request, state: AppState = Depends(get_state)) -> Respo
     refused = _guard(request, state)
     if refused is not None:
         return refused
-    return _page("index.html.j2", title="Preview", sequences=summaries(state.project()))
+    project = _project(state)
+    if isinstance(project, HTMLResponse):
+        return project
+    return _page("index.html.j2", title="Preview", sequences=summaries(project))
 
 
 @router.get("/{sequence_id}", response_class=HTMLResponse)
@@ -100,10 +114,11 @@ async def sequence_page(
     refused = _guard(request, state)
     if refused is not None:
         return refused
+    project = _project(state)
+    if isinstance(project, HTMLResponse):
+        return project
     try:
-        preview = preview_sequence(
-            state.project(), state.composer, sequence_id, start, utcnow(), sample
-        )
+        preview = preview_sequence(project, state.composer, sequence_id, start, utcnow(), sample)
     except NotFound as exc:
         return _message("Not found", str(exc), 404)
     except ValueError as exc:  # the sample start (service.sample_start)
@@ -123,10 +138,11 @@ async def _email(
     refused = _guard(request, state)
     if refused is not None:
         return refused
+    project = _project(state)
+    if isinstance(project, HTMLResponse):
+        return project
     try:
-        email = one_email(
-            state.project(), state.composer, sequence_id, step_id, locale, variant, sample
-        )
+        email = one_email(project, state.composer, sequence_id, step_id, locale, variant, sample)
     except NotFound as exc:
         return _message("Not found", str(exc), 404)
     if email.rendered is None:
