@@ -401,3 +401,25 @@ async def test_each_shipped_form_page_confirmation_and_unsubscribe_page_works(se
         assert page.status_code == 200 and "<form" in page.text
         done = await client.post(path)
         assert done.status_code == 200 and "<form" not in done.text
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the content, not the database
+async def test_the_preview_shows_every_shipped_email_without_an_error(settings):
+    """/preview/ on the shipped example: each sequence's page has an email per step, locale
+    and variant, each with a subject and no error box (a template that fails shows there)."""
+    settings = settings.model_copy(
+        update={"config_dir": SHIPPED / "config", "templates_dir": SHIPPED / "templates"}
+    )
+    project = load_project(settings.config_dir)
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        index = await client.get("/preview/")
+        for sequence in project.sequences.values():
+            assert f'href="/preview/{sequence.id}"' in index.text
+            page = await client.get(f"/preview/{sequence.id}")
+            assert page.status_code == 200, sequence.id
+            expected = sum(max(1, len(s.variants)) for s in sequence.steps)
+            expected *= len(sequence.locales)
+            assert page.text.count('<article class="card email"') == expected, sequence.id
+            assert page.text.count('<div class="subject"') == expected, sequence.id
+            assert "card email error" not in page.text, sequence.id

@@ -19,6 +19,7 @@ from nurture.db import dispose_engines
 from nurture.handoff.routes import router as handoff_router
 from nurture.loyalty.routes import router as loyalty_router
 from nurture.mailevents.routes import router as mailevents_router
+from nurture.preview.routes import router as preview_router
 from nurture.rights.routes import router as rights_router
 from nurture.settings import Settings, get_settings
 from nurture.tracking.routes import HITS
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(website_router)
     app.include_router(rights_router)
     app.include_router(loyalty_router)
+    app.include_router(preview_router)
 
     @app.get("/healthz", summary="Liveness check")
     async def healthz() -> dict[str, str]:

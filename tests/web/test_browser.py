@@ -24,7 +24,17 @@ from tests.processes import serve
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FORM = load_project(CONTENT / "config").forms["leitfaden"]
+PROJECT = load_project(CONTENT / "config")
+FORM = PROJECT.forms["leitfaden"]
+# Headless in a container: no sandbox (no user namespaces), no GPU, nothing phoning home.
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture
@@ -53,14 +63,7 @@ def test_visitor_signs_up_in_a_browser_and_confirms_from_the_email(server):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+            args=ARGS,
         )
         page = browser.new_page(timezone_id="America/New_York")
         page.goto(f"{base}/f/leitfaden?utm_source=newsletter&utm_campaign=winter")
@@ -113,3 +116,62 @@ def test_visitor_signs_up_in_a_browser_and_confirms_from_the_email(server):
     assert consent == [expected]
     drips = db.execute("select sequence_id, state from enrollments where lead_id = ?", (lead[0],))
     assert drips.fetchall() == [("b2b-nurture", "active")]
+
+
+def test_a_marketer_reads_a_sequences_emails_in_the_preview(server):
+    """/preview/ from this machine: the sequences, one clicked, its emails as a person sees
+    them: the subject, the text part, the HTML part in its sandboxed frame; a screenshot."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, folder = server
+    assert Path(CHROMIUM).exists(), "install Debian's chromium (make test does)"
+    sequence = PROJECT.sequences["b2b-nurture"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        blocked: list[str] = []  # what the page's CSP refused: nothing of ours may be
+        page.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else 0)
+        page.goto(f"{base}/preview/")
+        expect(page.locator("h1")).to_have_text("Preview")
+        expect(page.locator("table")).to_contain_text(sequence.name)
+        page.click("text=b2b-nurture")
+        page.wait_for_url(f"{base}/preview/b2b-nurture")
+        expect(page.locator("h1")).to_have_text(sequence.name)
+        expect(page.locator("#schedule")).to_contain_text("Europe/Berlin")
+
+        welcome = page.locator("article[data-step=welcome][data-locale=de]")
+        expect(welcome.locator(".subject")).to_have_text("Willkommen, Max")
+        expect(welcome.locator(".subject")).to_be_visible()
+        text = welcome.locator("pre.text")
+        expect(text).to_be_visible()
+        expect(text).to_contain_text("Ihr Leitfaden für Mustermann Consulting GmbH")
+        frame = welcome.frame_locator("iframe")
+        expect(frame.locator("p").first).to_have_text("Hallo Max,")
+        expect(frame.locator("a", has_text="Abmelden")).to_be_visible()
+        # the frame's styles (inlined from style.css) apply: the CSP lets inline style in
+        color = frame.locator("a", has_text="herunterladen").evaluate(
+            "a => getComputedStyle(a).color"
+        )
+        assert color == "rgb(15, 107, 92)"  # #0f6b5c
+        expect(page.locator("article[data-step=demo] .subject")).to_have_text("Max, eine Demo?")
+        expect(page.locator("section.step")).to_have_count(len(sequence.steps))
+
+        # Headless Chromium paints a sandboxed frame (its own process) only inside the
+        # viewport: make the viewport the page, so the screenshot shows every email.
+        tall = page.evaluate("document.documentElement.scrollHeight")
+        page.set_viewport_size({"width": 1280, "height": tall})
+        expect(
+            page.locator("article[data-step=breakup]").frame_locator("iframe").locator("p").first
+        ).to_have_text("Hallo Max,")
+        shot = folder / "preview.png"
+        page.screenshot(path=str(shot), full_page=True)
+        page.click("article[data-step=welcome] >> text=open the HTML alone")
+        page.wait_for_url(f"{base}/preview/b2b-nurture/welcome/de.html?sample=full")
+        expect(page.locator("p").first).to_have_text("Hallo Max,")
+        browser.close()
+    assert blocked == []
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert width == 1280 and height > 3000  # seven steps, each with its frame
+    assert len(png) > 50_000  # text and frames, not a blank page
