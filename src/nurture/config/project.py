@@ -227,7 +227,7 @@ def load_project(config_dir: Path) -> Project:
     return project
 
 
-_cache: dict[Path, tuple[tuple[float, ...], Project]] = {}
+_cache: dict[Path, tuple[tuple[float, ...], Project | ConfigError]] = {}
 _checked: dict[Path, float] = {}
 RECHECK_SECONDS = 1.0
 
@@ -235,16 +235,21 @@ RECHECK_SECONDS = 1.0
 def load_project_cached(config_dir: Path) -> Project:
     """Reloads when any config file changes, so a running server picks up edits (looking at
     the files at most once a second: every request asks, and a glob and stats cost more than
-    the request's own work)."""
+    the request's own work). A config that does not load raises its ConfigError on every
+    call until the files change, never the project from before in between."""
     hit = _cache.get(config_dir)
     now = time.monotonic()
-    if hit and now - _checked.get(config_dir, 0.0) < RECHECK_SECONDS:
-        return hit[1]
-    files = sorted([*config_dir.glob("*/*.y*ml"), *config_dir.glob("*.y*ml")])
-    stamp = (*tuple(p.stat().st_mtime for p in files), len(files))
-    _checked[config_dir] = now
-    if hit and hit[0] == stamp:
-        return hit[1]
-    project = load_project(config_dir)
-    _cache[config_dir] = (stamp, project)
-    return project
+    if not (hit and now - _checked.get(config_dir, 0.0) < RECHECK_SECONDS):
+        files = sorted([*config_dir.glob("*/*.y*ml"), *config_dir.glob("*.y*ml")])
+        stamp = (*tuple(p.stat().st_mtime for p in files), len(files))
+        _checked[config_dir] = now
+        if not (hit and hit[0] == stamp):
+            try:
+                loaded: Project | ConfigError = load_project(config_dir)
+            except ConfigError as exc:
+                loaded = exc
+            hit = _cache[config_dir] = (stamp, loaded)
+    assert hit is not None
+    if isinstance(hit[1], ConfigError):
+        raise ConfigError(hit[1].problems)
+    return hit[1]
