@@ -139,8 +139,8 @@ class AppState:
 
     def project(self) -> Project:
         """The config as the files are, or, while they do not validate (a file half-edited),
-        the last project that did: its problems logged once per version of the files. With
-        none before (at startup) the ConfigError is raised."""
+        the last project that did: its problems logged once (again when they change), not
+        per request. With none before (at startup) the ConfigError is raised."""
         try:
             project = load_project_cached(self.settings.config_dir)
         except ConfigError as exc:
