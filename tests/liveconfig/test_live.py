@@ -180,3 +180,34 @@ async def test_refused_with_no_config_applied_before_fails_the_pass(working):
     assert any(Path(p.file) == welcome_template(working) for p in exc.value.problems)
     assert await snapshots(working) == 0
     assert not (working.var_dir / "live").exists()
+
+
+async def test_files_judged_already_are_not_checked_again_and_an_edit_is(working):
+    calls: list[str] = []
+
+    def counting(project, composer):
+        calls.append("checked")
+        return config_checks(project, composer)
+
+    first = await load_live(working, "dispatch", counting, MONDAY)
+    again = await load_live(working, "dispatch", counting, LATER)
+    assert len(calls) == 1 and again.project is first.project
+    welcome = welcome_template(working)
+    welcome.write_text(welcome.read_text().replace("Hallo", "Guten Tag"))
+    edited = await load_live(working, "dispatch", counting, LATER + timedelta(minutes=1))
+    assert len(calls) == 2 and edited.changed and edited.hash != first.hash
+
+
+async def test_files_that_keep_changing_under_the_checks_are_refused(working):
+    good = await load_live(working, "dispatch", config_checks, MONDAY)
+    sales = working.config_dir / "sales.yaml"
+    saves = iter(range(100))
+
+    def saving_meanwhile(project, composer):  # an editor saving as the pass reads
+        sales.write_text(sales.read_text() + f"\n# save {next(saves)}\n")
+        return config_checks(project, composer)
+
+    live = await load_live(working, "dispatch", saving_meanwhile, LATER)
+    assert live.hash == good.hash and not live.changed
+    assert [p.message for p in live.refused] == ["the files changed while being checked"]
+    assert await snapshots(working) == 1

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from nurture.config.project import Project, load_project
 from nurture.config.yamlfile import ConfigError, Problem
 from nurture.db import session_scope
@@ -35,8 +37,8 @@ log = logging.getLogger("nurture.liveconfig")
 # since the checks of the upper layers (the hand-off email) are not importable from here.
 Checks = Callable[[Project, Composer], list[Problem]]
 
-# An editor saving several files is seen mid-way at most this many times in a row before the
-# pass gives up on the working files (and keeps the live snapshot) until the next one.
+# How often in a row a pass sees the files change under its checks before it refuses them
+# (and keeps the live snapshot) until the next pass.
 STABLE_TRIES = 3
 
 
@@ -64,25 +66,56 @@ def _validate(settings: Settings, checks: Checks) -> tuple[Project, Composer]:
     return project, composer
 
 
-def _working(
-    settings: Settings, checks: Checks
-) -> tuple[dict[str, str], str, Project | None, Composer | None, list[Problem]]:
-    """The working tree, its hash, and its project and composer, or its problems. The tree is
-    read again after the checks: what is recorded under the hash is what was checked."""
+Verdict = tuple[Project, Composer] | ConfigError
+# The last verdict per (settings, checks), with the hash of the tree it is about: a pass on
+# files judged already reuses it (the checks render every email, a second or so for a real
+# project). An edit changes the hash and is judged again.
+_verdicts: dict[tuple[str, Checks], tuple[str, Verdict]] = {}
+KEPT_VERDICTS = 8  # a process has one or two settings (working, kept); tests have many
+
+
+def _settings_key(settings: Settings) -> str:
+    """Every setting, secrets included (a composer's links depend on the key)."""
+    values = {
+        name: value.get_secret_value() if isinstance(value, SecretStr) else value
+        for name, value in settings
+    }
+    return repr(sorted(values.items()))
+
+
+def _judge(settings: Settings, checks: Checks) -> tuple[dict[str, str], str, Verdict]:
+    """The tree of the settings' folders, its hash, and its verdict. The tree is read again
+    after the checks: what is recorded under a hash is what was checked."""
     folders = settings.config_dir, settings.templates_dir
+    key = (_settings_key(settings), checks)
     files: dict[str, str] = {}
     digest = ""
     for _ in range(STABLE_TRIES):
         try:
             files = read_tree(*folders)
-            digest = tree_hash(files)
-            project, composer = _validate(settings, checks)
+        except ConfigError as exc:  # a file that is not text
+            return {}, "", exc
+        digest = tree_hash(files)
+        seen = _verdicts.get(key)
+        if seen is not None and seen[0] == digest:
+            return files, digest, seen[1]
+        verdict: Verdict
+        try:
+            verdict = _validate(settings, checks)
         except ConfigError as exc:
-            return files, digest, None, None, exc.problems
-        if tree_hash(read_tree(*folders)) == digest:
-            return files, digest, project, composer, []
+            verdict = exc
+        try:
+            stable = tree_hash(read_tree(*folders)) == digest
+        except ConfigError:
+            stable = False
+        if stable:
+            _verdicts.pop(key, None)
+            _verdicts[key] = (digest, verdict)
+            while len(_verdicts) > KEPT_VERDICTS:  # the oldest first (insertion order)
+                del _verdicts[next(iter(_verdicts))]
+            return files, digest, verdict
     changing = Problem(settings.config_dir, None, "", "the files changed while being checked")
-    return files, digest, None, None, [changing]
+    return files, digest, ConfigError([changing])
 
 
 def _materialized(root: Path, digest: str, files: dict[str, str]) -> Path:
@@ -122,14 +155,16 @@ async def load_live(settings: Settings, applied_by: str, checks: Checks, now: da
     problem is logged, and the last snapshot is applied instead. Raises ConfigError when
     there is none (or it does not validate either): nothing good to keep."""
     url = settings.database_url.get_secret_value()
-    files, digest, project, composer, problems = _working(settings, checks)
-    if project is not None and composer is not None:
+    files, digest, verdict = _judge(settings, checks)
+    if not isinstance(verdict, ConfigError):
+        project, composer = verdict
         async with session_scope(url) as session:
             changed = await record(session, files, digest, applied_by, now)
         if changed:
             log.info("applied config %s (%s)", digest[:12], applied_by)
         return Live(project, settings, digest, [], changed, composer)
 
+    problems = verdict.problems
     for problem in problems:
         log.error("config refused: %s", problem)
     async with session_scope(url) as session:
@@ -143,11 +178,11 @@ async def load_live(settings: Settings, applied_by: str, checks: Checks, now: da
     live_settings = settings.model_copy(
         update={"config_dir": folder / CONFIG, "templates_dir": folder / TEMPLATES}
     )
-    try:
-        project, composer = _validate(live_settings, checks)
-    except ConfigError as exc:  # e.g. a new version of nurture is stricter than the old
-        log.error("the live config %s does not validate either: %s", live_hash[:12], exc)
-        raise ConfigError([*problems, *exc.problems]) from exc
+    kept_verdict = _judge(live_settings, checks)[2]
+    if isinstance(kept_verdict, ConfigError):  # e.g. a new nurture is stricter than the old
+        log.error("the live config %s does not validate either: %s", live_hash[:12], kept_verdict)
+        raise ConfigError([*problems, *kept_verdict.problems])
+    project, composer = kept_verdict
     log.error(
         "config %s refused (%d problem(s)): keeping config %s",
         digest[:12] or "-",
