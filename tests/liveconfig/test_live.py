@@ -26,6 +26,7 @@ from nurture.liveconfig.live import load_live, refused_markdown
 from nurture.liveconfig.models import ConfigSnapshot
 from nurture.liveconfig.snapshot import latest_hash, read_tree, tree_hash
 from nurture.mail.transports import MemoryTransport
+from nurture.scheduler import dispatch_once, handoff_once
 from nurture.settings import Settings
 from tests.conftest import CONTENT
 from tests.factories import enrolled_leads
@@ -211,3 +212,14 @@ async def test_files_that_keep_changing_under_the_checks_are_refused(working):
     assert live.hash == good.hash and not live.changed
     assert [p.message for p in live.refused] == ["the files changed while being checked"]
     assert await snapshots(working) == 1
+
+
+async def test_the_scheduler_s_pass_says_a_config_was_refused(working):
+    await enrolled_leads(working, 1, MONDAY)
+    await load_live(working, "dispatch", config_checks, MONDAY - timedelta(minutes=1))
+    break_template(working)
+    summary = await dispatch_once(working, MONDAY, use_prefect=False)
+    assert summary.startswith("1 sent in 1 batch(es) (config refused, 1 problem(s): config ")
+    assert len(outbox(working)) == 1
+    handoff = await handoff_once(working, MONDAY, use_prefect=False)
+    assert handoff.endswith(" kept)")
