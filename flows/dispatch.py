@@ -18,8 +18,9 @@ from prefect.events import emit_event
 from nurture.db import session_scope, utcnow
 from nurture.dispatch.batch import BatchReport, Dispatcher, DispatchFailed, dispatch_batch
 from nurture.dispatch.outcome import OutcomeKind
-from nurture.dispatch.run import PassReport, build_dispatcher, decide, run_batches
+from nurture.dispatch.run import PassReport, decide, live_dispatcher, run_batches
 from nurture.experiments.decide import Decision
+from nurture.flows.config import config_checks, show_live
 from nurture.ledger.claims import count_due
 from nurture.reporting.dispatch import outcome_rows, summary_markdown
 from nurture.settings import get_settings
@@ -115,7 +116,9 @@ async def dispatch_due_touches(now: datetime | None = None, max_batches: int | N
     """Send every touch due at ``now`` (default: the current time), one task run per batch."""
     log = get_run_logger()
     at = now or utcnow()
-    d = build_dispatcher(get_settings())
+    # The wall clock for the config: "applied last" must not go back with a backfill's now.
+    d, live = await live_dispatcher(get_settings(), "dispatch", config_checks, utcnow())
+    await show_live(live)
     await decide_experiments(d, at)
     total = await count_due_touches(d, at)
     progress = await create_progress_artifact(

@@ -10,13 +10,14 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from nurture.db import utcnow
+from nurture.flows.config import config_checks, show_live
 from nurture.handoff.run import (
     HandoffContext,
     HandoffReport,
-    build_context,
     expire_visitors_step,
     follow_up_step,
     journeys_step,
+    live_context,
     notify_step,
     promote_step,
     run_handoff_pass,
@@ -76,8 +77,10 @@ async def score_and_hand_off(now: datetime | None = None) -> dict[str, int]:
     triggers start (and sunset the quiet), notify the reps, and follow up on handoffs past
     the SLA."""
     at = now or utcnow()
+    c, live = await live_context(get_settings(), "handoff", config_checks, utcnow())
+    await show_live(live)
     report = await run_handoff_pass(
-        build_context(get_settings()),
+        c,
         at,
         score,
         (promote, journeys, notify, follow_up, expire_visitors),

@@ -13,12 +13,13 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from nurture.db import utcnow
+from nurture.flows.config import config_checks, show_live
 from nurture.inbox.ingest import InboxReport
 from nurture.inbox.run import (
     InboxContext,
-    build_context,
     forward_step,
     ingest_batch,
+    live_context,
     run_inbox_pass,
 )
 from nurture.inbox.sources import Source
@@ -67,7 +68,9 @@ ROWS = (
 async def ingest_inbox(now: datetime | None = None) -> dict[str, int]:
     """Record what arrived in the inbox since the last run and forward the replies."""
     at = now or utcnow()
-    report = await run_inbox_pass(build_context(get_settings()), at, batch, forward)
+    c, live = await live_context(get_settings(), "inbox", config_checks, utcnow())
+    await show_live(live)
+    report = await run_inbox_pass(c, at, batch, forward)
     counts = report.as_dict()
     await create_table_artifact(
         [{"what": what, "count": counts[name]} for what, name in ROWS],

@@ -9,9 +9,13 @@ from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from nurture.config.yamlfile import ConfigError
+from nurture.db import utcnow
 from nurture.dispatch.batch import DispatchFailed
-from nurture.dispatch.run import build_dispatcher, run_pass
+from nurture.dispatch.run import live_dispatcher, run_pass
+from nurture.flows.config import config_checks
 from nurture.inbox.sources import InboxUnavailable
+from nurture.liveconfig.live import Live
 from nurture.reporting.dispatch import summary_text
 from nurture.settings import Settings
 
@@ -37,10 +41,9 @@ async def dispatch_once(
         result = await dispatch_due_touches(now=now)
         sent = f"{result['sent']} sent, {result['deferred']} deferred"
         return f"{sent} in {result['batches']} batch(es) (Prefect flow run)"
-    from nurture.db import utcnow
-
-    report = await run_pass(build_dispatcher(settings), now or utcnow())
-    return f"{summary_text(report)} in {report.batches} batch(es)"
+    d, live = await live_dispatcher(settings, "dispatch", config_checks, utcnow())
+    report = await run_pass(d, now or utcnow())
+    return f"{summary_text(report)} in {report.batches} batch(es){_kept(live)}"
 
 
 async def handoff_once(
@@ -54,11 +57,11 @@ async def handoff_once(
 
         result = await score_and_hand_off(now=now)
         return f"{result['promoted']} promoted, {result['notified']} notified (Prefect flow run)"
-    from nurture.db import utcnow
-    from nurture.handoff.run import build_context, run_handoff_pass
+    from nurture.handoff.run import live_context, run_handoff_pass
 
-    report = await run_handoff_pass(build_context(settings), now or utcnow())
-    return report.summary()
+    c, live = await live_context(settings, "handoff", config_checks, utcnow())
+    report = await run_handoff_pass(c, now or utcnow())
+    return report.summary() + _kept(live)
 
 
 async def inbox_once(
@@ -74,11 +77,18 @@ async def inbox_once(
 
         result = await ingest_inbox(now=now)
         return f"{result['read']} read, {result['replies']} replies (Prefect flow run)"
-    from nurture.db import utcnow
-    from nurture.inbox.run import build_context, run_inbox_pass
+    from nurture.inbox.run import live_context, run_inbox_pass
 
-    report = await run_inbox_pass(build_context(settings), now or utcnow())
-    return report.summary()
+    c, live = await live_context(settings, "inbox", config_checks, utcnow())
+    report = await run_inbox_pass(c, now or utcnow())
+    return report.summary() + _kept(live)
+
+
+def _kept(live: Live) -> str:
+    """A pass on a refused config says so (load_live logged each problem)."""
+    if not live.refused:
+        return ""
+    return f" (config refused, {len(live.refused)} problem(s): config {live.hash[:12]} kept)"
 
 
 def start_scheduler(settings: Settings) -> AsyncIOScheduler:
@@ -89,14 +99,20 @@ def start_scheduler(settings: Settings) -> AsyncIOScheduler:
                 log.info("inbox: %s", await inbox_once(settings))
             except InboxUnavailable as exc:  # nothing read or marked: the next interval
                 log.error("inbox not read: %s", exc)
+            except ConfigError as exc:  # refused, and no config applied before: nothing to keep
+                log.error("inbox not read, no valid config:\n%s", exc)
             except Exception:
                 log.exception("inbox pass failed")
         try:
             log.info("dispatch: %s", await dispatch_once(settings))
         except DispatchFailed as exc:
             log.error("dispatch failed (touches stay due): %s", exc)
+        except ConfigError as exc:
+            log.error("nothing dispatched, no valid config (touches stay due):\n%s", exc)
         try:
             log.info("scoring and hand-off: %s", await handoff_once(settings))
+        except ConfigError as exc:
+            log.error("no scoring and hand-off, no valid config:\n%s", exc)
         except Exception:  # logged with its traceback; the next interval tries again
             log.exception("scoring and hand-off failed")
 

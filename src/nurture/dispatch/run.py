@@ -12,24 +12,43 @@ from nurture.db import session_scope
 from nurture.dispatch.batch import BatchReport, Dispatcher, DispatchFailed, dispatch_batch
 from nurture.dispatch.outcome import Policy
 from nurture.experiments.decide import Decision, decide_experiments
+from nurture.liveconfig.live import Checks, Live, load_live
 from nurture.mail.transports import Transport, transport_from_url
-from nurture.rendering.compose import build_composer
+from nurture.rendering.compose import Composer, build_composer
 from nurture.settings import Settings
 
 
 def build_dispatcher(
-    settings: Settings, project: Project | None = None, transport: Transport | None = None
+    settings: Settings,
+    project: Project | None = None,
+    transport: Transport | None = None,
+    composer: Composer | None = None,
 ) -> Dispatcher:
+    """A dispatcher on the files as they are (tests, benchmarks); a running system's passes
+    use live_dispatcher, which refuses files that do not validate."""
     return Dispatcher(
         db_url=settings.database_url.get_secret_value(),
         project=project or load_project(settings.config_dir),
-        composer=build_composer(settings),  # new each pass: sees template edits
+        composer=composer or build_composer(settings),  # new each pass: sees template edits
         transport=transport or transport_from_url(settings.mail_url.get_secret_value()),
         policy=Policy(settings.retry_base_seconds, settings.max_attempts),
         batch_size=settings.dispatch_batch_size,
         chunk_size=settings.dispatch_chunk_size,
         lease_seconds=settings.lease_seconds,
     )
+
+
+async def live_dispatcher(
+    settings: Settings,
+    applied_by: str,
+    checks: Checks,
+    now: datetime,
+    transport: Transport | None = None,
+) -> tuple[Dispatcher, Live]:
+    """A dispatcher on the live config (liveconfig/live.py): the working files if they
+    validate, else the last config that did. Raises ConfigError when there is none."""
+    live = await load_live(settings, applied_by, checks, now)
+    return build_dispatcher(live.settings, live.project, transport, live.composer), live
 
 
 @dataclass

@@ -26,6 +26,7 @@ from nurture.journeys.goals import apply_goals
 from nurture.journeys.sunset import sunset_quiet
 from nurture.journeys.triggers import enrol_triggered
 from nurture.leads.events import EventType, event_row, record_events
+from nurture.liveconfig.live import Checks, Live, load_live
 from nurture.mail.backend import SendStatus, Transport, TransportUnavailable
 from nurture.mail.transports import transport_from_url
 from nurture.rendering.compose import Composer, build_composer
@@ -90,13 +91,33 @@ class HandoffContext:
     transport: Transport
 
 
-def build_context(settings: Settings, transport: Transport | None = None) -> HandoffContext:
+def build_context(
+    settings: Settings,
+    transport: Transport | None = None,
+    project: Project | None = None,
+    composer: Composer | None = None,
+) -> HandoffContext:
+    """A pass's context on the files as they are (tests); a running system's passes use
+    live_context, which refuses files that do not validate."""
     return HandoffContext(
         settings.database_url.get_secret_value(),
-        load_project(settings.config_dir),
-        build_composer(settings),
+        project or load_project(settings.config_dir),
+        composer or build_composer(settings),
         transport or transport_from_url(settings.mail_url.get_secret_value()),
     )
+
+
+async def live_context(
+    settings: Settings,
+    applied_by: str,
+    checks: Checks,
+    now: datetime,
+    transport: Transport | None = None,
+) -> tuple[HandoffContext, Live]:
+    """A pass's context on the live config (liveconfig/live.py). Raises ConfigError when no
+    config validates."""
+    live = await load_live(settings, applied_by, checks, now)
+    return build_context(live.settings, transport, live.project, live.composer), live
 
 
 # How far back the pass looks for bursts that other processes' hits completed.

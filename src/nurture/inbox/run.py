@@ -28,6 +28,7 @@ from nurture.inbox.classify import unreadable
 from nurture.inbox.forward import forward_replies
 from nurture.inbox.ingest import InboxReport, ingest, ingest_unreadable
 from nurture.inbox.sources import InboxUnavailable, Source, source_from_url
+from nurture.liveconfig.live import Checks, Live, load_live
 from nurture.mail.backend import Transport
 from nurture.mail.transports import transport_from_url
 from nurture.settings import Settings
@@ -45,14 +46,31 @@ class InboxContext:
     batch_size: int = BATCH
 
 
-def build_context(settings: Settings, transport: Transport | None = None) -> InboxContext:
+def build_context(
+    settings: Settings, transport: Transport | None = None, project: Project | None = None
+) -> InboxContext:
+    """A pass's context on the files as they are (tests); a running system's passes use
+    live_context, which refuses files that do not validate."""
     return InboxContext(
         settings.database_url.get_secret_value(),
-        load_project(settings.config_dir),
+        project or load_project(settings.config_dir),
         transport or transport_from_url(settings.mail_url.get_secret_value()),
         settings.inbox_url.get_secret_value(),
         BATCH,
     )
+
+
+async def live_context(
+    settings: Settings,
+    applied_by: str,
+    checks: Checks,
+    now: datetime,
+    transport: Transport | None = None,
+) -> tuple[InboxContext, Live]:
+    """A pass's context on the live config (liveconfig/live.py). Raises ConfigError when no
+    config validates."""
+    live = await load_live(settings, applied_by, checks, now)
+    return build_context(live.settings, transport, live.project), live
 
 
 async def ingest_batch(

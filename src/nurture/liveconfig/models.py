@@ -21,4 +21,4 @@ class ConfigSnapshot(Base):
     files: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
     first_applied_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    applied_by: Mapped[str | None] = mapped_column(String(64))  # dispatch, handoff, web
+    applied_by: Mapped[str | None] = mapped_column(String(64))  # dispatch, handoff, inbox

@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nurture.config.yamlfile import ConfigError, Problem
 from nurture.db import insert_ignoring_conflicts
 from nurture.liveconfig.models import ConfigSnapshot
 
@@ -24,16 +25,18 @@ SUFFIXES = {".yaml", ".yml", ".j2", ".css", ".po", ".txt", ".html", ".md", ".svg
 def read_tree(config_dir: Path, templates_dir: Path) -> dict[str, str]:
     """``config/<relative path>`` and ``templates/<relative path>`` -> the file's text, for
     every config and template file (sorted, so the hash does not depend on the file
-    system's order)."""
+    system's order). A file that is not UTF-8 raises ConfigError with its path."""
     files: dict[str, str] = {}
     for prefix, folder in ((CONFIG, config_dir), (TEMPLATES, templates_dir)):
         if not folder.is_dir():
             continue
         for path in sorted(folder.rglob("*")):
             if path.is_file() and path.suffix in SUFFIXES and not path.name.startswith("."):
-                files[f"{prefix}/{path.relative_to(folder).as_posix()}"] = path.read_text(
-                    encoding="utf-8"
-                )
+                try:
+                    text = path.read_text(encoding="utf-8")
+                except UnicodeDecodeError as exc:  # a config problem, not a crash
+                    raise ConfigError([Problem(path, None, "", f"not UTF-8 text: {exc}")]) from exc
+                files[f"{prefix}/{path.relative_to(folder).as_posix()}"] = text
     return files
 
 
@@ -44,20 +47,23 @@ def tree_hash(files: dict[str, str]) -> str:
 
 def materialize(files: dict[str, str], folder: Path) -> tuple[Path, Path]:
     """Write a snapshot to ``folder``: returns its (config dir, templates dir). Paths are
-    checked: a snapshot is data and never writes outside ``folder``."""
+    checked, all of them before anything is written: a snapshot is data and never writes
+    outside ``folder``."""
+    checked = []
     for name, text in files.items():
         relative = PurePosixPath(name)
+        parts = relative.parts
+        # A file under config/ or templates/; nothing absolute, no way up, no folder itself.
         if (
             relative.is_absolute()
-            or ".." in relative.parts
-            or relative.parts[0]
-            not in (
-                CONFIG,
-                TEMPLATES,
-            )
+            or len(parts) < 2
+            or parts[0] not in (CONFIG, TEMPLATES)
+            or ".." in parts
+            or "\\" in name
         ):
             raise ValueError(f"not a snapshot path: {name!r}")
-        path = folder.joinpath(*relative.parts)
+        checked.append((folder.joinpath(*parts), text))
+    for path, text in checked:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     (folder / CONFIG).mkdir(parents=True, exist_ok=True)

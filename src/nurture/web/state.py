@@ -4,6 +4,7 @@ declare their ``Writer``s and the app (app.py) wires them in."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -15,6 +16,7 @@ from jinja2.runtime import Context
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project, load_project_cached
+from nurture.config.yamlfile import ConfigError
 from nurture.db import GroupCommit
 from nurture.links import Links
 from nurture.locales.catalog import translate, translations
@@ -23,6 +25,7 @@ from nurture.locales.format import FILTERS
 from nurture.rendering.compose import Composer, build_composer
 from nurture.settings import Settings
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -117,6 +120,8 @@ class AppState:
         self, settings: Settings, composer: Composer, pages: Pages, writers: Iterable[Writer]
     ):
         self.settings, self.composer, self.pages = settings, composer, pages
+        self._good: Project | None = None  # the last project that validated
+        self._refused: str | None = None  # the problems last logged
         url = settings.database_url.get_secret_value()
         self._commits: dict[Writer[Any, Any], GroupCommit[Any, Any]] = {
             w: GroupCommit(url, self._bound(w)) for w in writers
@@ -133,7 +138,23 @@ class AppState:
         return self.composer.links
 
     def project(self) -> Project:
-        return load_project_cached(self.settings.config_dir)
+        """The config as the files are, or, while they do not validate (a file half-edited),
+        the last project that did: its problems logged once (again when they change), not
+        per request. With none before (at startup) the ConfigError is raised."""
+        try:
+            project = load_project_cached(self.settings.config_dir)
+        except ConfigError as exc:
+            if self._good is None:
+                raise
+            if str(exc) != self._refused:  # logged once, not on every request
+                self._refused = str(exc)
+                for problem in exc.problems:
+                    log.error("config refused, the last good one kept: %s", problem)
+            return self._good
+        if self._refused is not None:
+            log.info("config valid again")
+        self._good, self._refused = project, None
+        return project
 
     def browser_locale(self, request: Request, declared: Sequence[str] | None = None) -> str:
         """The locale of a page for someone we know nothing of: ``?lang=``, else the
