@@ -48,12 +48,18 @@ def _message(title: str, message: str, status: int, details: str = "") -> HTMLRe
 
 
 def _project(state: AppState) -> Project | HTMLResponse:
-    """The project, or a page with its problems: while editing, a broken file is the
-    likeliest thing to see here, and `nurture config check`'s list says where."""
+    """The project as the files are, or a page with its problems: while editing, a broken
+    file is the likeliest thing to see here, and `nurture config check`'s list says where
+    (the forms and the passes meanwhile keep the last good config)."""
     try:
-        return state.project()
+        return state.working_project()
     except ConfigError as exc:
-        return _message("The config does not load", "Fix these and reload:", 500, str(exc))
+        return _message(
+            "The config does not load",
+            "Fix these and reload (meanwhile the running system keeps the last good config):",
+            500,
+            str(exc),
+        )
 
 
 def _guard(request: Request, state: AppState) -> Response | None:

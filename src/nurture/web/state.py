@@ -156,6 +156,11 @@ class AppState:
         self._good, self._refused = project, None
         return project
 
+    def working_project(self) -> Project:
+        """The config as the files are now, or their ConfigError: what the preview shows a
+        marketer who is editing (the pages and forms keep serving ``project()``)."""
+        return load_project_cached(self.settings.config_dir)
+
     def browser_locale(self, request: Request, declared: Sequence[str] | None = None) -> str:
         """The locale of a page for someone we know nothing of: ``?lang=``, else the
         browser's Accept-Language, else the first of ``declared`` (default: every locale
