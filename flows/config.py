@@ -1,25 +1,19 @@
 """The config a pass applies, as a flow run shows it: the checks every pass runs on the
-working files (the same as ``nurture config check``, so a config one pass applies no other
-refuses), and a warning with an artifact when they were refused."""
+working files (``nurture.checks``, the same as ``nurture config check``), and a warning with
+an artifact when they were refused."""
 
 from __future__ import annotations
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from nurture.config.project import Project
-from nurture.config.yamlfile import Problem
-from nurture.handoff.check import check_handoff_email
+from nurture.checks import config_checks
 from nurture.liveconfig.live import Live, refused_markdown
-from nurture.rendering.check import check_sequences
-from nurture.rendering.compose import Composer
 
 REFUSED_KEY = "config-refused"
 
 
-def config_checks(project: Project, composer: Composer) -> list[Problem]:
-    """Every sequence email and the hand-off email rendered with the sample leads."""
-    return check_sequences(project, composer) + check_handoff_email(project, composer)
+__all__ = ["REFUSED_KEY", "config_checks", "show_live"]
 
 
 async def show_live(live: Live) -> None:

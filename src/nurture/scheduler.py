@@ -9,11 +9,11 @@ from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from nurture.checks import config_checks
 from nurture.config.yamlfile import ConfigError
 from nurture.db import utcnow
 from nurture.dispatch.batch import DispatchFailed
 from nurture.dispatch.run import live_dispatcher, run_pass
-from nurture.flows.config import config_checks
 from nurture.inbox.sources import InboxUnavailable
 from nurture.liveconfig.live import Live
 from nurture.reporting.dispatch import summary_text

@@ -13,15 +13,14 @@ app = typer.Typer(help="Check config and templates.", no_args_is_help=True)
 @app.command("check")
 def config_check() -> None:
     """Validate every form and sequence, and render every email with sample leads."""
+    from nurture.checks import config_checks
     from nurture.config.schemas import missing_modelines
-    from nurture.handoff.check import check_handoff_email
-    from nurture.rendering.check import check_sequences
     from nurture.rendering.compose import build_composer
 
     settings = get_settings()
     project = project_or_exit(settings)
     composer = build_composer(settings)
-    problems = check_sequences(project, composer) + check_handoff_email(project, composer)
+    problems = config_checks(project, composer)
     if problems:
         raise fail("\n".join(str(p) for p in problems))
     steps = sum(len(s.steps) for s in project.sequences.values())

@@ -17,17 +17,15 @@ app = typer.Typer()
 
 def _problems(settings: Settings) -> list[Problem]:
     """Every problem of the working tree's config and templates (``config check``'s)."""
+    from nurture.checks import config_checks
     from nurture.config.project import load_project
-    from nurture.handoff.check import check_handoff_email
-    from nurture.rendering.check import check_sequences
     from nurture.rendering.compose import build_composer
 
     try:
         project = load_project(settings.config_dir)
     except ConfigError as exc:
         return list(exc.problems)
-    composer = build_composer(settings)
-    return check_sequences(project, composer) + check_handoff_email(project, composer)
+    return config_checks(project, build_composer(settings))
 
 
 @app.command("plan")
