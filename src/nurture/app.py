@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 import nurture
 from nurture.capture.routes import CAPTURES, CONFIRMATION_EVENTS
 from nurture.capture.routes import router as capture_router
+from nurture.checks import config_checks
 from nurture.crm.deals import router as deals_router
 from nurture.crm.routes import router as crm_router
 from nurture.db import dispose_engines
@@ -44,8 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Landing pages, form capture and email links of nurture.",
     )
     # The composition root: the features' routes and the writers they share transactions in.
+    # The passes' checks: the app serves the config they apply, or the last one they would.
     app.state.nurture = AppState.from_settings(
-        settings, (CAPTURES, CONFIRMATION_EVENTS, HITS, TRACK)
+        settings, (CAPTURES, CONFIRMATION_EVENTS, HITS, TRACK), config_checks
     )
     app.include_router(capture_router)
     app.include_router(tracking_router)

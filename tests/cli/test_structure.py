@@ -32,6 +32,7 @@ def test_every_command_is_registered_under_its_name():
         "preview",
         "schedule",
         "test-send",
+        "plan",
         "report",
         "schema",
         "db",

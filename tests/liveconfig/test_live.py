@@ -26,6 +26,7 @@ from nurture.liveconfig.live import load_live, refused_markdown
 from nurture.liveconfig.models import ConfigSnapshot
 from nurture.liveconfig.snapshot import latest_hash, read_tree, tree_hash
 from nurture.mail.transports import MemoryTransport
+from nurture.rendering.compose import SAMPLE_LEADS, lead_context
 from nurture.scheduler import dispatch_once, handoff_once
 from nurture.settings import Settings
 from tests.conftest import CONTENT
@@ -85,8 +86,14 @@ async def snapshots(s: Settings) -> int:
 async def test_valid_files_are_live_and_recorded_once(working):
     first = await load_live(working, "dispatch", config_checks, MONDAY)
     assert first.changed and first.refused == []
-    assert first.settings == working  # the working folders themselves
+    # Applied from its own folder, var/live/<hash>: exactly the files that were checked.
+    tree = working.var_dir / "live" / first.hash
+    assert (first.settings.config_dir, first.settings.templates_dir) == (
+        tree / "config",
+        tree / "templates",
+    )
     assert first.hash == tree_hash(read_tree(working.config_dir, working.templates_dir))
+    assert first.hash == tree_hash(read_tree(tree / "config", tree / "templates"))
     assert "b2b-nurture" in first.project.sequences
     again = await load_live(working, "handoff", config_checks, LATER)
     assert not again.changed and again.hash == first.hash
@@ -153,7 +160,7 @@ async def test_a_fixed_config_is_live_again_and_recorded(working):
     welcome_template(working).write_text(original.replace("Hallo", "Guten Tag"))
     fixed = await load_live(working, "dispatch", config_checks, LATER + timedelta(minutes=1))
     assert fixed.changed and fixed.refused == [] and fixed.hash != good.hash
-    assert fixed.settings == working
+    assert fixed.settings.templates_dir == working.var_dir / "live" / fixed.hash / "templates"
     async with session_scope(working.database_url.get_secret_value()) as session:
         assert await latest_hash(session) == fixed.hash
 
@@ -171,7 +178,34 @@ async def test_the_kept_snapshot_is_written_once_and_rewritten_when_tampered_wit
     live = await load_live(working, "dispatch", config_checks, LATER)
     assert live.project.sales is not None  # the snapshot's, not the hand edit
     assert tree_hash(read_tree(kept / "config", kept / "templates")) == good.hash
-    assert [p.name for p in (working.var_dir / "live").iterdir()] == [good.hash]  # no leftovers
+    # No leftovers: the kept tree only (the refused trees are not kept).
+    assert [p.name for p in (working.var_dir / "live").iterdir()] == [good.hash]
+
+
+async def test_what_is_applied_is_what_was_checked_whatever_is_saved_meanwhile(working):
+    """A pass runs for minutes: a locale's file created or a template saved half-typed after
+    the checks must not go out (the renderer would find it in the working folder)."""
+    live = await load_live(working, "dispatch", config_checks, MONDAY)
+    sequence = live.project.sequences["b2b-nurture"]
+    welcome = welcome_template(working)
+    (welcome.parent / welcome.name.replace(".txt.j2", ".de.txt.j2")).write_text(
+        "{% extends 'layout.txt.j2' %}{% block content %}UNGEPRÜFT {{ lead.first_name"
+    )
+    welcome.write_text("UNGEPRÜFT")
+    rendered, _ = live.composer.render(sequence, 0, lead_context(SAMPLE_LEADS["full"]), "p")
+    assert "UNGEPRÜFT" not in rendered.text and "Max" in rendered.text
+
+
+async def test_only_the_trees_used_last_are_kept(working, monkeypatch):
+    from nurture.liveconfig import live as live_module
+
+    monkeypatch.setattr(live_module, "KEPT_FOLDERS", 2)
+    path = sequence_file(working)
+    hashes = []
+    for n in range(4):
+        path.write_text(path.read_text().replace("Test-Nurture", f"Test-Nurture {n}", 1))
+        hashes.append((await load_live(working, "dispatch", config_checks, MONDAY)).hash)
+    assert sorted(p.name for p in (working.var_dir / "live").iterdir()) == sorted(hashes[-2:])
 
 
 async def test_refused_with_no_config_applied_before_fails_the_pass(working):
@@ -180,7 +214,8 @@ async def test_refused_with_no_config_applied_before_fails_the_pass(working):
         await live_dispatcher(working, "dispatch", config_checks, MONDAY)
     assert any(Path(p.file) == welcome_template(working) for p in exc.value.problems)
     assert await snapshots(working) == 0
-    assert not (working.var_dir / "live").exists()
+    live_dir = working.var_dir / "live"
+    assert not live_dir.exists() or not any(live_dir.iterdir())  # nothing kept of it
 
 
 async def test_files_judged_already_are_not_checked_again_and_an_edit_is(working):
@@ -199,19 +234,23 @@ async def test_files_judged_already_are_not_checked_again_and_an_edit_is(working
     assert len(calls) == 2 and edited.changed and edited.hash != first.hash
 
 
-async def test_files_that_keep_changing_under_the_checks_are_refused(working):
-    good = await load_live(working, "dispatch", config_checks, MONDAY)
+async def test_files_saved_under_the_checks_do_not_change_what_was_checked(working):
+    """The checks run on the tree's own copy: an editor saving meanwhile changes the next
+    pass's tree, not what this one checked and applies under this hash."""
     sales = working.config_dir / "sales.yaml"
     saves = iter(range(100))
 
-    def saving_meanwhile(project, composer):  # an editor saving as the pass reads
+    def saving_meanwhile(project, composer):  # an editor saving as the pass checks
         sales.write_text(sales.read_text() + f"\n# save {next(saves)}\n")
         return config_checks(project, composer)
 
     live = await load_live(working, "dispatch", saving_meanwhile, LATER)
-    assert live.hash == good.hash and not live.changed
-    assert [p.message for p in live.refused] == ["the files changed while being checked"]
-    assert await snapshots(working) == 1
+    assert live.changed and not live.refused
+    applied = read_tree(live.settings.config_dir, live.settings.templates_dir)
+    assert tree_hash(applied) == live.hash and "# save" not in applied["config/sales.yaml"]
+    again = await load_live(working, "dispatch", config_checks, LATER)
+    assert again.changed and again.hash != live.hash  # the saved file: the next tree
+    assert await snapshots(working) == 2
 
 
 async def test_the_scheduler_s_pass_says_a_config_was_refused(working):

@@ -119,3 +119,12 @@ async def test_record_is_a_change_once_and_a_revert_is_applied_again(db_url):
         assert snapshot.first_applied_at == NOW
         assert snapshot.applied_at == NOW + timedelta(minutes=3)
     assert await count(db_url) == 2
+
+
+def test_a_template_of_any_name_is_in_the_tree_an_image_is_not(project):
+    """Jinja includes a file of any name: it is part of what is checked and kept."""
+    (project / "templates" / "email" / "_footer.partial").write_text("Gruß {{ sender.name }}")
+    (project / "templates" / "email" / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0")
+    files = tree(project)
+    assert files["templates/email/_footer.partial"] == "Gruß {{ sender.name }}"
+    assert "templates/email/logo.png" not in files

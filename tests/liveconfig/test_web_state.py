@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from nurture.checks import config_checks
 from nurture.config import project as project_module
 from nurture.config.yamlfile import ConfigError
+from nurture.rendering.compose import SAMPLE_LEADS, lead_context
 from nurture.settings import Settings
+from nurture.web import state as state_module
 from nurture.web.state import AppState
 from tests.conftest import CONTENT
 
@@ -22,6 +25,7 @@ from tests.conftest import CONTENT
 def working(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     shutil.copytree(CONTENT, tmp_path / "project")
     monkeypatch.setattr(project_module, "RECHECK_SECONDS", 0.0)  # look at the files every time
+    monkeypatch.setattr(state_module, "RECHECK_SECONDS", 0.0)
     return Settings(
         config_dir=tmp_path / "project" / "config",
         templates_dir=tmp_path / "project" / "templates",
@@ -64,3 +68,27 @@ def test_at_startup_an_invalid_config_is_raised(working):
     save(form, form.read_text() + "\nfields: [unclosed\n")
     with pytest.raises(ConfigError):
         AppState.from_settings(working).project()
+
+
+def test_a_template_the_passes_refuse_is_not_served_either(working, caplog):
+    """The same verdict as the passes: a template that fails their checks (it loads, it does
+    not render) leaves the app on the last good config, so a form post enrols nobody into
+    what the dispatcher would refuse, and the confirmation email is the checked one."""
+    state = AppState.from_settings(working, checks=config_checks)
+    good, composer = state.project(), state.composer
+    sequence = working.config_dir / "sequences" / "b2b-nurture.yaml"
+    save(sequence, sequence.read_text().replace('name: "Test-Nurture"', 'name: "Neu"', 1))
+    welcome = working.templates_dir / "email" / "b2b-nurture" / "01_welcome.txt.j2"
+    save(welcome, "{% extends 'layout.txt.j2' %}{% block content %}{{ lead.first_name")
+    assert state.project() is good and state.composer is composer
+    assert "01_welcome.txt.j2" in errors(caplog)[0]
+    lead = lead_context(SAMPLE_LEADS["full"])
+    rendered, _ = state.composer.render(good.sequences["b2b-nurture"], 0, lead, "p")
+    assert "Max" in rendered.text
+    save(
+        welcome,
+        "{% extends 'layout.txt.j2' %}{% block content %}Hi {{ lead.first_name }}!{% endblock %}",
+    )
+    assert state.project().sequences["b2b-nurture"].name == "Neu"  # both edits, checked
+    rendered, _ = state.composer.render(state.project().sequences["b2b-nurture"], 0, lead, "p")
+    assert "Hi Max!" in rendered.text

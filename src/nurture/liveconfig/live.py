@@ -5,12 +5,14 @@ A half-edited file is refused, logged with file and line, and nothing is sent fr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -37,10 +39,6 @@ log = logging.getLogger("nurture.liveconfig")
 # since the checks of the upper layers (the hand-off email) are not importable from here.
 Checks = Callable[[Project, Composer], list[Problem]]
 
-# How often in a row a pass sees the files change under its checks before it refuses them
-# (and keeps the live snapshot) until the next pass.
-STABLE_TRIES = 3
-
 
 @dataclass(frozen=True)
 class Live:
@@ -66,12 +64,26 @@ def _validate(settings: Settings, checks: Checks) -> tuple[Project, Composer]:
     return project, composer
 
 
-Verdict = tuple[Project, Composer] | ConfigError
+@dataclass(frozen=True)
+class Judged:
+    """A tree that validated, loaded from its own folder ``var/live/<hash>``: what is applied
+    is exactly what was checked, whatever is saved in the working folders meanwhile."""
+
+    files: dict[str, str]
+    digest: str
+    project: Project
+    composer: Composer
+    settings: Settings  # config_dir/templates_dir: the tree's folder under var/live
+
+
+Verdict = Judged | ConfigError
 # The last verdict per (settings, checks), with the hash of the tree it is about: a pass on
 # files judged already reuses it (the checks render every email, a second or so for a real
 # project). An edit changes the hash and is judged again.
 _verdicts: dict[tuple[str, Checks], tuple[str, Verdict]] = {}
 KEPT_VERDICTS = 8  # a process has one or two settings (working, kept); tests have many
+KEPT_FOLDERS = 20  # trees under var/live/ kept (the newest used): one is live, a few recent
+HASH = re.compile(r"[0-9a-f]{64}")
 
 
 def _settings_key(settings: Settings) -> str:
@@ -83,69 +95,95 @@ def _settings_key(settings: Settings) -> str:
     return repr(sorted(values.items()))
 
 
-def _judge(settings: Settings, checks: Checks) -> tuple[dict[str, str], str, Verdict]:
-    """The tree of the settings' folders, its hash, and its verdict. The tree is read again
-    after the checks: what is recorded under a hash is what was checked."""
+def _relocated(problem: Problem, folder: Path, settings: Settings) -> Problem:
+    """A problem found in the tree's folder, named by the working file it came from."""
+    for sub, working in ((CONFIG, settings.config_dir), (TEMPLATES, settings.templates_dir)):
+        try:
+            relative = Path(problem.file).resolve().relative_to((folder / sub).resolve())
+        except ValueError:
+            continue
+        return replace(problem, file=working / relative)
+    return problem
+
+
+def judge(settings: Settings, checks: Checks) -> tuple[dict[str, str], str, Verdict]:
+    """The tree of the settings' folders, its hash, and its verdict: the tree written to
+    ``var/live/<hash>`` and checked there (problems named by the working files). Sync and
+    without the database: the web app judges with it too, so it serves what the passes
+    apply."""
     folders = settings.config_dir, settings.templates_dir
     key = (_settings_key(settings), checks)
-    files: dict[str, str] = {}
-    digest = ""
-    for _ in range(STABLE_TRIES):
-        try:
-            files = read_tree(*folders)
-        except ConfigError as exc:  # a file that is not text
-            return {}, "", exc
-        digest = tree_hash(files)
-        seen = _verdicts.get(key)
-        if seen is not None and seen[0] == digest:
-            return files, digest, seen[1]
-        verdict: Verdict
-        try:
-            verdict = _validate(settings, checks)
-        except ConfigError as exc:
-            verdict = exc
-        try:
-            stable = tree_hash(read_tree(*folders)) == digest
-        except ConfigError:
-            stable = False
-        if stable:
-            _verdicts.pop(key, None)
-            _verdicts[key] = (digest, verdict)
-            while len(_verdicts) > KEPT_VERDICTS:  # the oldest first (insertion order)
-                del _verdicts[next(iter(_verdicts))]
-            return files, digest, verdict
-    changing = Problem(settings.config_dir, None, "", "the files changed while being checked")
-    return files, digest, ConfigError([changing])
+    try:
+        files = read_tree(*folders)
+    except ConfigError as exc:  # a file that is not text
+        return {}, "", exc
+    digest = tree_hash(files)
+    seen = _verdicts.get(key)
+    if seen is not None and seen[0] == digest:
+        return files, digest, seen[1]
+    root = settings.var_dir / "live"
+    folder = _materialized(root, digest, files)
+    tree = settings.model_copy(
+        update={"config_dir": folder / CONFIG, "templates_dir": folder / TEMPLATES}
+    )
+    verdict: Verdict
+    try:
+        project, composer = _validate(tree, checks)
+        verdict = Judged(files, digest, project, composer, tree)
+    except ConfigError as exc:
+        verdict = ConfigError([_relocated(p, folder, settings) for p in exc.problems])
+        if not any(v[0] == digest and isinstance(v[1], Judged) for v in _verdicts.values()):
+            shutil.rmtree(folder, ignore_errors=True)  # a refused tree is not kept
+    _verdicts.pop(key, None)
+    _verdicts[key] = (digest, verdict)
+    while len(_verdicts) > KEPT_VERDICTS:  # the oldest first (insertion order)
+        del _verdicts[next(iter(_verdicts))]
+    return files, digest, verdict
 
 
 def _materialized(root: Path, digest: str, files: dict[str, str]) -> Path:
     """``root/<hash>``, holding the snapshot: written once (to a temporary folder, renamed
     when complete, so a crash leaves no half-written snapshot under the real name), reused
-    after when its files still hash to ``digest``."""
+    after when its files still hash to ``digest`` (its time touched: the newest used are
+    kept, older ones removed)."""
+    if not HASH.fullmatch(digest):
+        raise ConfigError([Problem(root, None, "", f"not a snapshot hash: {digest!r}")])
     folder = root / digest
 
     def complete() -> bool:
         if not folder.is_dir():
             return False
-        return tree_hash(read_tree(folder / CONFIG, folder / TEMPLATES)) == digest
+        try:
+            return tree_hash(read_tree(folder / CONFIG, folder / TEMPLATES)) == digest
+        except ConfigError:  # damaged: written again
+            return False
 
     if complete():
+        os.utime(folder)
         return folder
     root.mkdir(parents=True, exist_ok=True)
-    if folder.exists():  # edited by hand: set aside, then replaced
-        stale = Path(tempfile.mkdtemp(prefix=f".stale-{digest[:12]}-", dir=root))
-        os.replace(folder, stale / digest)
-        shutil.rmtree(stale, ignore_errors=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=root))
     try:
-        materialize(files, temp)
-        os.rename(temp, folder)
+        materialize(files, temp / "tree")
+        if folder.exists():  # damaged or edited by hand: set aside, then replaced
+            with contextlib.suppress(FileNotFoundError):  # another process was first
+                os.replace(folder, temp / "stale")
+        os.rename(temp / "tree", folder)
     except OSError:
         if not complete():  # not another process that won the rename
             raise
     finally:
         shutil.rmtree(temp, ignore_errors=True)
+    _prune(root, keep=folder)
     return folder
+
+
+def _prune(root: Path, keep: Path) -> None:
+    """Remove all but the KEPT_FOLDERS trees used last (never ``keep``)."""
+    trees = [p for p in root.iterdir() if p.is_dir() and HASH.fullmatch(p.name) and p != keep]
+    trees.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in trees[KEPT_FOLDERS - 1 :]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 async def load_live(settings: Settings, applied_by: str, checks: Checks, now: datetime) -> Live:
@@ -155,14 +193,13 @@ async def load_live(settings: Settings, applied_by: str, checks: Checks, now: da
     problem is logged, and the last snapshot is applied instead. Raises ConfigError when
     there is none (or it does not validate either): nothing good to keep."""
     url = settings.database_url.get_secret_value()
-    files, digest, verdict = _judge(settings, checks)
-    if not isinstance(verdict, ConfigError):
-        project, composer = verdict
+    files, digest, verdict = judge(settings, checks)
+    if isinstance(verdict, Judged):
         async with session_scope(url) as session:
             changed = await record(session, files, digest, applied_by, now)
         if changed:
             log.info("applied config %s (%s)", digest[:12], applied_by)
-        return Live(project, settings, digest, [], changed, composer)
+        return Live(verdict.project, verdict.settings, digest, [], changed, verdict.composer)
 
     problems = verdict.problems
     for problem in problems:
@@ -178,18 +215,24 @@ async def load_live(settings: Settings, applied_by: str, checks: Checks, now: da
     live_settings = settings.model_copy(
         update={"config_dir": folder / CONFIG, "templates_dir": folder / TEMPLATES}
     )
-    kept_verdict = _judge(live_settings, checks)[2]
+    kept_verdict = judge(live_settings, checks)[2]
     if isinstance(kept_verdict, ConfigError):  # e.g. a new nurture is stricter than the old
         log.error("the live config %s does not validate either: %s", live_hash[:12], kept_verdict)
         raise ConfigError([*problems, *kept_verdict.problems])
-    project, composer = kept_verdict
     log.error(
         "config %s refused (%d problem(s)): keeping config %s",
         digest[:12] or "-",
         len(problems),
         live_hash[:12],
     )
-    return Live(project, live_settings, live_hash, list(problems), False, composer)
+    return Live(
+        kept_verdict.project,
+        kept_verdict.settings,
+        live_hash,
+        list(problems),
+        False,
+        kept_verdict.composer,
+    )
 
 
 def _cell(value: object) -> str:

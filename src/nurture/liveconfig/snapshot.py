@@ -18,25 +18,49 @@ from nurture.db import insert_ignoring_conflicts
 from nurture.liveconfig.models import ConfigSnapshot
 
 CONFIG, TEMPLATES = "config", "templates"
-# What a config or a template is; editor backups, byte-compiled files and the like are not.
-SUFFIXES = {".yaml", ".yml", ".j2", ".css", ".po", ".txt", ".html", ".md", ".svg"}
+# What a config or a template is. Under config/ only these are read (the loaders read YAML);
+# under templates/ every text file is, since a template may include a file of any name, and a
+# binary asset with another suffix (an image) is left out.
+SUFFIXES = {".yaml", ".yml", ".j2", ".css", ".po", ".txt", ".html", ".htm", ".md", ".svg"}
+
+
+# Editors' and tools' leftovers: never a template, whatever their content.
+LEFTOVERS = {".pyc", ".swp", ".swo", ".bak", ".tmp", ".orig", ".rej"}
+
+
+def _hidden(path: Path, folder: Path) -> bool:
+    parts = path.relative_to(folder).parts
+    return (
+        any(part.startswith(".") or part == "__pycache__" for part in parts)
+        or path.name.endswith("~")
+        or path.suffix in LEFTOVERS
+    )
 
 
 def read_tree(config_dir: Path, templates_dir: Path) -> dict[str, str]:
     """``config/<relative path>`` and ``templates/<relative path>`` -> the file's text, for
     every config and template file (sorted, so the hash does not depend on the file
-    system's order). A file that is not UTF-8 raises ConfigError with its path."""
+    system's order; hidden files and folders, such as editor swap files, left out). A config
+    or template file that is not UTF-8 raises ConfigError with its path."""
     files: dict[str, str] = {}
     for prefix, folder in ((CONFIG, config_dir), (TEMPLATES, templates_dir)):
         if not folder.is_dir():
             continue
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and path.suffix in SUFFIXES and not path.name.startswith("."):
-                try:
-                    text = path.read_text(encoding="utf-8")
-                except UnicodeDecodeError as exc:  # a config problem, not a crash
-                    raise ConfigError([Problem(path, None, "", f"not UTF-8 text: {exc}")]) from exc
-                files[f"{prefix}/{path.relative_to(folder).as_posix()}"] = text
+            if not path.is_file() or _hidden(path, folder):
+                continue
+            known = path.suffix in SUFFIXES
+            if prefix == CONFIG and not known:
+                continue
+            try:
+                text = path.read_text(encoding="utf-8")
+                if "\0" in text:
+                    raise UnicodeDecodeError("utf-8", b"\0", 0, 1, "a NUL byte: binary")
+            except UnicodeDecodeError as exc:
+                if not known:
+                    continue  # an image beside the templates
+                raise ConfigError([Problem(path, None, "", f"not UTF-8 text: {exc}")]) from exc
+            files[f"{prefix}/{path.relative_to(folder).as_posix()}"] = text
     return files
 
 

@@ -124,7 +124,9 @@ async def sequence_page(
     if isinstance(project, HTMLResponse):
         return project
     try:
-        preview = preview_sequence(project, state.composer, sequence_id, start, utcnow(), sample)
+        preview = preview_sequence(
+            project, state.working_composer(), sequence_id, start, utcnow(), sample
+        )
     except NotFound as exc:
         return _message("Not found", str(exc), 404)
     except ValueError as exc:  # the sample start (service.sample_start)
@@ -148,7 +150,9 @@ async def _email(
     if isinstance(project, HTMLResponse):
         return project
     try:
-        email = one_email(project, state.composer, sequence_id, step_id, locale, variant, sample)
+        email = one_email(
+            project, state.working_composer(), sequence_id, step_id, locale, variant, sample
+        )
     except NotFound as exc:
         return _message("Not found", str(exc), 404)
     if email.rendered is None:

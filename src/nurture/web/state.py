@@ -5,6 +5,7 @@ declare their ``Writer``s and the app (app.py) wires them in."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -16,9 +17,10 @@ from jinja2.runtime import Context
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project, load_project_cached
-from nurture.config.yamlfile import ConfigError
+from nurture.config.yamlfile import ConfigError, Problem
 from nurture.db import GroupCommit
 from nurture.links import Links
+from nurture.liveconfig.live import Checks, judge
 from nurture.locales.catalog import translate, translations
 from nurture.locales.codes import LocalizedText, from_accept_language, localized, normalize, resolve
 from nurture.locales.format import FILTERS
@@ -115,51 +117,108 @@ class Writer(Generic[T, R]):
     write: Callable[[AppState, AsyncSession, list[T]], Awaitable[list[R]]]
 
 
+# How often the app looks at the files (every request asks; reading and hashing the tree
+# costs more than most requests' own work).
+RECHECK_SECONDS = 1.0
+
+
+def no_checks(project: Project, composer: Composer) -> list[Problem]:
+    """Loading is the only check (an app built without the composition root's checks)."""
+    return []
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The config the app serves: a tree that validated, from its own folder (var/live)."""
+
+    digest: str
+    project: Project
+    composer: Composer
+    pages: Pages
+
+
 class AppState:
-    def __init__(
-        self, settings: Settings, composer: Composer, pages: Pages, writers: Iterable[Writer]
-    ):
-        self.settings, self.composer, self.pages = settings, composer, pages
-        self._good: Project | None = None  # the last project that validated
+    def __init__(self, settings: Settings, writers: Iterable[Writer], checks: Checks = no_checks):
+        self.settings, self.checks = settings, checks
+        self._applied: Applied | None = None
+        self._judged_at = float("-inf")
         self._refused: str | None = None  # the problems last logged
+        self._working: Composer | None = None
         url = settings.database_url.get_secret_value()
         self._commits: dict[Writer[Any, Any], GroupCommit[Any, Any]] = {
             w: GroupCommit(url, self._bound(w)) for w in writers
         }
 
     @classmethod
-    def from_settings(cls, settings: Settings, writers: Iterable[Writer] = ()) -> AppState:
-        # auto_reload: the server runs for weeks, and confirmation emails must see edits.
-        composer = build_composer(settings, auto_reload=True)
-        return cls(settings, composer, Pages(settings.templates_dir / "landing"), writers)
+    def from_settings(
+        cls, settings: Settings, writers: Iterable[Writer] = (), checks: Checks = no_checks
+    ) -> AppState:
+        state = cls(settings, writers, checks)
+        state.applied()  # a config that does not validate at startup stops the server
+        return state
+
+    def applied(self) -> Applied:
+        """What the forms, pages and confirmation emails use: the files when they validate by
+        the passes' own checks (liveconfig.judge: the same verdict, so a form never enrols
+        into a sequence the dispatcher refused), else the last that did, its problems logged
+        once (again when they change). Judged again at most once a second, and only when a
+        file changed. With none before (at startup) the ConfigError is raised."""
+        now = time.monotonic()
+        if self._applied is not None and now - self._judged_at < RECHECK_SECONDS:
+            return self._applied
+        self._judged_at = now
+        _, digest, verdict = judge(self.settings, self.checks)
+        if isinstance(verdict, ConfigError) and self._applied is None:
+            # Nothing applied yet in this process (startup): the files as they load, so the
+            # landing pages and the preview are up while an email template is being fixed;
+            # a config that does not even load stops the server.
+            _, digest, loaded = judge(self.settings, no_checks)
+            if isinstance(loaded, ConfigError):
+                raise loaded
+            for problem in verdict.problems:
+                log.error("config does not pass its checks, served as it loads: %s", problem)
+            self._refused = str(verdict)
+            verdict = loaded
+        if isinstance(verdict, ConfigError):
+            assert self._applied is not None
+            if str(verdict) != self._refused:  # logged once, not on every request
+                self._refused = str(verdict)
+                for problem in verdict.problems:
+                    log.error("config refused, the last good one kept: %s", problem)
+            return self._applied
+        if self._refused is not None:
+            log.info("config valid again")
+            self._refused = None
+        if self._applied is None or self._applied.digest != digest:
+            landing = verdict.settings.templates_dir / "landing"
+            self._applied = Applied(digest, verdict.project, verdict.composer, Pages(landing))
+        return self._applied
+
+    def project(self) -> Project:
+        return self.applied().project
+
+    @property
+    def composer(self) -> Composer:
+        return self.applied().composer
+
+    @property
+    def pages(self) -> Pages:
+        return self.applied().pages
 
     @property
     def links(self) -> Links:
         return self.composer.links
 
-    def project(self) -> Project:
-        """The config as the files are, or, while they do not validate (a file half-edited),
-        the last project that did: its problems logged once (again when they change), not
-        per request. With none before (at startup) the ConfigError is raised."""
-        try:
-            project = load_project_cached(self.settings.config_dir)
-        except ConfigError as exc:
-            if self._good is None:
-                raise
-            if str(exc) != self._refused:  # logged once, not on every request
-                self._refused = str(exc)
-                for problem in exc.problems:
-                    log.error("config refused, the last good one kept: %s", problem)
-            return self._good
-        if self._refused is not None:
-            log.info("config valid again")
-        self._good, self._refused = project, None
-        return project
-
     def working_project(self) -> Project:
         """The config as the files are now, or their ConfigError: what the preview shows a
         marketer who is editing (the pages and forms keep serving ``project()``)."""
         return load_project_cached(self.settings.config_dir)
+
+    def working_composer(self) -> Composer:
+        """A composer on the working templates, seeing each edit: the preview's."""
+        if self._working is None:
+            self._working = build_composer(self.settings, auto_reload=True)
+        return self._working
 
     def browser_locale(self, request: Request, declared: Sequence[str] | None = None) -> str:
         """The locale of a page for someone we know nothing of: ``?lang=``, else the
