@@ -76,9 +76,8 @@ def test_against_a_git_ref_in_text_and_json(repo):
     data = json.loads(nurture("plan", "--against", "main", "--format", "json", env=env).stdout)
     assert data["valid"] is True and data["unchanged"] is False
     [seq] = [s for s in data["sequences"] if s["id"] == "b2b-nurture"]
-    assert {"change": "removed", "step": "objections", "before": "step 5", "after": None} in seq[
-        "changes"
-    ]
+    removed = {"change": "removed", "step": "objections", "before": "step 5", "after": None}
+    assert {**removed, "field": None} in seq["changes"]
     assert data["scoring"]["changes"] == ["MQL threshold 50 -> 45"]
 
 

@@ -21,8 +21,7 @@ PRICING = "https://planwerk.example/preise"
 async def test_an_unchanged_config_plans_nothing(settings, tmp_path):
     settings = project_copy(settings, tmp_path / "p")
     live, new = sides(settings, files(settings), tmp_path / "live")
-    async with session_scope(settings.database_url.get_secret_value()) as session:
-        plan = await build_plan(session, live, new, MONDAY)
+    plan = await build_plan(settings.database_url.get_secret_value(), live, new, MONDAY)
     assert plan.unchanged and not plan.texts and not plan.forms and plan.scoring is None
 
 
@@ -36,8 +35,7 @@ async def test_a_template_edit_shows_as_a_diff_of_the_text_with_its_receivers(se
         "Neu: ein Satz mehr.\n{{",
     )
     live, new = sides(settings, before, tmp_path / "live")
-    async with session_scope(settings.database_url.get_secret_value()) as session:
-        plan = await build_plan(session, live, new, MONDAY)
+    plan = await build_plan(settings.database_url.get_secret_value(), live, new, MONDAY)
     # The recycle sequence uses the same template: its email reads differently too.
     assert [(t.sequence_id, t.step_id, t.locale, t.receivers) for t in plan.texts] == [
         ("b2b-nurture", "case-study", "de", 3),
@@ -61,8 +59,7 @@ async def test_a_form_that_enrols_elsewhere(settings, tmp_path):
         "sequences: [b2b-nurture, b2b-recycle]",
     )
     live, new = sides(settings, before, tmp_path / "live")
-    async with session_scope(settings.database_url.get_secret_value()) as session:
-        plan = await build_plan(session, live, new, MONDAY)
+    plan = await build_plan(settings.database_url.get_secret_value(), live, new, MONDAY)
     [form] = plan.forms
     assert (form.form_id, form.before, form.after) == (
         "leitfaden",
@@ -104,16 +101,14 @@ async def test_a_threshold_change_counts_who_would_cross_it_and_changes_nothing(
     edit(scoring, "mql_threshold: 50", "mql_threshold: 25")
     url = settings.database_url.get_secret_value()
     live, new = sides(settings, before, tmp_path / "live")
-    async with session_scope(url) as session:
-        plan = await build_plan(session, live, new, MONDAY)
+    plan = await build_plan(url, live, new, MONDAY)
     sc = plan.scoring
     assert sc is not None and sc.changes == ["MQL threshold 50 -> 25"]
     assert (sc.qualify_live, sc.qualify_new, sc.crossing, sc.no_longer) == (2, 5, 3, 0)
 
     edit(scoring, "mql_threshold: 25", "mql_threshold: 60")
     live, new = sides(settings, before, tmp_path / "live2")
-    async with session_scope(url) as session:
-        plan = await build_plan(session, live, new, MONDAY)
+    plan = await build_plan(url, live, new, MONDAY)
     assert plan.scoring is not None
     assert (plan.scoring.qualify_new, plan.scoring.no_longer) == (0, 2)
     async with session_scope(url) as session:  # the trial scoring was rolled back

@@ -140,9 +140,8 @@ async def test_what_plan_predicts_is_what_the_dispatcher_does(project, tmp_path)
     edit_sequence(settings.config_dir)
     load_project(settings.config_dir)  # the edit is a valid config
     new = side(settings, "working tree", settings.config_dir, settings.templates_dir)
-    async with session_scope(url) as session:
-        live = snapshot_side(settings, "live", live_files, tmp_path / "live")
-        plan = await build_plan(session, live, new, MONDAY)
+    live = snapshot_side(settings, "live", live_files, tmp_path / "live")
+    plan = await build_plan(url, live, new, MONDAY)
 
     [sequence] = [s for s in plan.sequences if s.sequence_id == "b2b-nurture"]
     assert sequence.status == "changed"
