@@ -80,9 +80,9 @@ def _words(value: object) -> str:
     plain = _plain(value)
     if plain is None:
         return "(none)"
-    if isinstance(plain, str | int | float | bool):
-        return str(plain)
-    return json.dumps(plain, ensure_ascii=False, sort_keys=True)
+    if not isinstance(plain, list | dict):
+        return str(plain)  # a scalar, or a type of the config's own (a delay: "4h")
+    return json.dumps(plain, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def _window(window: SendWindow) -> str:
