@@ -38,7 +38,11 @@ def plan(
         "(the snapshot the running system applied last).",
     ),
     format: str = typer.Option("text", "--format", help="text or json."),
-    now: str | None = typer.Option(None, help="Score at this time (ISO 8601); default now."),
+    now: str | None = typer.Option(
+        None,
+        help="Plan at this time (ISO 8601): what overdue touches count from, what is scored; "
+        "default now.",
+    ),
 ) -> None:
     """Show what the config in the working tree would change for the leads in flight: steps
     added, removed, moved or re-timed and what each group of enrollments gets instead, emails
