@@ -113,6 +113,7 @@ async def test_a_threshold_change_counts_who_would_cross_it_and_changes_nothing(
     plan = await build_plan(url, live, new, MONDAY)
     sc = plan.scoring
     assert sc is not None and sc.changes == ["MQL threshold 50 -> 25"]
+    assert plan.other_files == []  # the scoring says how scoring.yaml differs
     assert (sc.qualify_live, sc.qualify_new, sc.crossing, sc.no_longer) == (2, 5, 3, 0)
 
     edit(scoring, "mql_threshold: 25", "mql_threshold: 60")

@@ -173,7 +173,7 @@ def make_plan(live: Side, new: Side, in_flight: InFlight, now: datetime) -> Plan
     plan.texts = _text_diffs(live, new, plan.sequences)
     plan.forms = form_changes(live.project, new.project)
     plan.settings = setting_changes(live.project, new.project)
-    if plan.unchanged:
+    if plan.unchanged and not scoring_changes(live.project.scoring, new.project.scoring):
         # Nothing above saw a difference: still, the files may differ (a comment, a file
         # no check reads); never claim "unchanged" for two different trees.
         plan.other_files = _other_files(live, new)
