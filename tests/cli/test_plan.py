@@ -76,9 +76,8 @@ def test_against_a_git_ref_in_text_and_json(repo):
     data = json.loads(nurture("plan", "--against", "main", "--format", "json", env=env).stdout)
     assert data["valid"] is True and data["unchanged"] is False
     [seq] = [s for s in data["sequences"] if s["id"] == "b2b-nurture"]
-    assert {"change": "removed", "step": "objections", "before": "step 5", "after": None} in seq[
-        "changes"
-    ]
+    removed = {"change": "removed", "step": "objections", "before": "step 5", "after": None}
+    assert {**removed, "field": None} in seq["changes"]
     assert data["scoring"]["changes"] == ["MQL threshold 50 -> 45"]
 
 
@@ -113,3 +112,14 @@ async def test_against_what_is_live(repo, settings):
     live = f"live {tree_hash(files)[:12]} (applied 2026-12-01 09:00 UTC by dispatch)"
     assert f"plan: working tree against {live}" in result.stdout
     assert "step objections: removed" in result.stdout
+
+
+async def test_a_snapshot_that_cannot_be_written_back_exits_2(repo, settings):
+    _, env = repo
+    files = {"config/../outside.yaml": "x: 1\n"}
+    at = parse_instant("2026-12-01T09:00", "UTC")
+    async with session_scope(settings.database_url.get_secret_value()) as session:
+        await record(session, files, tree_hash(files), "dispatch", at)
+    result = nurture("plan", env=env)
+    assert result.returncode == 2, result.stderr
+    assert "not a snapshot path" in result.stderr and "Traceback" not in result.stderr

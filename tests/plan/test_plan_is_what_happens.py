@@ -140,9 +140,8 @@ async def test_what_plan_predicts_is_what_the_dispatcher_does(project, tmp_path)
     edit_sequence(settings.config_dir)
     load_project(settings.config_dir)  # the edit is a valid config
     new = side(settings, "working tree", settings.config_dir, settings.templates_dir)
-    async with session_scope(url) as session:
-        live = snapshot_side(settings, "live", live_files, tmp_path / "live")
-        plan = await build_plan(session, live, new, MONDAY)
+    live = snapshot_side(settings, "live", live_files, tmp_path / "live")
+    plan = await build_plan(url, live, new, MONDAY)
 
     [sequence] = [s for s in plan.sequences if s.sequence_id == "b2b-nurture"]
     assert sequence.status == "changed"
@@ -170,3 +169,45 @@ async def test_what_plan_predicts_is_what_the_dispatcher_does(project, tmp_path)
         assert got == expected, (enrollment, key[1], got, expected)
         checked[key[1]] += 1
     assert sum(checked.values()) == 17 and len(checked) >= 3  # leads at three steps or more
+
+
+async def test_touches_overdue_at_plan_time_go_out_now_and_the_plan_says_so(project, tmp_path):
+    # The dispatcher stopped on Thursday; the plan is made on Monday, the pass runs then:
+    # the overdue touches go out at that pass and the next steps count from it.
+    settings = project
+    stopped = MONDAY - timedelta(days=4)
+    await enrolled_leads(settings, 3, MONDAY - timedelta(days=21), domain="early.example")
+    await enrolled_leads(settings, 2, MONDAY - timedelta(days=9), domain="later.example")
+    await run_until(settings, stopped)
+    url = settings.database_url.get_secret_value()
+    live_files = read_tree(settings.config_dir, settings.templates_dir)
+    async with session_scope(url) as session:
+        await record(session, live_files, tree_hash(live_files), "dispatch", stopped)
+    before = await touches_by_enrollment(settings)
+    keys = await group_keys(settings)
+    overdue = [e for e, key in keys.items() if key[2] < MONDAY]
+    assert len(keys) == 5 and len(overdue) >= 2, keys
+
+    edit_sequence(settings.config_dir)
+    new = side(settings, "working tree", settings.config_dir, settings.templates_dir)
+    live = snapshot_side(settings, "live", live_files, tmp_path / "live")
+    plan = await build_plan(url, live, new, MONDAY)
+    [sequence] = [s for s in plan.sequences if s.sequence_id == "b2b-nurture"]
+    by_key = {
+        (f.group.sequence_id, f.group.step_id, f.group.due, f.group.timezone, f.group.had): f
+        for f in sequence.forecasts
+    }
+
+    await run_pass(build_dispatcher(settings), MONDAY)
+    await run_until(settings, MONDAY + timedelta(days=120))
+    after = await touches_by_enrollment(settings)
+    for enrollment, key in keys.items():
+        forecast = by_key[key]
+        assert forecast.new[0].at == max(key[2], MONDAY)
+        happened = after[enrollment][len(before[enrollment]) - 1 :]
+        expected = [
+            (u.step_id, f"skipped:{u.skipped}", None) if u.skipped else (u.step_id, "sent", u.at)
+            for u in forecast.new
+        ]
+        got = [(step, str(what), at) for step, what, at in happened]
+        assert got == expected, (enrollment, key[1], got, expected)

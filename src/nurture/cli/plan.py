@@ -38,14 +38,18 @@ def plan(
         "(the snapshot the running system applied last).",
     ),
     format: str = typer.Option("text", "--format", help="text or json."),
-    now: str | None = typer.Option(None, help="Score at this time (ISO 8601); default now."),
+    now: str | None = typer.Option(
+        None,
+        help="Plan at this time (ISO 8601): what overdue touches count from, what is scored; "
+        "default now.",
+    ),
 ) -> None:
     """Show what the config in the working tree would change for the leads in flight: steps
     added, removed, moved or re-timed and what each group of enrollments gets instead, emails
     whose text changes, forms that enrol elsewhere, leads that would cross the MQL threshold.
     Exits 1 when the new config does not validate (a CI gate for config changes)."""
     from nurture.db import session_scope, utcnow
-    from nurture.plan.build import build_plan
+    from nurture.plan.build import build_plan, read_in_flight
     from nurture.plan.output import plan_json, plan_text
     from nurture.plan.sources import SourceError, git_files, live_files, side, snapshot_side
 
@@ -68,15 +72,19 @@ def plan(
 
     async def build() -> str:
         new = side(settings, "working tree", settings.config_dir, settings.templates_dir)
-        async with session_scope(settings.database_url.get_secret_value()) as session:
-            if against is None:
-                label, files = await live_files(session)
-            else:
-                label = f"git {against}"
-                files = git_files(against, settings.config_dir, settings.templates_dir)
-            with tempfile.TemporaryDirectory(prefix="nurture-plan-") as folder:
+        url = settings.database_url.get_secret_value()
+        if against is not None:
+            label = f"git {against}"
+            files = git_files(against, settings.config_dir, settings.templates_dir)
+        with tempfile.TemporaryDirectory(prefix="nurture-plan-") as folder:
+            # One short session for every read (on SQLite a session holds the write lock):
+            # the rendering and the forecast run outside it, the trial scoring in its own.
+            async with session_scope(url) as session:
+                if against is None:
+                    label, files = await live_files(session)
                 live = snapshot_side(settings, label, files, Path(folder))
-                result = await build_plan(session, live, new, at)
+                in_flight = await read_in_flight(session, live.project, new.project)
+            result = await build_plan(url, live, new, at, in_flight)
         if format == "json":
             return json.dumps(plan_json(result), indent=2, ensure_ascii=False)
         return plan_text(result)

@@ -1,9 +1,11 @@
 """What differs between two configs, by kind, before any lead is looked at: steps added,
-removed, moved, or with another delay, condition, window, template or subject; forms that
-enrol into other sequences; scoring rules and the MQL threshold. Pure."""
+removed, moved, or with another delay, condition, window, template or subject; a sequence's
+own settings (goals, sender, trigger, ...); forms that enrol into other sequences; scoring
+rules and the MQL threshold; the contact policy, the signals and the sales routing. Pure."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -24,14 +26,33 @@ class Change(StrEnum):
     TEMPLATE = "template"
     SUBJECT = "subject"
     VARIANTS = "variants"
+    SETTING = "setting"  # a sequence-level field other than its steps and send window
+
+
+# The sequence's own fields a plan compares (steps and send_window have their own changes;
+# description is for people and changes nothing).
+SEQUENCE_FIELDS = (
+    "name",
+    "locales",
+    "trigger",
+    "sender",
+    "links",
+    "goals",
+    "on_reply",
+    "topic",
+    "priority",
+    "reenter",
+    "sunset",
+)
 
 
 @dataclass(frozen=True)
 class StepChange:
     change: Change
-    step_id: str | None  # None: the sequence's own setting (its send window)
+    step_id: str | None  # None: the sequence's own setting (its send window, SETTING)
     before: str | None = None
     after: str | None = None
+    field: str | None = None  # SETTING: which one (goals, sender, ...)
 
 
 def _dump(value: object) -> str | None:
@@ -42,6 +63,26 @@ def _dump(value: object) -> str | None:
     if isinstance(value, list):
         return "[" + ", ".join(_dump(v) or "" for v in value) + "]"
     return str(value)
+
+
+def _plain(value: object) -> object:
+    """A value as JSON data (models, lists and dicts of them)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _words(value: object) -> str:
+    plain = _plain(value)
+    if plain is None:
+        return "(none)"
+    if not isinstance(plain, list | dict):
+        return str(plain)  # a scalar, or a type of the config's own (a delay: "4h")
+    return json.dumps(plain, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def _window(window: SendWindow) -> str:
@@ -56,6 +97,10 @@ def step_changes(live: SequenceConfig, new: SequenceConfig) -> list[StepChange]:
         out.append(
             StepChange(Change.WINDOW, None, _window(live.send_window), _window(new.send_window))
         )
+    for name in SEQUENCE_FIELDS:
+        a, b = getattr(live, name), getattr(new, name)
+        if a != b:
+            out.append(StepChange(Change.SETTING, None, _words(a), _words(b), name))
     before = {s.id: (i, s) for i, s in enumerate(live.steps)}
     after = {s.id: s for s in new.steps}
     # Moved: the steps both have, in another order relative to each other.
@@ -139,4 +184,35 @@ def scoring_changes(live: ScoringConfig | None, new: ScoringConfig | None) -> li
             elif a != b:
                 detail = f"{a.points:+g} -> {b.points:+g} points" if a.points != b.points else ""
                 out.append(f"{kind} rule {rule_id} changed {detail}".rstrip())
+    return out
+
+
+def _model_changes(prefix: str, live: BaseModel, new: BaseModel) -> list[str]:
+    """Each leaf field that differs, as ``a.b: before -> after``."""
+    out = []
+    for name in type(live).model_fields:
+        a, b = getattr(live, name), getattr(new, name)
+        if a == b:
+            continue
+        where = f"{prefix}{name}"
+        if isinstance(a, BaseModel) and isinstance(b, BaseModel) and type(a) is type(b):
+            out += _model_changes(f"{where}.", a, b)
+        else:
+            out.append(f"{where}: {_words(a)} -> {_words(b)}")
+    return out
+
+
+def setting_changes(live: Project, new: Project) -> dict[str, list[str]]:
+    """Per file kind (policy, signals, sales), each difference in words: the contact policy
+    (config/policy.yaml), the signals (config/signals.yaml), the sales routing
+    (config/sales.yaml). Kinds without a difference are left out."""
+    out: dict[str, list[str]] = {}
+    for kind in ("policy", "signals", "sales"):
+        a, b = getattr(live, kind), getattr(new, kind)
+        if a == b:
+            continue
+        if a is None or b is None:
+            out[kind] = [f"config/{kind}.yaml {'added' if a is None else 'removed'}"]
+        else:
+            out[kind] = _model_changes("", a, b) or [f"config/{kind}.yaml changed"]
     return out

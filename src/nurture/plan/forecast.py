@@ -1,5 +1,6 @@
 """What an in-flight enrollment gets from here on, under a given sequence config: the touch it
-has scheduled (it keeps its date: the dispatcher does not re-time a scheduled touch), then
+has scheduled (it keeps its date: the dispatcher does not re-time a scheduled touch; one
+overdue goes out at the next pass, ``now``), then
 each next step by the dispatcher's own rule (``ledger.progress.next_step_index``), due by the
 dispatcher's own clock (``sequences.schedule.due_at``, counted from the send before). Pure:
 the same inputs give the same forecast, with no database and no clock."""
@@ -38,11 +39,15 @@ def forecast(
     due: datetime,
     had: frozenset[str],
     lead_timezone: str | None,
+    now: datetime,
 ) -> list[Upcoming]:
     """Every touch of an enrollment from its scheduled one (``step_id`` due at ``due``; ``had``:
     every step it has a touch row for, that one included), assuming each goes out when due
     (a condition that is false skips the step at the same instant, so the dates after it are
-    the same either way) and the contact policy defers nothing."""
+    the same either way) and the contact policy defers nothing. A touch overdue at ``now``
+    goes out at ``now``, and the next step counts from there, as the dispatcher's pass at
+    ``now`` counts it (``ledger.progress.advance``)."""
+    due = max(due, now)
     if sequence is None:
         return [Upcoming(step_id, due, "sequence_removed")]
     ids = sequence.step_ids

@@ -45,7 +45,22 @@ async def groups(session: AsyncSession, sequence_ids: Collection[str]) -> list[G
         if is_postgres(session)
         else func.group_concat(T.c.step_id, ",")
     )
-    had = select(T.c.enrollment_id, steps.label("steps")).group_by(T.c.enrollment_id).subquery()
+    # The steps had, of only the enrollments forecast (not the whole history of sends).
+    wanted = (
+        select(T.c.enrollment_id)
+        .join(Enrollment, Enrollment.id == T.c.enrollment_id)
+        .where(
+            T.c.state.in_(CLAIMABLE),
+            Enrollment.state == EnrollmentState.ACTIVE,
+            T.c.sequence_id.in_(list(sequence_ids)),
+        )
+    )
+    had = (
+        select(T.c.enrollment_id, steps.label("steps"))
+        .where(T.c.enrollment_id.in_(wanted))
+        .group_by(T.c.enrollment_id)
+        .subquery()
+    )
     rows = await session.execute(
         select(
             Touch.sequence_id,

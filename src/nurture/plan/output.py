@@ -10,6 +10,7 @@ from nurture.plan.changes import Change, StepChange
 from nurture.plan.forecast import Fate
 
 FORMAT_VERSION = 1
+SETTINGS = {"policy": "contact policy", "signals": "signals", "sales": "sales routing"}
 
 
 def _when(moment: datetime) -> str:
@@ -21,6 +22,8 @@ def _span(first: datetime, last: datetime) -> str:
 
 
 def _change(c: StepChange) -> str:
+    if c.change == Change.SETTING:
+        return f"{c.field}: {c.before} -> {c.after}"
     what = f"step {c.step_id}" if c.step_id else "send window"
     if c.change == Change.ADDED:
         return f"{what}: added as {c.after}"
@@ -54,9 +57,14 @@ def plan_text(plan: Plan) -> str:
         lines.append("")
         lines.append(f"sequence {s.sequence_id}: {s.status}")
         lines += [f"  {_change(c)}" for c in s.changes]
-        if s.status == "added":
+        if s.status == "added" and not s.active and not s.waiting.pending:
             lines.append("  no enrollments yet: leads enter it from its trigger")
             continue
+        if s.status == "added":
+            lines.append(
+                "  not in the live config, but enrollments are under way: the live config "
+                "ends them when their touch is due, the new one goes on with them"
+            )
         if s.status == "unchanged" and not s.affected:
             continue
         summary = (
@@ -101,6 +109,12 @@ def plan_text(plan: Plan) -> str:
             f"  scored now: {sc.qualify_new} lead(s) would become MQL with the new scoring "
             f"({sc.qualify_live} with the live one): {sc.crossing} more, {sc.no_longer} fewer"
         )
+    for kind, changes in plan.settings.items():
+        lines += ["", f"{SETTINGS[kind]} (config/{kind}.yaml):"]
+        lines += [f"  {c}" for c in changes]
+    if plan.other_files:
+        lines += ["", "other files differ (no change the plan can forecast in them):"]
+        lines += [f"  {p}" for p in plan.other_files]
     return "\n".join(lines) + "\n"
 
 
@@ -125,6 +139,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                         "step": c.step_id,
                         "before": c.before,
                         "after": c.after,
+                        "field": c.field,
                     }
                     for c in s.changes
                 ],
@@ -156,6 +171,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "variant": t.variant,
                 "receivers": t.receivers,
                 "diff": t.diff,
+                "html_changed": t.html_changed,
             }
             for t in plan.texts
         ],
@@ -169,4 +185,6 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "crossing": plan.scoring.crossing,
             "no_longer": plan.scoring.no_longer,
         },
+        "settings": plan.settings,
+        "other_files": plan.other_files,
     }

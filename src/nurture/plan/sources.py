@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nurture.config.project import Project, load_project
 from nurture.config.yamlfile import ConfigError
-from nurture.liveconfig.snapshot import CONFIG, TEMPLATES, latest, materialize
+from nurture.liveconfig.snapshot import CONFIG, SUFFIXES, TEMPLATES, latest, materialize
 from nurture.rendering.compose import Composer, build_composer
 from nurture.settings import Settings
 
@@ -66,7 +66,8 @@ def git_files(ref: str, config_dir: Path, templates_dir: Path) -> dict[str, str]
         raise SourceError(f"not a git ref: {ref!r}")
     config = config_dir.resolve()
     root = Path(_git(config, "rev-parse", "--show-toplevel").decode().strip())
-    commit = _git(root, "rev-parse", "--verify", "--end-of-options", f"{ref}^{{commit}}")
+    # No --end-of-options (git 2.24+): the "-" check above keeps ref from being an option.
+    commit = _git(root, "rev-parse", "--verify", f"{ref}^{{commit}}")
     commit_id = commit.decode().strip()
     files: dict[str, str] = {}
     for prefix, folder in ((CONFIG, config), (TEMPLATES, templates_dir.resolve())):
@@ -74,6 +75,12 @@ def git_files(ref: str, config_dir: Path, templates_dir: Path) -> dict[str, str]
             relative = folder.relative_to(root).as_posix()
         except ValueError:
             raise SourceError(f"{folder} is not in the git repository at {root}") from None
+        if relative == ".":
+            # Every file of the repository would count as config (or as a template).
+            raise SourceError(
+                f"the {prefix} folder {folder} is the git repository's root itself; keep "
+                f"config/ and templates/ in folders of their own to compare with a git ref"
+            )
         names = _git(root, "ls-tree", "-r", "-z", "--name-only", commit_id, "--", relative)
         for name in filter(None, names.decode().split("\0")):
             blob = _git(root, "show", f"{commit_id}:{name}")
@@ -81,7 +88,11 @@ def git_files(ref: str, config_dir: Path, templates_dir: Path) -> dict[str, str]
             try:
                 files[key] = blob.decode("utf-8")
             except UnicodeDecodeError:
-                continue  # an image beside the templates: not config
+                # An image beside the templates is no config; a config or template file
+                # that is not UTF-8 is a problem, not something to leave out unsaid.
+                if prefix == TEMPLATES and PurePosixPath(name).suffix not in SUFFIXES:
+                    continue
+                raise SourceError(f"{name} at {ref} is not UTF-8 text") from None
     if not any(k.startswith(f"{CONFIG}/") for k in files):
         raise SourceError(f"no config at {ref} (looked in {config.relative_to(root)}/)")
     return files
@@ -89,7 +100,10 @@ def git_files(ref: str, config_dir: Path, templates_dir: Path) -> dict[str, str]
 
 def snapshot_side(settings: Settings, label: str, files: dict[str, str], folder: Path) -> Side:
     """A snapshot written to ``folder`` and loaded from there."""
-    config_dir, templates_dir = materialize(files, folder)
+    try:
+        config_dir, templates_dir = materialize(files, folder)
+    except ValueError as exc:  # a snapshot path that would write outside the folder
+        raise SourceError(f"{label} cannot be read: {exc}") from None
     try:
         return side(settings, label, config_dir, templates_dir)
     except ConfigError as exc:
