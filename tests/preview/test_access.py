@@ -164,6 +164,8 @@ async def test_the_form_leaves_a_cookie_not_the_key(client: Client) -> None:
         assert 'method="post" action="/preview/key"' in page.text
         assert 'type="password" name="key"' in page.text
         assert form_next(page.text) == "/preview/b2b-nurture?start=2026-12-07"
+        # not no-referrer: under that a browser posts the form with "Origin: null"
+        assert page.headers["referrer-policy"] == "same-origin"
 
         response = await c.post(
             "/preview/key", data={"key": KEY, "next": form_next(page.text) or ""}

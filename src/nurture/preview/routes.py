@@ -46,7 +46,9 @@ FORM_LIMIT = 4096
 HEADERS = {
     "Content-Security-Policy": PAGE_CSP,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Nothing to other sites; same-origin, not no-referrer: under no-referrer a browser sends
+    # "Origin: null" with the sign-in form, which same_origin() must refuse.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
