@@ -1,7 +1,8 @@
 """What /preview/ shows: the sequences; a sequence's emails, every step × locale × variant with
 its subject, text, HTML and the date it goes out for a sample start; each email's HTML alone
 under a policy that runs nothing; 404s that say what there is; a failing template as an
-error on its email only. From this machine (the ASGI client is 127.0.0.1)."""
+error on its email only. From this machine (the ASGI client is 127.0.0.1, the Host
+localhost:8000)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ EMAIL = re.compile(
 async def client(settings: Settings, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(trilingual(settings, tmp_path))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=settings.base_url) as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8000") as c:
         yield c
 
 
@@ -202,8 +203,11 @@ async def test_one_email_alone_under_a_policy_that_runs_nothing(
     response = await client.get("/preview/trilingual/offer/sv/b.html")
     assert response.status_code == 200
     assert '<p style="margin: 0 0 16px 0;">Vårt erbjudande</p>' in response.text
+    # sandbox: an opaque origin with no script, forms or popups; it submits nowhere, and
+    # only the preview itself may frame it
     assert response.headers["content-security-policy"] == (
-        "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; base-uri 'none'"
+        "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'self'; sandbox"
     )
     assert response.headers["content-language"] == "sv"
     assert response.headers["x-content-type-options"] == "nosniff"

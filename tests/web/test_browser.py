@@ -165,8 +165,16 @@ def test_a_marketer_reads_a_sequences_emails_in_the_preview(server):
         ).to_have_text("Hallo Max,")
         shot = folder / "preview.png"
         page.screenshot(path=str(shot), full_page=True)
-        page.click("article[data-step=welcome] >> text=open the HTML alone")
-        page.wait_for_url(f"{base}/preview/b2b-nurture/welcome/de.html?sample=full")
+        alone = f"{base}/preview/b2b-nurture/welcome/de.html?sample=full"
+        with page.expect_response(alone) as answer:
+            page.click("article[data-step=welcome] >> text=open the HTML alone")
+        page.wait_for_url(alone)
+        assert answer.value.status == 200
+        assert answer.value.headers["content-security-policy"].endswith("; sandbox")
+        assert "Hallo Max," in answer.value.text()
+        # Playwright finds no element in a CSP-sandboxed page it was clicked into (it gets
+        # no script context there); loaded afresh it does.
+        page.reload()
         expect(page.locator("p").first).to_have_text("Hallo Max,")
         browser.close()
     assert blocked == []
@@ -175,3 +183,47 @@ def test_a_marketer_reads_a_sequences_emails_in_the_preview(server):
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert width == 1280 and height > 3000  # seven steps, each with its frame
     assert len(png) > 50_000  # text and frames, not a blank page
+
+
+def test_from_another_host_the_preview_asks_for_the_key_in_a_form(tmp_path: Path):
+    """The browser reaches nurture as preview.test (resolved to 127.0.0.1, as a rebinding name
+    or a TCP proxy would): not local, so the 403 page with its form; a wrong key, the form
+    again; the right one, a cookie and back to the page asked for, then the email alone.
+    The key is in no URL the browser loaded."""
+    from playwright.sync_api import expect, sync_playwright
+
+    key = "browser-preview-key"
+    with serve(CONTENT, tmp_path, NURTURE_API_KEY=key) as local_base:
+        port = local_base.rsplit(":", 1)[1]
+        base = f"http://preview.test:{port}"
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[*ARGS, "--host-resolver-rules=MAP preview.test 127.0.0.1"],
+            )
+            page = browser.new_page()
+            urls: list[str] = []
+            page.on("request", lambda r: urls.append(r.url))
+            blocked: list[str] = []
+            page.on(
+                "console", lambda m: blocked.append(m.text) if "Content Security" in m.text else 0
+            )
+            first = page.goto(f"{base}/preview/b2b-nurture?sample=sparse")
+            assert first is not None and first.status == 403
+            expect(page.locator("h1")).to_have_text("No access to the preview")
+            page.fill("input[name=key]", "a-guess")
+            page.click("button[type=submit]")
+            expect(page.locator("p.error")).to_have_text("That is not NURTURE_API_KEY.")
+            page.fill("input[name=key]", key)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{base}/preview/b2b-nurture?sample=sparse")
+            expect(page.locator("h1")).to_have_text(PROJECT.sequences["b2b-nurture"].name)
+            [cookie] = page.context.cookies()
+            assert cookie["name"] == "nurture_preview" and key not in cookie["value"]
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+            alone = page.goto(f"{base}/preview/b2b-nurture/welcome/de.html")
+            assert alone is not None and alone.status == 200  # the cookie opens it too
+            expect(page.locator("p").first).to_contain_text("Hallo")
+            browser.close()
+    assert blocked == []
+    assert urls and not [u for u in urls if key in u]

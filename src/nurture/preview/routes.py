@@ -5,7 +5,7 @@ who); the page text is English, the emails are in their own languages."""
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -13,7 +13,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from nurture.config.project import Project
 from nurture.config.yamlfile import ConfigError
 from nurture.db import utcnow
-from nurture.preview.access import COOKIE, Access, access, cookie_value
+from nurture.preview.access import (
+    COOKIE,
+    Access,
+    access,
+    cookie_value,
+    key_matches,
+    safe_next,
+    same_origin,
+)
 from nurture.preview.service import NotFound, one_email, preview_sequence, summaries
 from nurture.web.state import AppState, Pages, get_state
 
@@ -27,12 +35,20 @@ PAGE_CSP = (
     "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-# One email's HTML alone: what a mail client would show, nothing it could run.
-EMAIL_CSP = "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; base-uri 'none'"
+# One email's HTML alone: what a mail client would show, nothing it could run, submit or
+# frame it (sandbox: an opaque origin, so not even a cookie of ours is in reach).
+EMAIL_CSP = (
+    "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'self'; sandbox"
+)
+# The sign-in form's body: a key and a path; anything bigger is not that form.
+FORM_LIMIT = 4096
 HEADERS = {
     "Content-Security-Policy": PAGE_CSP,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Nothing to other sites; same-origin, not no-referrer: under no-referrer a browser sends
+    # "Origin: null" with the sign-in form, which same_origin() must refuse.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
@@ -43,8 +59,13 @@ def _page(name: str, status: int = 200, **context: object) -> HTMLResponse:
     return response
 
 
-def _message(title: str, message: str, status: int, details: str = "") -> HTMLResponse:
-    return _page("message.html.j2", status, title=title, message=message, details=details)
+def _message(
+    title: str, message: str, status: int, details: str = "", signin: dict[str, str] | None = None
+) -> HTMLResponse:
+    """``signin``: show the key form, with its ``next`` path and an ``error`` line."""
+    return _page(
+        "message.html.j2", status, title=title, message=message, details=details, signin=signin
+    )
 
 
 def _project(state: AppState) -> Project | HTMLResponse:
@@ -62,40 +83,102 @@ def _project(state: AppState) -> Project | HTMLResponse:
         )
 
 
+def _set_cookie(response: Response, state: AppState) -> None:
+    response.set_cookie(
+        COOKIE,
+        cookie_value(state.settings.api_key),
+        path="/preview",
+        httponly=True,
+        samesite="strict",
+        secure=state.settings.base_url.startswith("https://"),
+    )
+
+
+def _refused(has_key: bool, next_path: str, error: str = "") -> HTMLResponse:
+    """The 403 page: how to get in; with a key configured, the form to type it into."""
+    if not has_key:
+        how = (
+            "The preview opens only on this machine (http://127.0.0.1 or http://localhost, "
+            "not through a proxy). To open it from elsewhere, set NURTURE_API_KEY."
+        )
+        return _message("No access to the preview", how, 403)
+    how = (
+        "The preview opens without a key only on this machine, not through a proxy. Enter "
+        "NURTURE_API_KEY (a cookie keeps you in), or send Authorization: Bearer "
+        "<NURTURE_API_KEY>."
+    )
+    return _message(
+        "No access to the preview", how, 403, signin={"next": next_path, "error": error}
+    )
+
+
 def _guard(request: Request, state: AppState) -> Response | None:
-    """None: go on; else the answer (a 403 page, or the redirect that sets the cookie)."""
+    """None: go on; else the answer (a 400 for a key in the URL, else a 403 page)."""
     key = state.settings.api_key
     verdict = access(request, key)
     if verdict.allowed:
         return None
-    if verdict is Access.NEW_KEY:
+    if verdict is Access.KEY_IN_URL:
         rest = [(k, v) for k, v in request.query_params.multi_items() if k != "key"]
         target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
-        response = RedirectResponse(target, status_code=303, headers=HEADERS)
-        response.set_cookie(
-            COOKIE,
-            cookie_value(key),
-            path="/preview",
-            httponly=True,
-            samesite="strict",
-            secure=state.settings.base_url.startswith("https://"),
+        return _message(
+            "The key does not go in the address",
+            "The preview no longer takes ?key= : a key in a URL lands in the access logs of "
+            "nurture and of every proxy in between. If that was NURTURE_API_KEY, it is in "
+            "them now: change it. Then open this page without ?key= and enter the key in the "
+            "form there.",
+            400,
+            signin={"next": safe_next(target), "error": ""} if key.get_secret_value() else None,
         )
-        return response
+    next_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    error = (
+        "That key or cookie is not (or no longer) NURTURE_API_KEY."
+        if verdict is Access.WRONG_KEY
+        else ""
+    )
+    return _refused(bool(key.get_secret_value()), safe_next(next_path), error)
+
+
+async def _form(request: Request) -> dict[str, list[str]] | None:
+    """The sign-in form's fields, or None if the body is no small urlencoded form. Read by
+    hand to stop at FORM_LIMIT bytes (``request.form()`` would read any length)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > FORM_LIMIT:
+            return None
+    try:
+        return parse_qs(body.decode("ascii"), max_num_fields=8, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+@router.post("/key", response_class=HTMLResponse)
+async def sign_in(request: Request, state: AppState = Depends(get_state)) -> Response:
+    """The 403 page's form: the right key sets the cookie and goes (303) to ``next``."""
+    key = state.settings.api_key
+    if not same_origin(request, state.settings.base_url):
+        # A page elsewhere posting here: it could only set a cookie for a key it knows,
+        # still it has no business here.
+        return _message("Not from this site", "Sign in from the preview's own page.", 403)
+    fields = await _form(request)
+    if fields is None:
+        return _message(
+            "Not a sign-in form",
+            f"Send the form as application/x-www-form-urlencoded, at most {FORM_LIMIT} bytes.",
+            400,
+        )
+    next_path = safe_next((fields.get("next") or [None])[0])
     if not key.get_secret_value():
-        how = (
-            "The preview opens only on this machine (http://127.0.0.1, not through a proxy). "
-            "To open it from elsewhere, set NURTURE_API_KEY and open /preview/?key=<the key> "
-            "once."
-        )
-    elif verdict is Access.WRONG_KEY:
-        how = "That key is not NURTURE_API_KEY. Open /preview/?key=<NURTURE_API_KEY> once."
-    else:
-        how = (
-            "The preview opens without a key only on this machine, not through a proxy. "
-            "Open /preview/?key=<NURTURE_API_KEY> once (a cookie keeps you in), or send "
-            "Authorization: Bearer <NURTURE_API_KEY>."
-        )
-    return _message("No access to the preview", how, 403)
+        return _refused(False, next_path)
+    if not key_matches((fields.get("key") or [""])[0], key):
+        return _refused(True, next_path, "That is not NURTURE_API_KEY.")
+    response = RedirectResponse(next_path, status_code=303, headers=HEADERS)
+    _set_cookie(response, state)
+    return response
 
 
 @router.get("/", response_class=HTMLResponse)
