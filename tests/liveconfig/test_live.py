@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import email
 import logging
+import os
 import shutil
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -178,8 +180,10 @@ async def test_the_kept_snapshot_is_written_once_and_rewritten_when_tampered_wit
     live = await load_live(working, "dispatch", config_checks, LATER)
     assert live.project.sales is not None  # the snapshot's, not the hand edit
     assert tree_hash(read_tree(kept / "config", kept / "templates")) == good.hash
-    # No leftovers: the kept tree only (the refused trees are not kept).
-    assert [p.name for p in (working.var_dir / "live").iterdir()] == [good.hash]
+    # No leftovers: the kept tree and the refused one (removed once unused for a day), no
+    # temporary or set-aside folders.
+    names = {p.name for p in (working.var_dir / "live").iterdir()}
+    assert good.hash in names and len(names) == 2 and not [n for n in names if n[0] == "."]
 
 
 async def test_what_is_applied_is_what_was_checked_whatever_is_saved_meanwhile(working):
@@ -200,6 +204,7 @@ async def test_only_the_trees_used_last_are_kept(working, monkeypatch):
     from nurture.liveconfig import live as live_module
 
     monkeypatch.setattr(live_module, "KEPT_FOLDERS", 2)
+    monkeypatch.setattr(live_module, "KEPT_SECONDS", 0.0)  # unused for a day: now
     path = sequence_file(working)
     hashes = []
     for n in range(4):
@@ -214,8 +219,6 @@ async def test_refused_with_no_config_applied_before_fails_the_pass(working):
         await live_dispatcher(working, "dispatch", config_checks, MONDAY)
     assert any(Path(p.file) == welcome_template(working) for p in exc.value.problems)
     assert await snapshots(working) == 0
-    live_dir = working.var_dir / "live"
-    assert not live_dir.exists() or not any(live_dir.iterdir())  # nothing kept of it
 
 
 async def test_files_judged_already_are_not_checked_again_and_an_edit_is(working):
@@ -262,3 +265,28 @@ async def test_the_scheduler_s_pass_says_a_config_was_refused(working):
     assert len(outbox(working)) == 1
     handoff = await handoff_once(working, MONDAY, use_prefect=False)
     assert handoff.endswith(" kept)")
+
+
+async def test_a_tree_in_use_is_never_pruned_under_its_process(working, monkeypatch):
+    """A marketer saving twenty times makes twenty trees; the one a dispatcher applies stays
+    (each judge touches it), the ones nobody used for a day go."""
+    from nurture.liveconfig import live as live_module
+
+    monkeypatch.setattr(live_module, "KEPT_FOLDERS", 2)
+    applied = await load_live(working, "dispatch", config_checks, MONDAY)
+    root = working.var_dir / "live"
+    path = sequence_file(working)
+    original = path.read_text()
+    made = []
+    for n in range(4):  # other trees, each made and left a day and a half ago
+        path.write_text(original.replace("Test-Nurture", f"Entwurf {n}", 1))
+        made.append(live_module.judge(working, config_checks)[1])
+        os.utime(root / made[-1], (time.time() - 130_000, time.time() - 130_000))
+    path.write_text(original)
+    again = await load_live(working, "dispatch", config_checks, LATER)  # touches it
+    assert again.hash == applied.hash
+    path.write_text(original.replace("Test-Nurture", "Neu", 1))
+    newest = live_module.judge(working, config_checks)[1]  # a new tree: the prune runs
+    names = {p.name for p in root.iterdir()}
+    assert {applied.hash, newest} <= names and not names & set(made)
+    assert (root / applied.hash / "templates").is_dir()

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -82,7 +83,11 @@ Verdict = Judged | ConfigError
 # project). An edit changes the hash and is judged again.
 _verdicts: dict[tuple[str, Checks], tuple[str, Verdict]] = {}
 KEPT_VERDICTS = 8  # a process has one or two settings (working, kept); tests have many
-KEPT_FOLDERS = 20  # trees under var/live/ kept (the newest used): one is live, a few recent
+# Trees under var/live/ are removed once unused for a day and not among the 20 used last:
+# every process touches the tree it applies each time it judges (each pass, each second in
+# the web app), so none is removed under a process that applies it.
+KEPT_FOLDERS = 20
+KEPT_SECONDS = 86_400.0
 HASH = re.compile(r"[0-9a-f]{64}")
 
 
@@ -120,6 +125,9 @@ def judge(settings: Settings, checks: Checks) -> tuple[dict[str, str], str, Verd
     digest = tree_hash(files)
     seen = _verdicts.get(key)
     if seen is not None and seen[0] == digest:
+        if isinstance(seen[1], Judged):  # in use: not pruned
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(seen[1].settings.config_dir.parent)
         return files, digest, seen[1]
     root = settings.var_dir / "live"
     folder = _materialized(root, digest, files)
@@ -132,8 +140,6 @@ def judge(settings: Settings, checks: Checks) -> tuple[dict[str, str], str, Verd
         verdict = Judged(files, digest, project, composer, tree)
     except ConfigError as exc:
         verdict = ConfigError([_relocated(p, folder, settings) for p in exc.problems])
-        if not any(v[0] == digest and isinstance(v[1], Judged) for v in _verdicts.values()):
-            shutil.rmtree(folder, ignore_errors=True)  # a refused tree is not kept
     _verdicts.pop(key, None)
     _verdicts[key] = (digest, verdict)
     while len(_verdicts) > KEPT_VERDICTS:  # the oldest first (insertion order)
@@ -179,11 +185,18 @@ def _materialized(root: Path, digest: str, files: dict[str, str]) -> Path:
 
 
 def _prune(root: Path, keep: Path) -> None:
-    """Remove all but the KEPT_FOLDERS trees used last (never ``keep``)."""
-    trees = [p for p in root.iterdir() if p.is_dir() and HASH.fullmatch(p.name) and p != keep]
-    trees.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in trees[KEPT_FOLDERS - 1 :]:
-        shutil.rmtree(old, ignore_errors=True)
+    """Remove the trees unused for KEPT_SECONDS beyond the KEPT_FOLDERS used last (never
+    ``keep``)."""
+    trees = []
+    for p in root.iterdir():
+        if p.is_dir() and HASH.fullmatch(p.name) and p != keep:
+            with contextlib.suppress(FileNotFoundError):  # another process pruned it
+                trees.append((p.stat().st_mtime, p))
+    trees.sort(reverse=True)
+    oldest = time.time() - KEPT_SECONDS
+    for used, old in trees[KEPT_FOLDERS - 1 :]:
+        if used < oldest:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 async def load_live(settings: Settings, applied_by: str, checks: Checks, now: datetime) -> Live:
