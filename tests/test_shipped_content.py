@@ -412,7 +412,9 @@ async def test_the_preview_shows_every_shipped_email_without_an_error(settings):
     )
     project = load_project(settings.config_dir)
     transport = httpx.ASGITransport(app=create_app(settings))
-    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://localhost:8000"
+    ) as client:  # local: the preview opens
         index = await client.get("/preview/")
         for sequence in project.sequences.values():
             assert f'href="/preview/{sequence.id}"' in index.text
