@@ -40,3 +40,22 @@ def test_a_broken_config_raises_on_every_call_until_fixed(tmp_path, monkeypatch)
     sequence.write_text(good.replace("Test-Nurture", "Edited"), "utf-8")
     touch(sequence, 1_900_000_100)
     assert load_project_cached(config).sequences["b2b-nurture"].name == "Edited"
+
+
+def test_sequences_sharing_a_topic_share_its_label(tmp_path):
+    from nurture.config.project import load_project
+
+    config = tmp_path / "config"
+    shutil.copytree(CONTENT / "config", config)
+    for name, label in (("b2b-nurture", "Ratgeber"), ("b2b-recycle", "Tipps")):
+        path = config / "sequences" / f"{name}.yaml"
+        text = path.read_text(encoding="utf-8")
+        path.write_text(
+            text.replace("sender:\n", f"topic: ratgeber\ntopic_label: {label}\nsender:\n", 1),
+            encoding="utf-8",
+        )
+    with pytest.raises(ConfigError) as caught:
+        load_project(config)
+    [problem] = caught.value.problems
+    assert problem.file.name == "b2b-recycle.yaml" and problem.field == "topic_label"
+    assert problem.message == "topic 'ratgeber' is labelled differently in sequence 'b2b-nurture'"

@@ -23,9 +23,9 @@ def lang_settings(settings, tmp_path):
     return multilingual(settings, tmp_path)
 
 
-async def a_lead(settings, locale: str | None) -> str:
+async def a_lead(settings, locale: str | None, email: str = "l@example.com") -> str:
     async with session_scope(settings.database_url.get_secret_value()) as session:
-        [(row, _)] = await upsert_leads(session, [("l@example.com", {"locale": locale}, NOW, None)])
+        [(row, _)] = await upsert_leads(session, [(email, {"locale": locale}, NOW, None)])
     return row.public_id
 
 
@@ -69,3 +69,15 @@ async def test_a_bad_link_follows_the_browser(lang_settings):
     async with httpx.AsyncClient(transport=transport, base_url=lang_settings.base_url) as client:
         page = await client.get("/u/garbage", headers={"accept-language": "sv"})
     assert page.status_code == 404 and "Avregistreringslänken är ogiltig." in page.text
+
+
+TOPIC = 'topic: ratgeber\ntopic_label: {de: "Ratgeber", sv: "Guider", en: "Guides"}\n'
+
+
+async def test_the_topics_are_named_in_the_lead_s_language(lang_settings):
+    sequence = lang_settings.config_dir / "sequences" / "b2b-nurture.yaml"
+    sequence.write_text(sequence.read_text().replace("trigger:\n", TOPIC + "trigger:\n", 1))
+    swedish, _, _, _ = await pages(lang_settings, await a_lead(lang_settings, "sv"))
+    assert re.search(r'value="ratgeber"[^>]*> Guider</label>', swedish), swedish
+    german, _, _, _ = await pages(lang_settings, await a_lead(lang_settings, None, "d@example.de"))
+    assert re.search(r'value="ratgeber"[^>]*> Ratgeber</label>', german)

@@ -120,6 +120,8 @@ def _locale_problems(doc: YamlDoc, seq: SequenceConfig) -> list[Problem]:
     for name, value in seq.links.items():
         if lacking := missing(value, seq.locales):
             problems.append(doc.problem(["links", name], f"no URL for {', '.join(lacking)}"))
+    if seq.topic_label is not None and (lacking := missing(seq.topic_label, seq.locales)):
+        problems.append(doc.problem(["topic_label"], f"no text for {', '.join(lacking)}"))
     return problems
 
 
@@ -157,6 +159,28 @@ def _form_locale_problems(doc: YamlDoc, form: FormConfig) -> list[Problem]:
             problems.append(doc.problem(path, f"one text per locale ({', '.join(form.locales)})"))
         elif lacking := missing(text, form.locales):  # type: ignore[arg-type]
             problems.append(doc.problem(path, f"no text for {', '.join(lacking)}"))
+    return problems
+
+
+def _topic_label_problems(sequences: list[tuple[YamlDoc, SequenceConfig]]) -> list[Problem]:
+    """Sequences sharing a topic share its label: one page shows one checkbox per topic."""
+    labels: dict[str, tuple[str, object]] = {}
+    problems = []
+    for doc, seq in sequences:
+        if seq.topic is None:
+            if seq.topic_label is not None:
+                problems.append(doc.problem(["topic_label"], "a topic_label needs a topic"))
+            continue
+        if seq.topic_label is None:
+            continue
+        first = labels.setdefault(seq.topic, (seq.id, seq.topic_label))
+        if first[1] != seq.topic_label:
+            problems.append(
+                doc.problem(
+                    ["topic_label"],
+                    f"topic {seq.topic!r} is labelled differently in sequence {first[0]!r}",
+                )
+            )
     return problems
 
 
@@ -203,6 +227,7 @@ def load_project(config_dir: Path) -> Project:
                 problems.append(doc.problem(["trigger", "forms", i], f"no form {form_id!r}"))
         problems += _trigger_problems(doc, seq)  # type: ignore[arg-type]
         problems += _locale_problems(doc, seq)  # type: ignore[arg-type]
+    problems += _topic_label_problems(sequences)  # type: ignore[arg-type]
     if sales:
         doc, config = sales
         recycle = config.recycle_sequence  # type: ignore[attr-defined]

@@ -434,6 +434,11 @@ class SequenceConfig(StrictModel):
         None,
         description="What the lead can opt out of on the preference page (e.g. newsletter).",
     )
+    topic_label: LocalizedText | None = Field(
+        None,
+        description="How the preference page names the topic: one text, or one per locale "
+        "(default: the topic with hyphens as spaces). Sequences sharing a topic share it.",
+    )
     priority: int = Field(
         0,
         ge=-100,

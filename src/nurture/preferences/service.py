@@ -26,6 +26,7 @@ from nurture.leads.events import EventType, event_row, record_events
 from nurture.leads.models import Lead
 from nurture.ledger.enrollment import exit_matching
 from nurture.ledger.models import Enrollment
+from nurture.locales.codes import localized
 from nurture.preferences.models import Pause, TopicOptOut
 
 # "Pause all marketing mail for 30 days" on the page.
@@ -37,6 +38,17 @@ TOPIC_OPTED_OUT = "topic_opted_out"
 def topics(project: Project) -> list[str]:
     """The topics a lead can opt out of: every ``topic`` of the project's sequences."""
     return sorted({s.topic for s in project.sequences.values() if s.topic})
+
+
+def topic_labels(project: Project, locale: str) -> dict[str, str]:
+    """Each topic as the preference page names it in ``locale``: the sequences'
+    ``topic_label`` by the fallback chain over their locales, else the topic with hyphens as
+    spaces."""
+    labels = {t: t.replace("-", " ").replace("_", " ").capitalize() for t in topics(project)}
+    for sequence in project.sequences.values():
+        if sequence.topic and sequence.topic_label is not None:
+            labels[sequence.topic] = localized(sequence.topic_label, locale, sequence.locales)
+    return labels
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from nurture.preferences.service import (
     Preferences,
     preferences_of,
     set_preferences,
+    topic_labels,
     topics,
 )
 from nurture.tokens import InvalidToken
@@ -214,9 +215,7 @@ def _page(
     saved: bool = False,
     done: bool = False,
 ) -> Response:
-    labels = {
-        t: t.replace("-", " ").replace("_", " ").capitalize() for t in topics(state.project())
-    }
+    labels = topic_labels(state.project(), locale)
     offered = [
         {"slug": t, "label": label, "wanted": t not in held.opted_out}
         for t, label in labels.items()
