@@ -53,7 +53,12 @@ def plan_text(plan: Plan) -> str:
     if plan.unchanged:
         lines.append("no changes: what is live stays as it is")
         return "\n".join(lines) + "\n"
+    unchanged = [
+        s.sequence_id for s in plan.sequences if s.status == "unchanged" and not s.affected
+    ]
     for s in plan.sequences:
+        if s.sequence_id in unchanged:
+            continue
         lines.append("")
         lines.append(f"sequence {s.sequence_id}: {s.status}")
         lines += [f"  {_change(c)}" for c in s.changes]
@@ -65,8 +70,6 @@ def plan_text(plan: Plan) -> str:
                 "  not in the live config, but enrollments are under way: the live config "
                 "ends them when their touch is due, the new one goes on with them"
             )
-        if s.status == "unchanged" and not s.affected:
-            continue
         summary = (
             f"  in flight: {s.active} enrollment(s) with a touch waiting, {s.affected} affected"
         )
@@ -86,6 +89,8 @@ def plan_text(plan: Plan) -> str:
             lines.append(
                 "  a touch already scheduled keeps its date; new delays count from the next send"
             )
+    if unchanged:
+        lines += ["", f"unchanged: {', '.join(unchanged)}"]
     if plan.texts:
         lines += ["", "emails that read differently (text part, sample lead 'full'):"]
         for t in plan.texts:
