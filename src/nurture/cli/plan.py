@@ -9,23 +9,10 @@ from pathlib import Path
 import typer
 
 from nurture.cli.common import fail, instant, run
-from nurture.config.yamlfile import ConfigError, Problem
-from nurture.settings import Settings, get_settings
+from nurture.config.yamlfile import ConfigError
+from nurture.settings import get_settings
 
 app = typer.Typer()
-
-
-def _problems(settings: Settings) -> list[Problem]:
-    """Every problem of the working tree's config and templates (``config check``'s)."""
-    from nurture.checks import config_checks
-    from nurture.config.project import load_project
-    from nurture.rendering.compose import build_composer
-
-    try:
-        project = load_project(settings.config_dir)
-    except ConfigError as exc:
-        return list(exc.problems)
-    return config_checks(project, build_composer(settings))
 
 
 @app.command("plan")
@@ -48,16 +35,21 @@ def plan(
     added, removed, moved or re-timed and what each group of enrollments gets instead, emails
     whose text changes, forms that enrol elsewhere, leads that would cross the MQL threshold.
     Exits 1 when the new config does not validate (a CI gate for config changes)."""
+    from nurture.checks import config_checks
     from nurture.db import session_scope, utcnow
+    from nurture.liveconfig.live import judge
     from nurture.plan.build import build_plan, read_in_flight
     from nurture.plan.output import plan_json, plan_text
-    from nurture.plan.sources import SourceError, git_files, live_files, side, snapshot_side
+    from nurture.plan.sources import Side, SourceError, git_files, live_files, snapshot_side
 
     if format not in ("text", "json"):
         raise fail("--format is text or json", 2)
     settings = get_settings()
-    problems = _problems(settings)
-    if problems:
+    # Checked and loaded once, from the tree's own copy (liveconfig.judge, as a pass would):
+    # what is planned is what was checked, whatever is saved meanwhile.
+    _, _, verdict = judge(settings, config_checks)
+    if isinstance(verdict, ConfigError):
+        problems = verdict.problems
         if format == "json":
             typer.echo(
                 json.dumps(
@@ -71,7 +63,8 @@ def plan(
     at = instant(now) or utcnow()
 
     async def build() -> str:
-        new = side(settings, "working tree", settings.config_dir, settings.templates_dir)
+        assert not isinstance(verdict, ConfigError)
+        new = Side("working tree", verdict.project, verdict.composer, verdict.settings)
         url = settings.database_url.get_secret_value()
         if against is not None:
             label = f"git {against}"
