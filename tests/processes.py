@@ -1,8 +1,10 @@
-"""Servers a test starts as a subprocess: waiting for one, and `nurture serve` itself."""
+"""Servers a test starts as a subprocess: waiting for one, and `nurture serve` itself; and the
+browser the end-to-end tests drive (Debian's headless Chromium)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -13,6 +15,17 @@ from pathlib import Path
 import httpx
 
 from tests.smtp_server import free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Headless in a container: no sandbox (no user namespaces), no GPU, nothing phoning home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:

@@ -10,7 +10,6 @@ import email
 import email.policy
 import json
 import re
-import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -20,21 +19,12 @@ import pytest
 
 from nurture.config.project import load_project
 from tests.conftest import CONTENT
-from tests.processes import serve
+from tests.processes import CHROMIUM, serve
+from tests.processes import CHROMIUM_ARGS as ARGS
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PROJECT = load_project(CONTENT / "config")
 FORM = PROJECT.forms["leitfaden"]
-# Headless in a container: no sandbox (no user namespaces), no GPU, nothing phoning home.
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture

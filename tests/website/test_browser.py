@@ -6,7 +6,6 @@ consent not (yet) given send nothing."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import threading
 import time
@@ -17,18 +16,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CONTENT
-from tests.processes import serve
+from tests.processes import CHROMIUM, serve
+from tests.processes import CHROMIUM_ARGS as ARGS
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture

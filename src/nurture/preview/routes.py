@@ -181,13 +181,17 @@ async def sign_in(request: Request, state: AppState = Depends(get_state)) -> Res
     return response
 
 
+def _allowed(request: Request, state: AppState) -> Project | Response:
+    """The project for a request that may see the preview, else the answer to give: the
+    access refusal (or the cookie's redirect), or the page with the config's problems."""
+    refused = _guard(request, state)
+    return refused if refused is not None else _project(state)
+
+
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, state: AppState = Depends(get_state)) -> Response:
-    refused = _guard(request, state)
-    if refused is not None:
-        return refused
-    project = _project(state)
-    if isinstance(project, HTMLResponse):
+    project = _allowed(request, state)
+    if isinstance(project, Response):
         return project
     return _page("index.html.j2", title="Preview", sequences=summaries(project))
 
@@ -200,11 +204,8 @@ async def sequence_page(
     sample: str = "full",
     state: AppState = Depends(get_state),
 ) -> Response:
-    refused = _guard(request, state)
-    if refused is not None:
-        return refused
-    project = _project(state)
-    if isinstance(project, HTMLResponse):
+    project = _allowed(request, state)
+    if isinstance(project, Response):
         return project
     try:
         preview = preview_sequence(
@@ -226,11 +227,8 @@ async def _email(
     variant: str | None,
     sample: str,
 ) -> Response:
-    refused = _guard(request, state)
-    if refused is not None:
-        return refused
-    project = _project(state)
-    if isinstance(project, HTMLResponse):
+    project = _allowed(request, state)
+    if isinstance(project, Response):
         return project
     try:
         email = one_email(
